@@ -1,0 +1,28 @@
+//! What every actor of the engine shares.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::fault::Faults;
+use crate::store::Store;
+
+/// The parts every actor of the engine works with: where records go, what time
+/// it is, the tunables, and (in tests) the injected faults.
+#[derive(Clone)]
+pub struct Engine {
+    /// Where records are checkpointed.
+    pub store: Arc<dyn Store>,
+    /// Where time comes from; tests drive it.
+    pub clock: Arc<dyn Clock>,
+    /// The tunables.
+    pub config: Arc<EngineConfig>,
+    /// Injected faults; inert unless built with `fault-injection`.
+    pub faults: Faults,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("config", &self.config).finish_non_exhaustive()
+    }
+}

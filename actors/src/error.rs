@@ -1,0 +1,101 @@
+//! The engine's errors.
+//!
+//! [`StoreError`] is what the store can say; [`EngineError`] is what a caller of
+//! the engine can get back. Each variant maps to one answer a user sees (not
+//! found, conflict, unavailable, ...), so the daemon and the CLI can map them to
+//! HTTP statuses and exit codes without parsing messages.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::{ActorRef, InvalidTransition, SessionId};
+
+/// An error from the store. Cheap to clone, because one failed group commit
+/// answers every write that was waiting on it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened (missing permissions, locked by another
+    /// process, corrupt files).
+    #[error("cannot open the store at {}: {source}", path.display())]
+    Open {
+        /// The database directory.
+        path: PathBuf,
+        /// What sled said.
+        source: Arc<sled::Error>,
+    },
+    /// The database was written by a newer baton, whose records this one may misread.
+    #[error(
+        "the store at {} has schema version {found}, newer than the {supported} this baton supports; \
+         upgrade baton or use another data dir",
+        path.display()
+    )]
+    SchemaTooNew {
+        /// The database directory.
+        path: PathBuf,
+        /// The schema version written in the store.
+        found: u32,
+        /// The newest schema version this build reads.
+        supported: u32,
+    },
+    /// A read, write or flush failed (a full disk, an I/O error).
+    #[error("store I/O failed: {0}")]
+    Backend(Arc<sled::Error>),
+    /// A record could not be decoded: the store holds something this build cannot read.
+    #[error("corrupt {tree} record at key {key}: {detail}")]
+    Corrupt {
+        /// The tree the record is in.
+        tree: &'static str,
+        /// The record's key, as hex.
+        key: String,
+        /// What the decoder said.
+        detail: String,
+    },
+    /// A record could not be encoded (a bug: records are plain data).
+    #[error("cannot encode a record: {0}")]
+    Encode(String),
+    /// The store was closed while a write waited for its flush.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(err: sled::Error) -> Self {
+        StoreError::Backend(Arc::new(err))
+    }
+}
+
+/// An error from the engine, as a caller sees it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No session has this id.
+    #[error("no session {0}")]
+    SessionNotFound(SessionId),
+    /// The request asks for a change of state that the lifecycle does not allow;
+    /// nothing was changed.
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    /// The store refused or failed; nothing acknowledged before was lost.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The actor that was handling the request crashed; the supervisor restarts it
+    /// from its last checkpoint, so a retry may succeed.
+    #[error("{actor} crashed while handling the request; it is being restarted")]
+    ActorCrashed {
+        /// The actor that crashed.
+        actor: ActorRef,
+    },
+    /// The actor is waiting out its restart backoff after a crash.
+    #[error("{actor} is restarting after a crash; retry in {retry_after:?}")]
+    Restarting {
+        /// The actor that is restarting.
+        actor: ActorRef,
+        /// How long until it is back.
+        retry_after: Duration,
+    },
+    /// The engine is shutting down and takes no new work.
+    #[error("baton is shutting down")]
+    ShuttingDown,
+}

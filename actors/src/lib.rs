@@ -1,0 +1,40 @@
+//! baton's engine: the supervisor, the session and agent actors, their typed
+//! messages, restart strategies, the watchdog clock, the domain model and the
+//! durable store.
+//!
+//! It knows nothing of HTTP or the command line: the `baton` crate wraps it in
+//! a library handle, a daemon and a CLI.
+//!
+//! # Layout
+//! - [`model`]: the records (Session, Agent, Observation, Handoff, Event) and
+//!   their lifecycles.
+//! - [`store`]: the [`Store`] trait and [`SledStore`], with group commit.
+//! - [`Supervisor`] (`supervisor/`): owns the children, routes requests,
+//!   restarts crashed children from their checkpoints.
+//! - `session_actor`: the actor of one open session.
+//! - [`messages`]: what callers send to the supervisor.
+//! - [`restart`]: restart intensity and backoff.
+//! - [`clock`]: time, real or driven by a test.
+//! - [`fault`]: fault injection for tests (feature `fault-injection`).
+
+pub mod clock;
+pub mod config;
+mod engine;
+pub mod error;
+pub mod fault;
+pub mod messages;
+pub mod model;
+pub mod restart;
+mod session_actor;
+pub mod store;
+mod supervisor;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::EngineConfig;
+pub use engine::Engine;
+pub use error::{EngineError, StoreError};
+pub use fault::Faults;
+pub use restart::{Backoff, RestartIntensity, RestartStrategy};
+pub use session_actor::SessionActor;
+pub use store::{CommitMode, SledStore, Store, StoreOptions};
+pub use supervisor::Supervisor;

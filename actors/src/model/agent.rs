@@ -1,0 +1,518 @@
+//! The agent record: one supervised OS process, such as a coding agent a session
+//! spawned, and the runs it is given after it ends.
+//!
+//! The record is what survives a restart of baton: it says what to run, how to
+//! restart it, and which process (pid and start time) the last run was, so a
+//! supervisor that comes back can tell whether that process still lives.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{AgentId, InvalidTransition, Lifecycle, SessionId, state_names};
+
+/// Where an agent is in its life.
+///
+/// ```text
+/// queued   -> starting | stopped
+/// starting -> running | backoff | failed | stopping
+/// running  -> stopping | exited | backoff | failed
+/// stopping -> stopped | timed_out | backoff | failed
+/// backoff  -> starting | stopped
+/// exited | failed | timed_out | stopped -> queued   (`baton restart`)
+/// ```
+///
+/// No state is terminal: a manual restart queues an ended agent again. Use
+/// [`is_ended`](Self::is_ended) to ask whether a run is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    /// Waiting for the supervisor to spawn its process.
+    Queued,
+    /// Its process is being spawned.
+    Starting,
+    /// Its process runs; `pid` says which one.
+    Running,
+    /// Its process ended or could not start, and its restart policy asks for
+    /// another run: it waits out the restart delay before starting again.
+    Backoff,
+    /// Asked to stop: it was sent SIGTERM and has a grace period to exit.
+    Stopping,
+    /// Its process exited on its own and its policy does not run it again;
+    /// `last_exit` says how it exited.
+    Exited,
+    /// baton gave up on it: it could not be spawned, could not be stopped, or
+    /// crashed more often than its restarts allow; `reason` says why.
+    Failed,
+    /// Asked to stop, it outlived its grace period and was killed.
+    TimedOut,
+    /// Stopped on request, before it ran, while it waited to restart, or once
+    /// it exited after being asked to.
+    Stopped,
+}
+
+state_names!(AgentState {
+    Queued => "queued",
+    Starting => "starting",
+    Running => "running",
+    Backoff => "backoff",
+    Stopping => "stopping",
+    Exited => "exited",
+    Failed => "failed",
+    TimedOut => "timed_out",
+    Stopped => "stopped",
+});
+
+impl Lifecycle for AgentState {
+    const ENTITY: &'static str = "agent";
+
+    fn allows(self, next: Self) -> bool {
+        use AgentState::*;
+        matches!(
+            (self, next),
+            (Queued, Starting | Stopped)
+                | (Starting, Running | Backoff | Failed | Stopping)
+                | (Running, Stopping | Exited | Backoff | Failed)
+                | (Stopping, Stopped | TimedOut | Backoff | Failed)
+                | (Backoff, Starting | Stopped)
+                | (Exited | Failed | TimedOut | Stopped, Queued)
+        )
+    }
+
+    fn is_terminal(self) -> bool {
+        // Every ended state can be queued again by `baton restart`.
+        false
+    }
+}
+
+impl AgentState {
+    /// Whether its run is over (exited, failed, timed out or stopped): nothing
+    /// more happens to it unless someone restarts it by hand.
+    pub fn is_ended(self) -> bool {
+        matches!(self, AgentState::Exited | AgentState::Failed | AgentState::TimedOut | AgentState::Stopped)
+    }
+
+    /// Whether a process of its exists or is being spawned (starting, running or
+    /// stopping), so there is, or is about to be, a pid to watch and signal.
+    pub fn is_live(self) -> bool {
+        matches!(self, AgentState::Starting | AgentState::Running | AgentState::Stopping)
+    }
+}
+
+/// When the supervisor runs an agent's process again after it exits on its own.
+///
+/// A stop asked for by a user is never undone by the policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never: one run only.
+    #[default]
+    Never,
+    /// When it exited without success (a non-zero code or a signal).
+    OnFailure,
+    /// Whenever it exits, successfully or not.
+    Always,
+}
+
+impl RestartPolicy {
+    /// Every policy.
+    pub const ALL: &'static [RestartPolicy] = &[RestartPolicy::Never, RestartPolicy::OnFailure, RestartPolicy::Always];
+
+    /// The kebab-case name used on the wire and by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::Never => "never",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Always => "always",
+        }
+    }
+
+    /// Whether a process that ended with `exit` should be run again.
+    pub fn should_restart(self, exit: &ExitStatus) -> bool {
+        match self {
+            RestartPolicy::Never => false,
+            RestartPolicy::OnFailure => !exit.success(),
+            RestartPolicy::Always => true,
+        }
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RestartPolicy {
+    type Err = UnknownRestartPolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RestartPolicy::ALL
+            .iter()
+            .copied()
+            .find(|policy| policy.as_str() == s)
+            .ok_or_else(|| UnknownRestartPolicy { given: s.to_owned() })
+    }
+}
+
+/// A restart policy name that no policy has (from a CLI flag or a request).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{given:?} is not a restart policy (expected never, on-failure or always)")]
+pub struct UnknownRestartPolicy {
+    /// The name as given.
+    pub given: String,
+}
+
+/// How a process ended, kept so people and the restart policy can tell a clean
+/// exit from a crash.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// The code it passed to `exit`, when it exited rather than being killed.
+    pub code: Option<i32>,
+    /// The signal that killed it, when one did.
+    pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    /// A process that exited with `code`.
+    pub fn exited(code: i32) -> Self {
+        Self { code: Some(code), signal: None }
+    }
+
+    /// A process that `signal` killed.
+    pub fn killed(signal: i32) -> Self {
+        Self { code: None, signal: Some(signal) }
+    }
+
+    /// Whether it exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (_, Some(signal)) => write!(f, "killed by signal {signal}"),
+            (Some(code), None) => write!(f, "exit code {code}"),
+            (None, None) => f.write_str("unknown exit status"),
+        }
+    }
+}
+
+impl From<std::process::ExitStatus> for ExitStatus {
+    fn from(status: std::process::ExitStatus) -> Self {
+        #[cfg(unix)]
+        let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+        #[cfg(not(unix))]
+        let signal = None;
+        Self { code: status.code(), signal }
+    }
+}
+
+/// The durable record of an agent.
+///
+/// Its `Debug` shows the names of its environment variables but not their
+/// values, which often hold tokens.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Agent {
+    /// baton's own id for the agent, kept across its restarts.
+    pub id: AgentId,
+    /// The session that spawned it; closing the session stops it.
+    pub session: SessionId,
+    /// What it does in the session (such as `reviewer`), so handoffs addressed
+    /// to a role can be routed to it.
+    pub role: Option<String>,
+    /// The program and its arguments, run again as they are on each restart.
+    pub argv: Vec<String>,
+    /// The directory to run it in; the supervisor's own when none.
+    pub cwd: Option<PathBuf>,
+    /// The variables the caller set explicitly, added to the inherited
+    /// environment on every run.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Whether it is run again after it exits on its own.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// Where it is in its life.
+    pub state: AgentState,
+    /// Why it entered its current state, when that is worth telling
+    /// (stopped by request, spawn failed, restart limit passed).
+    pub reason: Option<String>,
+    /// The pid of its current or last process, to watch and signal it.
+    pub pid: Option<u32>,
+    /// When that process started, in clock ticks since boot (from
+    /// `/proc/<pid>/stat`): a pid reused by another process has another start
+    /// time, so baton never signals a stranger.
+    pub pid_start_time: Option<u64>,
+    /// How many times its restart policy ran it again, over its whole life.
+    pub restarts: u32,
+    /// How its last process ended, for people and for the restart policy.
+    pub last_exit: Option<ExitStatus>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When its record last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it last entered `running`, to tell how long its current run has lasted.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When its last run ended (it entered exited, failed, timed_out or
+    /// stopped); cleared when it is queued again.
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl Agent {
+    /// A new agent of `session` that runs `argv`, queued at `now`, with no role,
+    /// no working directory, no extra environment and no restarts.
+    pub fn queued(session: SessionId, argv: Vec<String>, now: DateTime<Utc>) -> Self {
+        Self {
+            id: AgentId::new(),
+            session,
+            role: None,
+            argv,
+            cwd: None,
+            env: BTreeMap::new(),
+            restart: RestartPolicy::Never,
+            state: AgentState::Queued,
+            reason: None,
+            pid: None,
+            pid_start_time: None,
+            restarts: 0,
+            last_exit: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+
+    /// Sets its role, for routing handoffs.
+    pub fn with_role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(role.into());
+        self
+    }
+
+    /// Sets the directory it runs in.
+    pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(cwd.into());
+        self
+    }
+
+    /// Adds one environment variable.
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets its restart policy.
+    pub fn with_restart(mut self, restart: RestartPolicy) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// Moves the agent to `next`, recording why; returns the state it left.
+    /// An invalid change is refused and leaves the record as it was.
+    pub fn transition(
+        &mut self,
+        next: AgentState,
+        now: DateTime<Utc>,
+        reason: Option<String>,
+    ) -> Result<AgentState, InvalidTransition> {
+        let from = self.state;
+        self.state = from.transition(next)?;
+        self.reason = reason;
+        self.updated_at = now;
+        if next == AgentState::Running {
+            self.started_at = Some(now);
+        }
+        if next.is_ended() {
+            self.ended_at = Some(now);
+        } else if next == AgentState::Queued {
+            self.ended_at = None;
+        }
+        Ok(from)
+    }
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Agent")
+            .field("id", &self.id)
+            .field("session", &self.session)
+            .field("role", &self.role)
+            .field("argv", &self.argv)
+            .field("cwd", &self.cwd)
+            .field("env", &RedactedValues(&self.env))
+            .field("restart", &self.restart)
+            .field("state", &self.state)
+            .field("reason", &self.reason)
+            .field("pid", &self.pid)
+            .field("pid_start_time", &self.pid_start_time)
+            .field("restarts", &self.restarts)
+            .field("last_exit", &self.last_exit)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("started_at", &self.started_at)
+            .field("ended_at", &self.ended_at)
+            .finish()
+    }
+}
+
+/// A map shown by its keys only, each value replaced by `<redacted>`.
+struct RedactedValues<'a>(&'a BTreeMap<String, String>);
+
+impl fmt::Debug for RedactedValues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.keys().map(|key| (key, Redacted))).finish()
+    }
+}
+
+/// Stands in for a value that must stay out of logs.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::assert_edges;
+    use AgentState::*;
+
+    fn agent(now: DateTime<Utc>) -> Agent {
+        Agent::queued(SessionId::new(), vec!["claude".into(), "--print".into()], now)
+    }
+
+    #[test]
+    fn agent_lifecycle_allows_exactly_its_edges() {
+        assert_edges(
+            AgentState::ALL,
+            &[
+                (Queued, Starting),
+                (Queued, Stopped),
+                (Starting, Running),
+                (Starting, Backoff),
+                (Starting, Failed),
+                (Starting, Stopping),
+                (Running, Stopping),
+                (Running, Exited),
+                (Running, Backoff),
+                (Running, Failed),
+                (Stopping, Stopped),
+                (Stopping, TimedOut),
+                (Stopping, Backoff),
+                (Stopping, Failed),
+                (Backoff, Starting),
+                (Backoff, Stopped),
+                (Exited, Queued),
+                (Failed, Queued),
+                (TimedOut, Queued),
+                (Stopped, Queued),
+            ],
+        );
+    }
+
+    #[test]
+    fn ended_and_live_states_are_disjoint() {
+        let ended: Vec<_> = AgentState::ALL.iter().filter(|s| s.is_ended()).copied().collect();
+        let live: Vec<_> = AgentState::ALL.iter().filter(|s| s.is_live()).copied().collect();
+        assert_eq!(ended, [Exited, Failed, TimedOut, Stopped]);
+        assert_eq!(live, [Starting, Running, Stopping]);
+    }
+
+    #[test]
+    fn a_refused_transition_leaves_the_record_unchanged() {
+        let now = Utc::now();
+        let mut agent = agent(now);
+        let before = agent.clone();
+        let later = now + chrono::Duration::seconds(1);
+        let err = agent.transition(Running, later, Some("skip".into())).unwrap_err();
+        assert_eq!(err.to_string(), "agent cannot go from queued to running");
+        assert_eq!(agent, before);
+    }
+
+    #[test]
+    fn a_run_records_its_start_and_end_and_a_restart_clears_the_end() {
+        let t0 = Utc::now();
+        let t1 = t0 + chrono::Duration::seconds(1);
+        let t2 = t0 + chrono::Duration::seconds(2);
+        let mut agent = agent(t0);
+        agent.transition(Starting, t0, None).unwrap();
+        agent.transition(Running, t1, None).unwrap();
+        assert_eq!(agent.started_at, Some(t1));
+        assert_eq!(agent.ended_at, None);
+        assert_eq!(agent.transition(Exited, t2, None).unwrap(), Running);
+        assert_eq!(agent.ended_at, Some(t2));
+        assert_eq!(agent.updated_at, t2);
+        agent.transition(Queued, t2, Some("baton restart".into())).unwrap();
+        assert_eq!(agent.ended_at, None);
+        assert_eq!(agent.reason.as_deref(), Some("baton restart"));
+    }
+
+    #[test]
+    fn restart_policies_decide_by_exit_status() {
+        let clean = ExitStatus::exited(0);
+        let crash = ExitStatus::exited(3);
+        let killed = ExitStatus::killed(9);
+        assert!(!RestartPolicy::Never.should_restart(&crash));
+        assert!(!RestartPolicy::OnFailure.should_restart(&clean));
+        assert!(RestartPolicy::OnFailure.should_restart(&crash));
+        assert!(RestartPolicy::OnFailure.should_restart(&killed));
+        assert!(RestartPolicy::Always.should_restart(&clean));
+        assert_eq!(RestartPolicy::default(), RestartPolicy::Never);
+    }
+
+    #[test]
+    fn restart_policy_names_parse_back() {
+        for &policy in RestartPolicy::ALL {
+            assert_eq!(policy.to_string().parse::<RestartPolicy>().unwrap(), policy);
+            assert_eq!(serde_json::to_value(policy).unwrap(), policy.as_str());
+        }
+        assert_eq!(
+            "on_failure".parse::<RestartPolicy>().unwrap_err().to_string(),
+            "\"on_failure\" is not a restart policy (expected never, on-failure or always)"
+        );
+    }
+
+    #[test]
+    fn exit_statuses_read_as_people_expect() {
+        assert_eq!(ExitStatus::exited(3).to_string(), "exit code 3");
+        assert_eq!(ExitStatus::killed(9).to_string(), "killed by signal 9");
+        assert!(ExitStatus::exited(0).success());
+        assert!(!ExitStatus::killed(15).success());
+    }
+
+    #[test]
+    fn agents_serialize_with_their_wire_names_and_parse_back() {
+        let now = Utc::now();
+        let mut agent = agent(now).with_role("reviewer").with_restart(RestartPolicy::OnFailure);
+        agent.last_exit = Some(ExitStatus::killed(9));
+        agent.state = TimedOut;
+        let json = serde_json::to_value(&agent).unwrap();
+        assert_eq!(json["state"], "timed_out");
+        assert_eq!(json["restart"], "on-failure");
+        assert_eq!(json["last_exit"], serde_json::json!({"code": null, "signal": 9}));
+        assert_eq!(serde_json::from_value::<Agent>(json).unwrap(), agent);
+        for &state in AgentState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(state.as_str().parse::<AgentState>().unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn debug_hides_environment_values() {
+        let agent = agent(Utc::now()).with_env("API_TOKEN", "sk-very-secret");
+        let shown = format!("{agent:?}");
+        assert!(!shown.contains("sk-very-secret"), "{shown}");
+        assert!(shown.contains("API_TOKEN"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(shown.contains("claude"), "{shown}");
+    }
+}

@@ -1,0 +1,130 @@
+//! Events: what happened, in order, for people and programs watching baton.
+//!
+//! Every state change of note appends one event in the same commit as the change,
+//! so an event is published only once the change it reports is durable. Events
+//! carry a global sequence number, which lets a watcher that fell behind read the
+//! ones it missed from the store.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{AgentId, SessionId, SessionState};
+
+/// One durable event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    /// Its place in the global order; later events have larger numbers.
+    pub seq: u64,
+    /// When it happened, by the engine's clock.
+    pub at: DateTime<Utc>,
+    /// The session it concerns, so watchers can filter by session.
+    pub session: Option<SessionId>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// An event before the store gives it a sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// The session it concerns.
+    pub session: Option<SessionId>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl NewEvent {
+    /// An event about `session`.
+    pub fn session(session: SessionId, at: DateTime<Utc>, kind: EventKind) -> Self {
+        Self { at, session: Some(session), kind }
+    }
+
+    /// The event with its place in the order.
+    pub fn sequenced(self, seq: u64) -> Event {
+        Event { seq, at: self.at, session: self.session, kind: self.kind }
+    }
+}
+
+/// What happened. Serialized with a `type` tag, such as `{"type": "session_opened", ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A session was opened.
+    SessionOpened {
+        /// Its name, if it has one.
+        name: Option<String>,
+        /// Its external id, if it has one.
+        external_id: Option<String>,
+    },
+    /// A session changed state.
+    SessionStateChanged {
+        /// The state it left.
+        from: SessionState,
+        /// The state it entered.
+        to: SessionState,
+        /// Why, when that is worth telling.
+        reason: Option<String>,
+    },
+    /// A crashed actor was restarted from its checkpoint.
+    ActorRestarted {
+        /// Which actor.
+        actor: ActorRef,
+        /// Its restarts so far, this one included.
+        restarts: u32,
+        /// How long the supervisor waited before restarting it.
+        backoff_ms: u64,
+    },
+    /// An actor crashed more often than its restart limit allows and was given up on.
+    ActorFailed {
+        /// Which actor.
+        actor: ActorRef,
+        /// Why it was given up on.
+        reason: String,
+    },
+}
+
+/// A reference to a supervised actor, in events and errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum ActorRef {
+    /// The actor of a session.
+    Session(SessionId),
+    /// The actor of an agent.
+    Agent(AgentId),
+}
+
+impl fmt::Display for ActorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActorRef::Session(id) => write!(f, "session {id}"),
+            ActorRef::Agent(id) => write!(f, "agent {id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_a_type_tag_and_parse_back() {
+        let session = SessionId::new();
+        let event = NewEvent::session(
+            session,
+            Utc::now(),
+            EventKind::SessionStateChanged { from: SessionState::Active, to: SessionState::Idle, reason: None },
+        )
+        .sequenced(7);
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["type"], "session_state_changed");
+        assert_eq!(json["from"], "active");
+        assert_eq!(json["seq"], 7);
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+    }
+}

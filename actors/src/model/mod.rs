@@ -1,0 +1,28 @@
+//! The domain model: the records baton keeps and the lifecycles they follow.
+//!
+//! Records are plain serde structs, stored as JSON in sled. Their states are
+//! enums with explicit transition functions ([`Lifecycle`]), so an invalid change
+//! is refused with a typed error before anything is written.
+
+pub mod agent;
+pub mod duration_ms;
+pub mod event;
+pub mod handoff;
+mod ids;
+mod lifecycle;
+pub mod observation;
+pub mod session;
+
+pub use agent::{Agent, AgentState};
+pub use agent::{ExitStatus, RestartPolicy, UnknownRestartPolicy};
+pub use event::{ActorRef, Event, EventKind, NewEvent};
+pub use handoff::{Handoff, HandoffState};
+pub use handoff::{HandoffStep, HandoffTarget};
+pub use ids::{AgentId, HandoffId, SessionId};
+#[cfg(test)]
+pub(crate) use lifecycle::assert_edges;
+pub(crate) use lifecycle::state_names;
+pub use lifecycle::{InvalidTransition, Lifecycle, UnknownState};
+pub use observation::{Lease, UnknownObservationKind};
+pub use observation::{Observation, ObservationKind, ObservationState};
+pub use session::{OpenSession, Session, SessionState};

@@ -1,0 +1,490 @@
+//! The observation record: an event an editor hook posted (a tool use, a
+//! prompt), queued durably per session until a consumer has processed it.
+//!
+//! Hooks must return at once, and the consumer that digests their events may be
+//! slow, down or crash halfway; so each event is stored first and then handed out
+//! under a lease, at least once, until a consumer acks it or it has failed too
+//! often and is set aside.
+
+use std::fmt;
+use std::io;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{InvalidTransition, Lifecycle, SessionId, state_names};
+
+/// What an observation reports, so consumers can pick the ones they handle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservationKind {
+    /// The agent used a tool (Claude Code's `PostToolUse` hook, say).
+    ToolUse,
+    /// The user sent a prompt.
+    Prompt,
+    /// The editor notified the user of something.
+    Notification,
+    /// A request to summarize the session so far, such as at its end.
+    Summarize,
+    /// Anything else a hook posts; the payload says what.
+    #[default]
+    Custom,
+}
+
+impl ObservationKind {
+    /// Every kind.
+    pub const ALL: &'static [ObservationKind] = &[
+        ObservationKind::ToolUse,
+        ObservationKind::Prompt,
+        ObservationKind::Notification,
+        ObservationKind::Summarize,
+        ObservationKind::Custom,
+    ];
+
+    /// The snake_case name used on the wire and by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservationKind::ToolUse => "tool_use",
+            ObservationKind::Prompt => "prompt",
+            ObservationKind::Notification => "notification",
+            ObservationKind::Summarize => "summarize",
+            ObservationKind::Custom => "custom",
+        }
+    }
+
+    /// Whether it asks for a summary rather than reporting one event.
+    pub fn is_summarize(self) -> bool {
+        self == ObservationKind::Summarize
+    }
+}
+
+impl fmt::Display for ObservationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ObservationKind {
+    type Err = UnknownObservationKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ObservationKind::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| UnknownObservationKind { given: s.to_owned() })
+    }
+}
+
+/// An observation kind name that no kind has (from a CLI flag or a request).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{given:?} is not an observation kind \
+     (expected tool_use, prompt, notification, summarize or custom)"
+)]
+pub struct UnknownObservationKind {
+    /// The name as given.
+    pub given: String,
+}
+
+/// Where an observation is in the queue.
+///
+/// ```text
+/// pending -> leased -> acked
+///    ^         |
+///    +---------+  (nack, or the lease lapsed)
+///    |         v
+///    +------- dead   (max attempts reached; requeued by hand)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservationState {
+    /// Waiting for a consumer to claim it (held back until `available_at`, if set).
+    Pending,
+    /// Claimed by a consumer until its lease runs out.
+    Leased,
+    /// Processed: the consumer confirmed it. Nothing happens to it any more.
+    Acked,
+    /// Given up on after too many attempts; kept aside for inspection until
+    /// someone requeues it.
+    Dead,
+}
+
+state_names!(ObservationState {
+    Pending => "pending",
+    Leased => "leased",
+    Acked => "acked",
+    Dead => "dead",
+});
+
+impl Lifecycle for ObservationState {
+    const ENTITY: &'static str = "observation";
+
+    fn allows(self, next: Self) -> bool {
+        use ObservationState::*;
+        matches!((self, next), (Pending, Leased) | (Leased, Pending | Acked | Dead) | (Dead, Pending))
+    }
+
+    fn is_terminal(self) -> bool {
+        matches!(self, ObservationState::Acked)
+    }
+}
+
+/// A consumer's claim on an observation, for a limited time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Who claimed it, so an ack or nack from anyone else can be told apart.
+    pub consumer: String,
+    /// When the claim lapses: a consumer that crashed holds nothing past this,
+    /// and the observation goes back to pending.
+    pub until: DateTime<Utc>,
+}
+
+impl Lease {
+    /// Whether the claim has lapsed at `now`.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.until <= now
+    }
+}
+
+/// The durable record of one observation, keyed by its session and sequence number.
+///
+/// Its `Debug` shows the payload only by its size: payloads hold whatever the
+/// editor saw, file contents and secrets included.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Observation {
+    /// The session it belongs to; each session has its own queue.
+    pub session: SessionId,
+    /// Its place in its session's queue, so consumers see events in the order
+    /// they were posted.
+    pub seq: u64,
+    /// What it reports, for consumers that handle only some kinds.
+    pub kind: ObservationKind,
+    /// What the hook posted, kept as it came.
+    pub payload: serde_json::Value,
+    /// The idempotency key, such as Claude Code's `tool_use_id`: a hook that
+    /// posts the same event twice queues it once.
+    pub key: Option<String>,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+    /// Where it is in the queue.
+    pub state: ObservationState,
+    /// How many times consumers have claimed it, to give up after too many.
+    pub attempts: u32,
+    /// The current claim on it; set exactly while it is leased.
+    pub lease: Option<Lease>,
+    /// A nack with a delay holds it back until then, so a failing consumer does
+    /// not spin on it.
+    pub available_at: Option<DateTime<Utc>>,
+    /// Why it was set aside as dead, for whoever inspects the dead ones;
+    /// cleared when it is requeued.
+    pub reason: Option<String>,
+    /// When its record last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Observation {
+    /// A new pending observation, the `seq`th of `session`, posted at `now`.
+    pub fn new(
+        session: SessionId,
+        seq: u64,
+        kind: ObservationKind,
+        payload: serde_json::Value,
+        key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            session,
+            seq,
+            kind,
+            payload,
+            key,
+            created_at: now,
+            state: ObservationState::Pending,
+            attempts: 0,
+            lease: None,
+            available_at: None,
+            reason: None,
+            updated_at: now,
+        }
+    }
+
+    /// Whether a consumer may claim it at `now`: it is pending and not held back.
+    pub fn is_available(&self, now: DateTime<Utc>) -> bool {
+        self.state == ObservationState::Pending && self.available_at.is_none_or(|at| at <= now)
+    }
+
+    /// Claims it for `consumer` until `until`, counting one more attempt.
+    /// Returns the state it left; refused unless it is pending.
+    pub fn lease_to(
+        &mut self,
+        consumer: impl Into<String>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ObservationState, InvalidTransition> {
+        let from = self.step(ObservationState::Pending, ObservationState::Leased, now)?;
+        self.lease = Some(Lease { consumer: consumer.into(), until });
+        self.attempts = self.attempts.saturating_add(1);
+        self.available_at = None;
+        Ok(from)
+    }
+
+    /// Gives it back to the queue (a nack, or a lease that lapsed), held back
+    /// until `available_at` when set. Refused unless it is leased.
+    pub fn release(
+        &mut self,
+        now: DateTime<Utc>,
+        available_at: Option<DateTime<Utc>>,
+    ) -> Result<ObservationState, InvalidTransition> {
+        let from = self.step(ObservationState::Leased, ObservationState::Pending, now)?;
+        self.lease = None;
+        self.available_at = available_at;
+        Ok(from)
+    }
+
+    /// Marks it processed. Refused unless it is leased.
+    pub fn ack(&mut self, now: DateTime<Utc>) -> Result<ObservationState, InvalidTransition> {
+        let from = self.step(ObservationState::Leased, ObservationState::Acked, now)?;
+        self.lease = None;
+        Ok(from)
+    }
+
+    /// Sets it aside as dead, saying why (such as max attempts reached).
+    /// Refused unless it is leased.
+    pub fn bury(
+        &mut self,
+        now: DateTime<Utc>,
+        reason: impl Into<String>,
+    ) -> Result<ObservationState, InvalidTransition> {
+        let from = self.step(ObservationState::Leased, ObservationState::Dead, now)?;
+        self.lease = None;
+        self.reason = Some(reason.into());
+        Ok(from)
+    }
+
+    /// Puts a dead observation back in the queue with a fresh count of attempts.
+    /// Refused unless it is dead.
+    pub fn requeue(&mut self, now: DateTime<Utc>) -> Result<ObservationState, InvalidTransition> {
+        let from = self.step(ObservationState::Dead, ObservationState::Pending, now)?;
+        self.attempts = 0;
+        self.available_at = None;
+        self.reason = None;
+        Ok(from)
+    }
+
+    /// Moves it to `next` at `now`; returns the state it left. An invalid
+    /// change is refused and leaves the record as it was.
+    ///
+    /// Private so that a lease is never entered without its holder: callers use
+    /// the methods above, which go through [`step`](Self::step).
+    fn transition(
+        &mut self,
+        next: ObservationState,
+        now: DateTime<Utc>,
+    ) -> Result<ObservationState, InvalidTransition> {
+        let from = self.state;
+        self.state = from.transition(next)?;
+        self.updated_at = now;
+        Ok(from)
+    }
+
+    /// [`transition`](Self::transition), refused unless it is in `from`: the
+    /// lifecycle has two ways into `pending` (a release from `leased`, a requeue
+    /// from `dead`) and each method may take only its own.
+    fn step(
+        &mut self,
+        from: ObservationState,
+        next: ObservationState,
+        now: DateTime<Utc>,
+    ) -> Result<ObservationState, InvalidTransition> {
+        if self.state != from {
+            return Err(InvalidTransition {
+                entity: ObservationState::ENTITY,
+                from: self.state.to_string(),
+                to: next.to_string(),
+            });
+        }
+        self.transition(next, now)
+    }
+}
+
+impl fmt::Debug for Observation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Observation")
+            .field("session", &self.session)
+            .field("seq", &self.seq)
+            .field("kind", &self.kind)
+            .field("payload", &JsonSize(&self.payload))
+            .field("key", &self.key)
+            .field("created_at", &self.created_at)
+            .field("state", &self.state)
+            .field("attempts", &self.attempts)
+            .field("lease", &self.lease)
+            .field("available_at", &self.available_at)
+            .field("reason", &self.reason)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+/// A JSON value shown only by the size of its encoding, such as `<120 bytes>`,
+/// so user payloads stay out of logs.
+pub(crate) struct JsonSize<'a>(pub(crate) &'a serde_json::Value);
+
+impl fmt::Debug for JsonSize<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut counter = ByteCounter(0);
+        // Writing a `Value` to a writer that never fails cannot fail.
+        let _ = serde_json::to_writer(&mut counter, self.0);
+        write!(f, "<{} bytes>", counter.0)
+    }
+}
+
+/// A writer that only counts what it is given.
+struct ByteCounter(usize);
+
+impl io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::assert_edges;
+    use ObservationState::*;
+    use serde_json::json;
+
+    fn observation(now: DateTime<Utc>) -> Observation {
+        Observation::new(
+            SessionId::new(),
+            1,
+            ObservationKind::ToolUse,
+            json!({"tool": "Bash", "input": {"command": "ls"}}),
+            Some("toolu_01".into()),
+            now,
+        )
+    }
+
+    #[test]
+    fn observation_lifecycle_allows_exactly_its_edges() {
+        assert_edges(
+            ObservationState::ALL,
+            &[(Pending, Leased), (Leased, Pending), (Leased, Acked), (Leased, Dead), (Dead, Pending)],
+        );
+    }
+
+    #[test]
+    fn a_lease_counts_an_attempt_and_a_release_holds_it_back() {
+        let t0 = Utc::now();
+        let t1 = t0 + chrono::Duration::seconds(30);
+        let mut obs = observation(t0);
+        assert!(obs.is_available(t0));
+        assert_eq!(obs.lease_to("summarizer", t1, t0).unwrap(), Pending);
+        assert_eq!(obs.attempts, 1);
+        assert_eq!(obs.lease.as_ref().map(|l| l.consumer.as_str()), Some("summarizer"));
+        assert!(!obs.is_available(t0));
+        assert!(obs.lease.as_ref().unwrap().expired(t1));
+
+        assert_eq!(obs.release(t0, Some(t1)).unwrap(), Leased);
+        assert_eq!(obs.lease, None);
+        assert!(!obs.is_available(t0));
+        assert!(obs.is_available(t1));
+
+        obs.lease_to("summarizer", t1, t1).unwrap();
+        assert_eq!(obs.attempts, 2);
+        assert_eq!(obs.available_at, None);
+        obs.ack(t1).unwrap();
+        assert_eq!(obs.state, Acked);
+        assert_eq!(obs.lease, None);
+        assert!(!obs.is_available(t1));
+    }
+
+    #[test]
+    fn a_buried_observation_is_requeued_with_fresh_attempts() {
+        let now = Utc::now();
+        let mut obs = observation(now);
+        obs.lease_to("c", now, now).unwrap();
+        assert_eq!(obs.bury(now, "max attempts reached").unwrap(), Leased);
+        assert_eq!(obs.state, Dead);
+        assert_eq!(obs.reason.as_deref(), Some("max attempts reached"));
+        let dead = obs.clone();
+        let err = obs.release(now, None).unwrap_err();
+        assert_eq!(err.to_string(), "observation cannot go from dead to pending");
+        assert_eq!(obs, dead);
+        assert_eq!(obs.requeue(now).unwrap(), Dead);
+        assert_eq!(obs.attempts, 0);
+        assert_eq!(obs.reason, None);
+        assert!(obs.is_available(now));
+    }
+
+    #[test]
+    fn refused_changes_leave_the_record_unchanged() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::seconds(1);
+        let mut obs = observation(now);
+        let before = obs.clone();
+        let err = obs.ack(later).unwrap_err();
+        assert_eq!(err.to_string(), "observation cannot go from pending to acked");
+        assert!(obs.release(later, None).is_err());
+        assert!(obs.bury(later, "x").is_err());
+        assert!(obs.requeue(later).is_err());
+        assert_eq!(obs, before);
+
+        obs.lease_to("c", later, now).unwrap();
+        let leased = obs.clone();
+        assert!(obs.lease_to("other", later, later).is_err());
+        let err = obs.requeue(later).unwrap_err();
+        assert_eq!(err.to_string(), "observation cannot go from leased to pending");
+        assert_eq!(obs, leased);
+    }
+
+    #[test]
+    fn observations_serialize_with_their_wire_names_and_parse_back() {
+        let now = Utc::now();
+        let mut obs = observation(now);
+        obs.lease_to("c", now, now).unwrap();
+        let json = serde_json::to_value(&obs).unwrap();
+        assert_eq!(json["kind"], "tool_use");
+        assert_eq!(json["state"], "leased");
+        assert_eq!(json["lease"]["consumer"], "c");
+        assert_eq!(serde_json::from_value::<Observation>(json).unwrap(), obs);
+        for &state in ObservationState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+    }
+
+    #[test]
+    fn kind_names_parse_back() {
+        for &kind in ObservationKind::ALL {
+            assert_eq!(kind.to_string().parse::<ObservationKind>().unwrap(), kind);
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert_eq!(ObservationKind::default(), ObservationKind::Custom);
+        assert!(ObservationKind::Summarize.is_summarize());
+        assert!(!ObservationKind::Prompt.is_summarize());
+        assert_eq!(
+            "tool-use".parse::<ObservationKind>().unwrap_err().to_string(),
+            "\"tool-use\" is not an observation kind \
+             (expected tool_use, prompt, notification, summarize or custom)"
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_payload_only_by_size() {
+        let payload = json!({"env": "AWS_SECRET=hunter2"});
+        let size = serde_json::to_string(&payload).unwrap().len();
+        let obs = Observation::new(SessionId::new(), 7, ObservationKind::Custom, payload, None, Utc::now());
+        let shown = format!("{obs:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains(&format!("<{size} bytes>")), "{shown}");
+    }
+}

@@ -1,0 +1,297 @@
+//! The [`Store`] on sled 0.34.
+//!
+//! Layout: one sled database in `<data dir>/store`, with these trees, keyed
+//! big-endian so sled's byte order is the natural order:
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | `schema_version` | u32 big-endian |
+//! | `sessions` | session id (UUIDv7, 16 bytes) | session record, JSON |
+//! | `session_external_ids` | external id, UTF-8 | session id |
+//! | `events` | sequence number, u64 big-endian | event, JSON |
+//!
+//! JSON keeps records readable with any sled tool and lets fields be added
+//! without a migration; the schema version guards the changes that need one.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use tokio::sync::broadcast;
+
+use super::Store;
+use super::group_commit::{Commit, CommitMode, GroupCommit};
+use crate::error::StoreError;
+use crate::fault::Faults;
+use crate::model::{Event, NewEvent, Session, SessionId};
+
+/// The schema version this build writes and reads. A store with a newer one is
+/// refused at open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+/// How many durable events a lagging subscriber's channel holds before it must
+/// read the rest from the store.
+const EVENT_CHANNEL_CAPACITY: usize = 4096;
+
+/// How to open a [`SledStore`].
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Group commit, or one flush per write (to measure the difference).
+    pub commit_mode: CommitMode,
+    /// Injected faults, for tests.
+    pub faults: Faults,
+}
+
+/// The sled-backed store.
+pub struct SledStore {
+    path: PathBuf,
+    db: sled::Db,
+    sessions: sled::Tree,
+    external_ids: sled::Tree,
+    events: sled::Tree,
+    /// Events appended but not yet durable, in sequence order; the committer
+    /// publishes them after the flush that covers them.
+    unpublished: Arc<Mutex<Vec<Event>>>,
+    next_event_seq: AtomicU64,
+    publisher: broadcast::Sender<Event>,
+    faults: Faults,
+    /// Declared last so it is dropped first: its last flush runs while the
+    /// database is still open.
+    committer: GroupCommit,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`, checking its schema version.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        let open_err = |source: sled::Error| StoreError::Open { path: dir.to_owned(), source: Arc::new(source) };
+        let db = sled::Config::new().path(dir).open().map_err(open_err)?;
+        check_schema(&db, dir)?;
+        let events = db.open_tree("events")?;
+        let next_event_seq = match events.last()? {
+            Some((key, _)) => decode_seq(&key)? + 1,
+            None => 1,
+        };
+        let (publisher, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        let unpublished = Arc::new(Mutex::new(Vec::new()));
+        let committer = GroupCommit::start(options.commit_mode, {
+            let (db, unpublished, publisher, faults) =
+                (db.clone(), Arc::clone(&unpublished), publisher.clone(), options.faults.clone());
+            move || flush_and_publish(&db, &unpublished, &publisher, &faults)
+        })
+        .map_err(|err| open_err(err.into()))?;
+        Ok(Self {
+            path: dir.to_owned(),
+            sessions: db.open_tree("sessions")?,
+            external_ids: db.open_tree("session_external_ids")?,
+            events,
+            db,
+            unpublished,
+            next_event_seq: AtomicU64::new(next_event_seq),
+            publisher,
+            faults: options.faults,
+            committer,
+        })
+    }
+
+    /// The directory the database lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn refuse_if_faulty(&self) -> Result<(), StoreError> {
+        if self.faults.store_writes_fail() { Err(injected_io_error()) } else { Ok(()) }
+    }
+}
+
+fn check_schema(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+    let meta = db.open_tree("meta")?;
+    match meta.get(SCHEMA_KEY)? {
+        None => {
+            meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            db.flush()?;
+            Ok(())
+        }
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(bytes.as_ref()).map(u32::from_be_bytes).map_err(|_| {
+                StoreError::Corrupt { tree: "meta", key: hex(SCHEMA_KEY), detail: format!("{} bytes", bytes.len()) }
+            })?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew { path: dir.to_owned(), found, supported: SCHEMA_VERSION });
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The committer's flush: makes everything durable, then publishes the events it covered.
+fn flush_and_publish(
+    db: &sled::Db,
+    unpublished: &Mutex<Vec<Event>>,
+    publisher: &broadcast::Sender<Event>,
+    faults: &Faults,
+) -> Result<(), StoreError> {
+    let covered = std::mem::take(&mut *lock(unpublished));
+    let result = if faults.store_writes_fail() {
+        Err(injected_io_error())
+    } else {
+        db.flush().map(drop).map_err(StoreError::from)
+    };
+    match result {
+        Ok(()) => {
+            for event in covered {
+                // No subscriber is not an error: events stay in the store.
+                let _ = publisher.send(event);
+            }
+            Ok(())
+        }
+        Err(err) => {
+            // Not durable yet: keep them, in order, for the next flush that works.
+            let mut pending = lock(unpublished);
+            let later = std::mem::replace(&mut *pending, covered);
+            pending.extend(later);
+            Err(err)
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn save_session(&self, session: &Session, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        self.refuse_if_faulty()?;
+        let key = session.id.to_bytes();
+        let value = encode(session)?;
+        // Sequence numbers are handed out and queued for publishing under one
+        // lock, so subscribers see events in sequence order.
+        let mut unpublished = lock(&self.unpublished);
+        let first_seq = self.next_event_seq.load(Ordering::SeqCst);
+        let events: Vec<Event> = (first_seq..).zip(events).map(|(seq, event)| event.sequenced(seq)).collect();
+        let encoded_events = events
+            .iter()
+            .map(|event| Ok((event.seq.to_be_bytes(), encode(event)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        (&self.sessions, &self.external_ids, &self.events)
+            .transaction(|(sessions, external_ids, event_tree)| {
+                sessions.insert(&key, value.as_slice())?;
+                if let Some(external_id) = &session.external_id {
+                    external_ids.insert(external_id.as_bytes(), &key)?;
+                }
+                for (seq, event) in &encoded_events {
+                    event_tree.insert(seq, event.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|err| match err {
+                TransactionError::Storage(err) => StoreError::from(err),
+                TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
+            })?;
+        self.next_event_seq.store(events.last().map_or(first_seq, |event| event.seq + 1), Ordering::SeqCst);
+        unpublished.extend(events.iter().cloned());
+        Ok(events)
+    }
+
+    fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        let key = id.to_bytes();
+        self.sessions.get(key)?.map(|bytes| decode("sessions", &key, &bytes)).transpose()
+    }
+
+    fn session_by_external_id(&self, external_id: &str) -> Result<Option<Session>, StoreError> {
+        let Some(id) = self.external_ids.get(external_id.as_bytes())? else {
+            return Ok(None);
+        };
+        let id = <[u8; 16]>::try_from(id.as_ref()).map_err(|_| StoreError::Corrupt {
+            tree: "session_external_ids",
+            key: hex(external_id.as_bytes()),
+            detail: format!("a session id of {} bytes", id.len()),
+        })?;
+        self.session(SessionId::from_bytes(id))
+    }
+
+    fn sessions(&self) -> Result<Vec<Session>, StoreError> {
+        self.sessions
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode("sessions", &key, &value)
+            })
+            .collect()
+    }
+
+    fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let Some(start) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        self.events
+            .range(start.to_be_bytes()..)
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode("events", &key, &value)
+            })
+            .collect()
+    }
+
+    fn trim_events(&self, keep: usize) -> Result<usize, StoreError> {
+        let excess = self.events.len().saturating_sub(keep);
+        let mut removed = 0;
+        for key in self.events.iter().keys().take(excess) {
+            self.events.remove(key?)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.publisher.subscribe()
+    }
+
+    fn commit(&self) -> Commit {
+        self.committer.request()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        flush_and_publish(&self.db, &self.unpublished, &self.publisher, &self.faults)
+    }
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Guarded data is a list that every writer leaves consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|err| StoreError::Encode(err.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { tree, key: hex(key), detail: err.to_string() })
+}
+
+fn decode_seq(key: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(key).map(u64::from_be_bytes).map_err(|_| StoreError::Corrupt {
+        tree: "events",
+        key: hex(key),
+        detail: "a sequence key is 8 bytes".into(),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn injected_io_error() -> StoreError {
+    StoreError::from(sled::Error::Io(std::io::Error::other("injected fault: the store refuses writes")))
+}
+
+#[cfg(test)]
+#[path = "sled_store_tests.rs"]
+mod tests;

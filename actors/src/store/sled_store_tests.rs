@@ -1,0 +1,134 @@
+use chrono::Utc;
+use tempfile::TempDir;
+
+use super::*;
+use crate::model::{EventKind, OpenSession, SessionState};
+
+fn open(dir: &TempDir) -> SledStore {
+    SledStore::open(dir.path(), StoreOptions::default()).unwrap()
+}
+
+fn opened_event(session: SessionId) -> NewEvent {
+    NewEvent::session(session, Utc::now(), EventKind::SessionOpened { name: None, external_id: None })
+}
+
+#[tokio::test]
+async fn committed_sessions_are_there_after_reopening() {
+    let dir = TempDir::new().unwrap();
+    let session = Session::open(OpenSession::named("refactor").with_external_id("claude-1"), Utc::now());
+    {
+        let store = open(&dir);
+        store.save_session(&session, vec![]).unwrap();
+        store.commit().await.unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.session(session.id).unwrap(), Some(session.clone()));
+    assert_eq!(store.session_by_external_id("claude-1").unwrap(), Some(session.clone()));
+    assert_eq!(store.sessions().unwrap(), vec![session]);
+    assert_eq!(store.session_by_external_id("claude-2").unwrap(), None);
+}
+
+#[test]
+fn sessions_are_listed_oldest_first() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let sessions: Vec<Session> = (0..20).map(|_| Session::open(OpenSession::default(), Utc::now())).collect();
+    for session in sessions.iter().rev() {
+        store.save_session(session, vec![]).unwrap();
+    }
+    assert_eq!(store.sessions().unwrap(), sessions);
+}
+
+#[test]
+fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
+    let dir = TempDir::new().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1));
+    assert!(err.to_string().contains("newer than the 1 this baton supports"), "{err}");
+}
+
+#[test]
+fn a_new_store_records_the_current_schema_version() {
+    let dir = TempDir::new().unwrap();
+    drop(open(&dir));
+    let db = sled::open(dir.path()).unwrap();
+    let version = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
+    assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
+}
+
+#[test]
+fn a_record_that_does_not_decode_is_reported_as_corrupt() {
+    let dir = TempDir::new().unwrap();
+    let id = SessionId::new();
+    {
+        let store = open(&dir);
+        store.sessions.insert(id.to_bytes(), b"{not json".as_slice()).unwrap();
+        store.flush().unwrap();
+    }
+    let err = open(&dir).session(id).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { tree: "sessions", .. }), "{err}");
+}
+
+#[tokio::test]
+async fn events_are_published_in_sequence_only_once_committed() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let mut subscriber = store.subscribe();
+    let session = SessionId::new();
+    let record = Session::open(OpenSession::default(), Utc::now());
+    let appended = store.save_session(&record, (0..3).map(|_| opened_event(session)).collect()).unwrap();
+    assert_eq!(appended.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(subscriber.try_recv().is_err(), "published before the commit");
+
+    store.commit().await.unwrap();
+    for expected in &appended {
+        assert_eq!(&subscriber.recv().await.unwrap(), expected);
+    }
+    assert_eq!(store.events_after(1, 10).unwrap(), appended[1..]);
+}
+
+#[test]
+fn sequence_numbers_continue_after_reopening_and_trimming_keeps_the_newest() {
+    let dir = TempDir::new().unwrap();
+    let session = SessionId::new();
+    {
+        let store = open(&dir);
+        let record = Session::open(OpenSession::default(), Utc::now());
+        store.save_session(&record, (0..5).map(|_| opened_event(session)).collect()).unwrap();
+        store.flush().unwrap();
+    }
+    let store = open(&dir);
+    let record = Session::open(OpenSession::default(), Utc::now());
+    assert_eq!(store.save_session(&record, vec![opened_event(session)]).unwrap()[0].seq, 6);
+    assert_eq!(store.trim_events(2).unwrap(), 4);
+    let kept: Vec<u64> = store.events_after(0, 10).unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(kept, [5, 6]);
+}
+
+#[cfg(feature = "fault-injection")]
+#[tokio::test]
+async fn refused_writes_change_nothing_and_failed_flushes_reach_every_waiter() {
+    let dir = TempDir::new().unwrap();
+    let faults = Faults::default();
+    let store =
+        SledStore::open(dir.path(), StoreOptions { faults: faults.clone(), ..StoreOptions::default() }).unwrap();
+    let mut session = Session::open(OpenSession::default(), Utc::now());
+    store.save_session(&session, vec![]).unwrap();
+    store.commit().await.unwrap();
+
+    faults.fail_store_writes(true);
+    session.transition(SessionState::Idle, Utc::now(), None).unwrap();
+    assert!(matches!(store.save_session(&session, vec![]), Err(StoreError::Backend(_))));
+    assert!(matches!(store.commit().await, Err(StoreError::Backend(_))));
+    assert_eq!(store.session(session.id).unwrap().unwrap().state, SessionState::Active);
+
+    faults.fail_store_writes(false);
+    store.save_session(&session, vec![]).unwrap();
+    store.commit().await.unwrap();
+    assert_eq!(store.session(session.id).unwrap().unwrap().state, SessionState::Idle);
+}

@@ -1,0 +1,44 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+pub use baton_actors::{EngineError, StoreError};
+
+/// What a call on a [`Baton`](crate::Baton) handle can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The data dir could not be created.
+    #[error("cannot create the data dir {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The engine's thread could not be started.
+    #[error("cannot start the engine thread: {0}")]
+    Thread(std::io::Error),
+    /// The store could not be opened (see the message for what to do).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine refused or failed the request.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The engine has stopped: [`Baton::shutdown`](crate::Baton::shutdown) was called.
+    #[error("baton has stopped")]
+    Stopped,
+}
+
+impl Error {
+    /// The engine's error, if the engine answered with one.
+    pub fn engine(&self) -> Option<&EngineError> {
+        match self {
+            Error::Engine(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// A result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Layout
+//! - [`Baton`] and [`BatonBuilder`] (`handle.rs`): the library facade.
+//! - [`EventStream`] (`events.rs`): a gapless stream of durable events.
+//! - [`Error`] (`error.rs`): what the facade's calls fail with.
+//! - `paths.rs`: default locations.
+//! - `cli/`: the `baton` command, one file per verb.
+//! - The engine itself (actors, store, model) is the `baton-actors` crate,
+//!   re-exported here as [`engine`].
+
+pub mod cli;
+mod error;
+mod events;
+mod handle;
+mod paths;
+
+pub use baton_actors as engine;
+#[cfg(feature = "fault-injection")]
+pub use baton_actors::Faults;
+pub use baton_actors::model::{ActorRef, Event, EventKind, OpenSession, Session, SessionId, SessionState};
+pub use baton_actors::{
+    Backoff, Clock, CommitMode, EngineConfig, ManualClock, RestartIntensity, RestartStrategy, SystemClock,
+};
+pub use error::{EngineError, Error, Result, StoreError};
+pub use events::EventStream;
+pub use handle::{Baton, BatonBuilder};
+pub use paths::default_data_dir;

@@ -1,0 +1,78 @@
+//! Bad requests get a typed error and change nothing.
+
+use baton::{Baton, EngineError, Error, OpenSession, SessionId, SessionState, StoreError};
+
+use crate::support::TestEngine;
+
+#[tokio::test]
+async fn an_unknown_session_id_is_not_found() {
+    let engine = TestEngine::start();
+    let unknown = SessionId::new();
+    for result in [engine.baton.session(unknown).await, engine.baton.close_session(unknown).await] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, Error::Engine(EngineError::SessionNotFound(id)) if id == unknown), "{err}");
+        assert_eq!(err.to_string(), format!("no session {unknown}"));
+    }
+    assert!(engine.baton.sessions().await.unwrap().is_empty());
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn closing_a_closed_session_is_an_invalid_transition_that_changes_nothing() {
+    let engine = TestEngine::start();
+    let session = engine.baton.open_session(OpenSession::named("once")).await.unwrap();
+    let closed = engine.baton.close_session_because(session.id, "done").await.unwrap();
+    assert_eq!(closed.reason.as_deref(), Some("done"));
+
+    let err = engine.baton.close_session_because(session.id, "again").await.unwrap_err();
+    let Error::Engine(EngineError::InvalidTransition(refused)) = &err else { panic!("{err}") };
+    assert_eq!((refused.from.as_str(), refused.to.as_str()), ("closed", "closing"));
+    assert_eq!(err.to_string(), "session cannot go from closed to closing");
+    assert_eq!(engine.baton.session(session.id).await.unwrap(), closed);
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_store_that_refuses_writes_gives_errors_and_loses_nothing_acknowledged() {
+    let engine = TestEngine::start();
+    let kept = engine.baton.open_session(OpenSession::named("kept")).await.unwrap();
+
+    engine.baton.faults().fail_store_writes(true);
+    let err = engine.baton.open_session(OpenSession::named("refused")).await.unwrap_err();
+    assert!(matches!(err, Error::Engine(EngineError::Store(StoreError::Backend(_)))), "{err}");
+    let err = engine.baton.close_session(kept.id).await.unwrap_err();
+    assert!(matches!(err, Error::Engine(EngineError::Store(_))), "{err}");
+    // Nothing changed, and the engine still answers.
+    assert_eq!(engine.baton.sessions().await.unwrap(), std::slice::from_ref(&kept));
+    assert_eq!(engine.baton.session(kept.id).await.unwrap().state, SessionState::Active);
+
+    engine.baton.faults().fail_store_writes(false);
+    engine.baton.open_session(OpenSession::named("accepted")).await.unwrap();
+    let engine = engine.restart().await;
+    let names: Vec<_> = engine.baton.sessions().await.unwrap().into_iter().filter_map(|s| s.name).collect();
+    assert_eq!(names, ["kept", "accepted"]);
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[test]
+fn a_data_dir_from_a_newer_baton_is_refused_with_a_clear_message() {
+    let dir = tempfile::TempDir::new().unwrap();
+    {
+        let db = sled::open(dir.path().join("store")).unwrap();
+        db.open_tree("meta").unwrap().insert("schema_version", &999u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = Baton::builder().data_dir(dir.path()).spawn().unwrap_err();
+    assert!(matches!(err, Error::Store(StoreError::SchemaTooNew { found: 999, .. })), "{err}");
+    assert!(err.to_string().contains("has schema version 999, newer than"), "{err}");
+}
+
+#[tokio::test]
+async fn a_second_engine_on_a_data_dir_in_use_is_refused() {
+    let engine = TestEngine::start();
+    let err = Baton::builder().data_dir(engine.dir.path()).spawn().unwrap_err();
+    assert!(matches!(err, Error::Store(StoreError::Open { .. })), "{err}");
+    // The first engine is untouched.
+    engine.baton.open_session(OpenSession::default()).await.unwrap();
+    engine.baton.shutdown().await.unwrap();
+}

@@ -1,0 +1,8 @@
+//! The engine through the library handle.
+
+mod crash_recovery;
+mod errors;
+mod events;
+mod persistence;
+mod supervision;
+mod watchdog;

@@ -1,0 +1,58 @@
+//! Helpers shared by the tests.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use baton::{Baton, BatonBuilder, ManualClock};
+use tempfile::TempDir;
+
+/// How long a test waits for something that should happen promptly.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Calls `probe` until it returns `Some`, failing the test with `what` at the
+/// deadline. Between calls it yields briefly; it never sleeps a fixed time
+/// and hopes.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// An engine in a fresh temporary data dir, on a clock the test moves.
+pub struct TestEngine {
+    pub baton: Baton,
+    pub clock: ManualClock,
+    pub dir: TempDir,
+}
+
+impl TestEngine {
+    /// An engine with default settings.
+    pub fn start() -> Self {
+        Self::start_with(|builder| builder)
+    }
+
+    /// An engine whose builder `configure` adjusts.
+    pub fn start_with(configure: impl FnOnce(BatonBuilder) -> BatonBuilder) -> Self {
+        let dir = TempDir::new().expect("a temporary directory");
+        let clock = ManualClock::starting_now();
+        let builder = Baton::builder().data_dir(dir.path()).clock(clock.clone());
+        let baton = configure(builder).spawn().expect("the engine starts");
+        Self { baton, clock, dir }
+    }
+
+    /// Shuts the engine down and starts a new one on the same data dir and clock.
+    pub async fn restart(self) -> Self {
+        self.baton.shutdown().await.expect("a clean shutdown");
+        let baton = Baton::builder().data_dir(self.dir.path()).clock(self.clock.clone()).spawn().expect("restart");
+        Self { baton, ..self }
+    }
+}
