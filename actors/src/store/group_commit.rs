@@ -48,6 +48,9 @@ struct Shared {
 #[derive(Default)]
 struct Queue {
     waiters: Vec<Waiter>,
+    /// Whether the thread is waiting for work: only then does a request wake it,
+    /// which spares a system call per request while it is busy flushing.
+    idle: bool,
     closing: bool,
 }
 
@@ -68,14 +71,17 @@ impl GroupCommit {
     /// Asks for a flush covering every write made so far.
     pub(crate) fn request(&self) -> Commit {
         let (waiter, done) = oneshot::channel();
-        {
+        let wake = {
             let mut queue = self.shared.lock();
             if queue.closing {
                 return Box::pin(std::future::ready(Err(StoreError::Closed)));
             }
             queue.waiters.push(waiter);
+            queue.idle
+        };
+        if wake {
+            self.shared.wake.notify_one();
         }
-        self.shared.wake.notify_one();
         Box::pin(async move { done.await.unwrap_or(Err(StoreError::Closed)) })
     }
 }
@@ -103,7 +109,9 @@ fn run(shared: &Shared, mode: CommitMode, mut flush: impl FnMut() -> Result<(), 
         let batch = {
             let mut queue = shared.lock();
             while queue.waiters.is_empty() && !queue.closing {
+                queue.idle = true;
                 queue = shared.wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
+                queue.idle = false;
             }
             if queue.waiters.is_empty() {
                 return;
