@@ -12,6 +12,7 @@ use std::time::Duration;
 use actix::{Actor, Addr, MailboxError};
 use baton_actors::messages::{CloseSession, GetSession, ListSessions, Open, Shutdown};
 use baton_actors::model::{Event, OpenSession, Session, SessionId, SessionState};
+use baton_actors::store::FlushObserver;
 use baton_actors::{
     Clock, CommitMode, Engine, EngineConfig, Faults, RestartStrategy, SledStore, Store, StoreOptions, Supervisor,
     SystemClock,
@@ -150,6 +151,7 @@ pub struct BatonBuilder {
     config: EngineConfig,
     clock: Arc<dyn Clock>,
     commit_mode: CommitMode,
+    flush_observer: Option<FlushObserver>,
     faults: Faults,
 }
 
@@ -160,6 +162,7 @@ impl Default for BatonBuilder {
             config: EngineConfig::default(),
             clock: Arc::new(SystemClock),
             commit_mode: CommitMode::default(),
+            flush_observer: None,
             faults: Faults::default(),
         }
     }
@@ -209,6 +212,12 @@ impl BatonBuilder {
         self
     }
 
+    /// Calls `observer` with the duration of every store flush (for metrics).
+    pub fn on_flush(mut self, observer: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        self.flush_observer = Some(Arc::new(observer));
+        self
+    }
+
     /// Starts the engine on a thread of its own and returns its handle once the
     /// store is open and every recorded session is accounted for.
     pub fn spawn(self) -> Result<Baton> {
@@ -221,10 +230,12 @@ impl BatonBuilder {
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (exited_tx, exited_rx) = oneshot::channel();
         let store_dir = data_dir.join("store");
-        let options = StoreOptions { commit_mode: self.commit_mode, faults: self.faults.clone() };
+        let options = StoreOptions {
+            commit_mode: self.commit_mode,
+            faults: self.faults.clone(),
+            flush_observer: self.flush_observer,
+        };
         let (clock, config, faults) = (self.clock, Arc::new(self.config), self.faults.clone());
-        #[cfg(not(feature = "fault-injection"))]
-        drop(self.faults);
         std::thread::Builder::new()
             .name("baton-engine".into())
             .spawn(move || {

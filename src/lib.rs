@@ -9,7 +9,11 @@
 //! - The engine itself (actors, store, model) is the `baton-actors` crate,
 //!   re-exported here as [`engine`].
 
+pub mod api;
 pub mod cli;
+pub mod client;
+pub mod config;
+pub mod daemon;
 mod error;
 mod events;
 mod handle;

@@ -5,5 +5,6 @@
 //! `fault-injection` hooks, and time-driven behaviour runs on a clock the
 //! test moves.
 
+mod cli;
 mod engine;
 mod support;

@@ -1,42 +1,147 @@
 //! The `baton` command line: one file per verb.
+//!
+//! Every verb but `serve` talks to the daemon over its Unix socket through
+//! [`crate::client`], starting the daemon in the background first when none
+//! answers (unless `--no-autostart` or `BATON_NO_AUTOSTART` is set). Every
+//! verb takes `--json` for machine output and `--socket`. Exit codes: 0 ok,
+//! 1 failure, 2 usage, 3 daemon unreachable, 4 not found, 5 conflict or
+//! invalid state; errors are one line on stderr.
 
-mod demo;
+mod completions;
+mod context;
+mod doctor;
+mod events;
+mod output;
+mod serve;
+mod session;
+mod status;
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{ArgAction, Parser, Subcommand};
 
+use crate::client::ClientError;
+use context::Context;
+
 /// baton supervises AI coding-agent sessions.
 #[derive(Debug, Parser)]
-#[command(name = "baton", version, about, long_about = None)]
+#[command(name = "baton", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
-    #[arg(short, long, action = ArgAction::Count, global = true)]
-    pub verbose: u8,
+    /// Options every verb takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Options every verb takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The daemon's socket [default: $XDG_RUNTIME_DIR/baton/baton.sock, else <data dir>/baton.sock].
+    #[arg(long, global = true, env = "BATON_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The data dir [default: $XDG_DATA_HOME/baton, else ~/.local/share/baton].
+    #[arg(long, global = true, env = "BATON_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The config file [default: $XDG_CONFIG_HOME/baton/config.toml].
+    #[arg(long, global = true, env = "BATON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Do not start the daemon when none answers.
+    #[arg(long, global = true, env = "BATON_NO_AUTOSTART", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_autostart: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Runs the engine in-process for a moment: opens, lists and closes sessions
-    /// in the data dir, and prints the events they produced.
-    Demo(demo::DemoArgs),
+    /// Runs the daemon in the foreground.
+    Serve(serve::ServeArgs),
+    /// Shows the daemon's version, uptime, data dir and counts.
+    Status,
+    /// Checks the socket, the data dir, the store and versions, and says what to fix.
+    Doctor,
+    /// Opens, lists, shows and closes sessions.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
+    /// Lists stored events, or follows them live.
+    Events(events::EventsArgs),
+    /// Prints a shell completion script.
+    Completions(completions::CompletionsArgs),
 }
 
-/// Options every verb that touches the data dir shares.
-#[derive(Debug, clap::Args)]
-pub struct DataDirArgs {
-    /// The data dir [default: $XDG_DATA_HOME/baton, else ~/.local/share/baton].
-    #[arg(long, env = "BATON_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+/// Parses the command line, runs the verb, and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("baton: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Demo(args) => demo::run(args),
+    let Cli { global, command } = cli;
+    match command {
+        Command::Serve(args) => serve::run(&global, args),
+        Command::Completions(args) => completions::run(&args),
+        command => {
+            init_tracing(global.verbose);
+            let context = Context::new(&global)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                match command {
+                    Command::Status => status::run(&context).await,
+                    Command::Doctor => doctor::run(&context).await,
+                    Command::Session(command) => session::run(&context, command).await,
+                    Command::Events(args) => events::run(&context, args).await,
+                    Command::Serve(_) | Command::Completions(_) => unreachable!("handled above"),
+                }
+            })
+        }
+    }
+}
+
+/// The exit code for an error: the client's code where the daemon answered
+/// or could not be reached, else 1.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    err.chain().find_map(|cause| cause.downcast_ref::<ClientError>()).map_or(1, ClientError::exit_code)
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|err| err.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Logging for client verbs: warnings on stderr, more with `-v`.
+fn init_tracing(verbose: u8) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level(verbose)));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn level(verbose: u8) -> &'static str {
+    match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
     }
 }

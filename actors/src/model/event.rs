@@ -14,6 +14,7 @@ use super::{AgentId, SessionId, SessionState};
 
 /// One durable event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Event {
     /// Its place in the global order; later events have larger numbers.
@@ -52,6 +53,7 @@ impl NewEvent {
 
 /// What happened. Serialized with a `type` tag, such as `{"type": "session_opened", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventKind {
@@ -89,8 +91,21 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The event's `type` tag, such as `session_opened`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::SessionOpened { .. } => "session_opened",
+            EventKind::SessionStateChanged { .. } => "session_state_changed",
+            EventKind::ActorRestarted { .. } => "actor_restarted",
+            EventKind::ActorFailed { .. } => "actor_failed",
+        }
+    }
+}
+
 /// A reference to a supervised actor, in events and errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum ActorRef {
     /// The actor of a session.
@@ -123,6 +138,7 @@ mod tests {
         .sequenced(7);
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["type"], "session_state_changed");
+        assert_eq!(event.kind.name(), "session_state_changed");
         assert_eq!(json["from"], "active");
         assert_eq!(json["seq"], 7);
         assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);

@@ -19,6 +19,7 @@ use super::lifecycle::{InvalidTransition, Lifecycle, state_names};
 /// any non-terminal state -> failed
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SessionState {
     /// In use: its actor runs and answers.
@@ -122,6 +123,7 @@ impl OpenSession {
 
 /// The durable record of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Session {
     /// baton's own id for the session.
@@ -131,6 +133,7 @@ pub struct Session {
     /// The id another system knows this session by (unique among sessions).
     pub external_id: Option<String>,
     /// The directory the session works in.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub cwd: Option<PathBuf>,
     /// Free-form labels given at open.
     #[serde(default)]
@@ -148,8 +151,9 @@ pub struct Session {
     pub last_active_at: DateTime<Utc>,
     /// When it reached `closed` or `failed`.
     pub ended_at: Option<DateTime<Utc>>,
-    /// The watchdog closes it once it has been open this long.
+    /// The watchdog closes it once it has been open this long (milliseconds).
     #[serde(default, with = "crate::model::duration_ms::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
     pub max_lifetime: Option<Duration>,
     /// How many times its actor was restarted after a crash, over its whole life.
     pub restarts: u32,

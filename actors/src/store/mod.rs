@@ -10,7 +10,7 @@ mod group_commit;
 mod sled_store;
 
 pub use group_commit::{Commit, CommitMode};
-pub use sled_store::{SCHEMA_VERSION, SledStore, StoreOptions};
+pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
 
 use tokio::sync::broadcast;
 

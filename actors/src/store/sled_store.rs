@@ -38,13 +38,24 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 /// read the rest from the store.
 const EVENT_CHANNEL_CAPACITY: usize = 4096;
 
+/// Called with the duration of every flush, for metrics.
+pub type FlushObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
+
 /// How to open a [`SledStore`].
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct StoreOptions {
     /// Group commit, or one flush per write (to measure the difference).
     pub commit_mode: CommitMode,
     /// Injected faults, for tests.
     pub faults: Faults,
+    /// Told how long each flush took.
+    pub flush_observer: Option<FlushObserver>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions").field("commit_mode", &self.commit_mode).finish_non_exhaustive()
+    }
 }
 
 /// The sled-backed store.
@@ -81,7 +92,15 @@ impl SledStore {
         let committer = GroupCommit::start(options.commit_mode, {
             let (db, unpublished, publisher, faults) =
                 (db.clone(), Arc::clone(&unpublished), publisher.clone(), options.faults.clone());
-            move || flush_and_publish(&db, &unpublished, &publisher, &faults)
+            let observer = options.flush_observer.clone();
+            move || {
+                let started = std::time::Instant::now();
+                let result = flush_and_publish(&db, &unpublished, &publisher, &faults);
+                if let Some(observe) = &observer {
+                    observe(started.elapsed());
+                }
+                result
+            }
         })
         .map_err(|err| open_err(err.into()))?;
         Ok(Self {

@@ -1,0 +1,90 @@
+//! The HTTP API's wire types, shared by the daemon and the client.
+//!
+//! Records (sessions, events) travel as the engine serializes them; requests
+//! and the small replies that are not records have their own types here. Actor
+//! messages never cross the wire. Every type derives `utoipa::ToSchema`, so the
+//! OpenAPI document is generated from these definitions and cannot drift.
+
+mod error;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+
+/// The version of the wire protocol; bumped on incompatible changes.
+pub const API_VERSION: u32 = 1;
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// Always `"ok"` when the daemon answers.
+    pub status: String,
+}
+
+/// `GET /v1/version`: what the daemon is, so a CLI can warn about a mismatch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Version {
+    /// The daemon's package version.
+    pub version: String,
+    /// The wire protocol version ([`API_VERSION`]).
+    pub api: u32,
+}
+
+/// `GET /v1/status`: what a person wants to know first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Status {
+    /// The daemon's package version.
+    pub version: String,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// How long the daemon has run, in milliseconds.
+    pub uptime_ms: u64,
+    /// Where its data lives.
+    #[schema(value_type = String)]
+    pub data_dir: PathBuf,
+    /// Where it listens.
+    #[schema(value_type = String)]
+    pub socket: PathBuf,
+    /// How many sessions are in each state.
+    pub sessions: BTreeMap<String, usize>,
+}
+
+/// `POST /v1/sessions`: open a session (idempotent by `external_id`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenSessionRequest {
+    /// A name for people.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The id another system knows the session by, such as Claude Code's `session_id`.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// The directory the session works in.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub cwd: Option<PathBuf>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+    /// Close the session after this many milliseconds, whatever it is doing.
+    #[serde(default)]
+    pub max_lifetime_ms: Option<u64>,
+}
+
+/// `POST /v1/sessions/{id}/close`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseSessionRequest {
+    /// Why, kept in the record.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The states a list of sessions may be filtered by, as the API spells them.
+pub fn session_state_names() -> BTreeSet<&'static str> {
+    baton_actors::model::SessionState::ALL.iter().map(|state| state.as_str()).collect()
+}

@@ -1,0 +1,152 @@
+//! `baton doctor`: what is wrong, and what to do about it.
+//!
+//! Each check prints `ok`, `warn` or `FAIL` with a line a person can act on.
+//! It never starts the daemon: it reports on what is there.
+
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::context::Context;
+use super::output;
+use crate::api::{Status, Version};
+use crate::client::ClientError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    check: &'static str,
+    verdict: Verdict,
+    detail: String,
+}
+
+/// Runs every check, prints them, and fails if any failed.
+pub async fn run(context: &Context) -> anyhow::Result<()> {
+    let mut checks = Vec::new();
+    let settings = &context.settings;
+    let config = match &settings.config_file {
+        Some(path) => format!("read {}", path.display()),
+        None => "none found; defaults in use".into(),
+    };
+    checks.push(Check { check: "config file", verdict: Verdict::Ok, detail: config });
+    checks.push(private_dir("data dir", &settings.data_dir));
+    if let Some(dir) = settings.socket.parent() {
+        checks.push(private_dir("socket dir", dir));
+    }
+    checks.extend(daemon_checks(context).await);
+
+    if context.json {
+        output::json(&checks)?;
+    } else {
+        for check in &checks {
+            let verdict = match check.verdict {
+                Verdict::Ok => "ok  ",
+                Verdict::Warn => "warn",
+                Verdict::Fail => "FAIL",
+            };
+            output::line(format_args!("{verdict}  {:<12} {}", check.check, check.detail))?;
+        }
+    }
+    let failed = checks.iter().filter(|check| check.verdict == Verdict::Fail).count();
+    anyhow::ensure!(failed == 0, "{failed} check(s) failed");
+    Ok(())
+}
+
+fn private_dir(check: &'static str, dir: &Path) -> Check {
+    let own = nix::unistd::getuid().as_raw();
+    let (verdict, detail) = match std::fs::metadata(dir) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            (Verdict::Ok, format!("{} does not exist yet; the daemon creates it", dir.display()))
+        }
+        Err(err) => (Verdict::Fail, format!("cannot read {}: {err}", dir.display())),
+        Ok(meta) if !meta.is_dir() => (Verdict::Fail, format!("{} is not a directory", dir.display())),
+        Ok(meta) if meta.uid() != own => {
+            (Verdict::Fail, format!("{} belongs to uid {}, not to you (uid {own})", dir.display(), meta.uid()))
+        }
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => (
+            Verdict::Warn,
+            format!(
+                "{} is readable by others (mode {:o}); run: chmod 700 {}",
+                dir.display(),
+                meta.permissions().mode() & 0o777,
+                dir.display()
+            ),
+        ),
+        Ok(_) => (Verdict::Ok, format!("{} is private", dir.display())),
+    };
+    Check { check, verdict, detail }
+}
+
+async fn daemon_checks(context: &Context) -> Vec<Check> {
+    let socket = &context.settings.socket;
+    let mut checks = Vec::new();
+    let socket_state = std::fs::metadata(socket);
+    match &socket_state {
+        Ok(meta) if !meta.file_type().is_socket() => checks.push(Check {
+            check: "socket",
+            verdict: Verdict::Fail,
+            detail: format!("{} is not a socket; move it away", socket.display()),
+        }),
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => checks.push(Check {
+            check: "socket",
+            verdict: Verdict::Warn,
+            detail: format!("{} is open to others (mode {:o})", socket.display(), meta.permissions().mode() & 0o777),
+        }),
+        _ => {}
+    }
+    match context.client.get::<Version>("/v1/version").await {
+        Ok(version) => {
+            let cli = env!("CARGO_PKG_VERSION");
+            checks.push(if version.version == cli {
+                Check {
+                    check: "daemon",
+                    verdict: Verdict::Ok,
+                    detail: format!("answers on {}, version {cli}", socket.display()),
+                }
+            } else {
+                Check {
+                    check: "daemon",
+                    verdict: Verdict::Warn,
+                    detail: format!("runs version {}, this CLI is {cli}; restart the daemon", version.version),
+                }
+            });
+            checks.push(match context.client.get::<Status>("/v1/status").await {
+                Ok(status) => Check {
+                    check: "store",
+                    verdict: Verdict::Ok,
+                    detail: format!("answers; {} sessions", status.sessions.values().sum::<usize>()),
+                },
+                Err(err) => Check { check: "store", verdict: Verdict::Fail, detail: err.to_string() },
+            });
+        }
+        Err(ClientError::Unreachable { source, .. }) => checks.push(match socket_state {
+            Ok(_) => Check {
+                check: "daemon",
+                verdict: Verdict::Warn,
+                detail: format!(
+                    "stale socket {} ({source}): no daemon runs; the next command starts one and replaces it",
+                    socket.display()
+                ),
+            },
+            Err(_) => Check {
+                check: "daemon",
+                verdict: Verdict::Ok,
+                detail: "not running; the next command starts it (or run: baton serve)".into(),
+            },
+        }),
+        Err(err) => checks.push(Check { check: "daemon", verdict: Verdict::Fail, detail: err.to_string() }),
+    }
+    let log = context.settings.daemon_log();
+    if log.exists() {
+        checks.push(Check { check: "daemon log", verdict: Verdict::Ok, detail: log.display().to_string() });
+    }
+    checks
+}

@@ -1,0 +1,39 @@
+//! `baton status`: what the daemon is and holds.
+
+use std::time::Duration;
+
+use super::context::Context;
+use super::output;
+use crate::api::Status;
+
+/// Prints the daemon's version, uptime, paths and session counts.
+pub async fn run(context: &Context) -> anyhow::Result<()> {
+    let status: Status = context.connect().await?.get("/v1/status").await?;
+    warn_on_version_mismatch(&status.version);
+    if context.json {
+        return output::json(&status);
+    }
+    let sessions = if status.sessions.is_empty() {
+        "none".to_owned()
+    } else {
+        status.sessions.iter().map(|(state, count)| format!("{count} {state}")).collect::<Vec<_>>().join(", ")
+    };
+    output::fields([
+        ("version", status.version.clone()),
+        ("pid", status.pid.to_string()),
+        ("uptime", output::duration(Duration::from_millis(status.uptime_ms))),
+        ("data dir", status.data_dir.display().to_string()),
+        ("socket", status.socket.display().to_string()),
+        ("sessions", sessions),
+    ])
+}
+
+/// Warns on stderr when the daemon runs another version than this CLI.
+pub fn warn_on_version_mismatch(daemon: &str) {
+    let cli = env!("CARGO_PKG_VERSION");
+    if daemon != cli {
+        eprintln!(
+            "baton: warning: the daemon runs version {daemon}, this CLI is {cli}; restart the daemon to upgrade it"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! One daemon per data dir, and a socket only it listens on.
+//!
+//! The guarantee comes from an exclusive `flock` on `<data dir>/baton.lock`,
+//! taken before anything else; never from racing on the socket. Only the lock
+//! holder may touch the socket path: it connects to what is there first, and
+//! removes it only if nothing answers (a stale socket of a crashed daemon). A
+//! socket with a live daemon behind it is never removed.
+
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+/// The held lock on a data dir; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct InstanceLock {
+    _lock: Flock<File>,
+    path: PathBuf,
+}
+
+impl InstanceLock {
+    /// Takes the lock, or explains who holds it.
+    pub fn acquire(path: &Path) -> anyhow::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((_, Errno::EWOULDBLOCK)) => {
+                let holder = std::fs::read_to_string(path).unwrap_or_default();
+                let holder = holder.trim();
+                let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
+                bail!(
+                    "another baton daemon{who} is running on the data dir {}; stop it first or use another --data-dir",
+                    path.parent().unwrap_or(path).display()
+                );
+            }
+            Err((_, errno)) => {
+                return Err(errno).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        };
+        lock.set_len(0)?;
+        writeln!(&*lock, "{}", std::process::id())?;
+        Ok(Self { _lock: lock, path: path.to_owned() })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Binds the daemon's socket: its directory made 0700, a stale socket file
+/// replaced, a live one refused, the new socket made 0600. Call it only while
+/// holding the [`InstanceLock`].
+pub fn bind_socket(socket: &Path) -> anyhow::Result<UnixListener> {
+    let dir = socket.parent().context("the socket path has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the socket directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make the socket directory {} private", dir.display()))?;
+    if socket.exists() {
+        if UnixStream::connect(socket).is_ok() {
+            bail!("a baton daemon is already listening on {}; it is not removed", socket.display());
+        }
+        tracing::info!(socket = %socket.display(), "removing a stale socket");
+        std::fs::remove_file(socket).with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
+    }
+    let listener = UnixListener::bind(socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::fs::set_permissions(socket, Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot make the socket {} private", socket.display()))?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_file_is_refused_with_the_holders_pid() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("baton.lock");
+        let held = InstanceLock::acquire(&path).unwrap();
+        let err = InstanceLock::acquire(&path).unwrap_err().to_string();
+        assert!(err.contains(&format!("(pid {})", std::process::id())), "{err}");
+        drop(held);
+        InstanceLock::acquire(&path).unwrap();
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let socket = dir.path().join("run/baton.sock");
+        let live = bind_socket(&socket).unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&socket), mode(socket.parent().unwrap())), (0o600, 0o700));
+
+        let err = bind_socket(&socket).unwrap_err().to_string();
+        assert!(err.contains("already listening"), "{err}");
+        assert!(socket.exists(), "a live socket was removed");
+
+        drop(live);
+        bind_socket(&socket).expect("a stale socket is replaced");
+    }
+}

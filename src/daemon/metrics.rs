@@ -1,0 +1,106 @@
+//! `GET /metrics`: Prometheus text format.
+//!
+//! Gauges that describe stored state (sessions by state, restarts) are read
+//! from the engine at scrape time, so they are never stale. Latencies are
+//! histograms fed as things happen: every HTTP request (by method, route
+//! pattern and status) and every store flush.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::{Baton, SessionState};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// The daemon's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    sessions: Family<StateLabel, Gauge>,
+    session_restarts: Gauge,
+    requests: Family<RequestLabels, Histogram>,
+    flushes: Histogram,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    // 50 µs to ~1.6 s.
+    exponential_buckets(0.000_05, 2.0, 16)
+}
+
+impl Metrics {
+    /// A registry with every metric the daemon serves.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("baton");
+        let sessions = Family::<StateLabel, Gauge>::default();
+        registry.register("sessions", "Sessions by state", sessions.clone());
+        let session_restarts = Gauge::default();
+        registry.register(
+            "session_actor_restarts",
+            "Restarts of session actors after crashes, over the life of every session",
+            session_restarts.clone(),
+        );
+        let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register("http_request_duration_seconds", "HTTP request latency", requests.clone());
+        let flushes = Histogram::new(latency_buckets());
+        registry.register("store_flush_duration_seconds", "Latency of store flushes (group commits)", flushes.clone());
+        Self { registry, sessions, session_restarts, requests, flushes }
+    }
+
+    /// Records one HTTP request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let labels = RequestLabels { method: method.to_owned(), route: route.to_owned(), status };
+        self.requests.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    /// A callback for the store that records each flush's latency.
+    pub fn flush_observer(self: &Arc<Self>) -> Arc<dyn Fn(Duration) + Send + Sync> {
+        let metrics = Arc::clone(self);
+        Arc::new(move |elapsed| metrics.flushes.observe(elapsed.as_secs_f64()))
+    }
+
+    /// The metrics in Prometheus text format, state gauges read from `baton` now.
+    pub async fn render(&self, baton: &Baton) -> crate::Result<String> {
+        let sessions = baton.sessions().await?;
+        for &state in SessionState::ALL {
+            let count = sessions.iter().filter(|session| session.state == state).count();
+            self.sessions.get_or_create(&StateLabel { state: state.as_str() }).set(gauge_value(count));
+        }
+        let restarts: u64 = sessions.iter().map(|session| u64::from(session.restarts)).sum();
+        self.session_restarts.set(i64::try_from(restarts).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        encode(&mut text, &self.registry).map_err(|err| crate::Error::Thread(std::io::Error::other(err)))?;
+        Ok(text)
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn gauge_value(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}

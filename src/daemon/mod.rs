@@ -1,0 +1,144 @@
+//! `baton serve`: the daemon. actix-web, HTTP/1.1 + JSON under `/v1`, on a
+//! Unix socket, in front of the engine.
+//!
+//! Start-up order matters: the data-dir lock first (one daemon per data dir),
+//! then the socket (a stale one replaced, a live one refused), then the
+//! engine, then the server. Shutdown, on SIGTERM or SIGINT, runs the other way:
+//! stop accepting, end event streams, let in-flight requests finish, stop the
+//! engine (which flushes the store), remove the socket, release the lock.
+//!
+//! # Layout
+//! - `instance.rs`: the lock and the socket.
+//! - `peer.rs`: only the daemon's own user is served.
+//! - `error.rs`: every error answer has one JSON shape.
+//! - `routes/`: one file per resource; the OpenAPI document.
+//! - `metrics.rs`: `/metrics`.
+
+mod error;
+mod instance;
+mod metrics;
+mod peer;
+pub mod routes;
+mod state;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::UnixListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpRequest, HttpServer, web};
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tracing::info;
+
+pub use error::ApiError;
+pub use instance::{InstanceLock, bind_socket};
+pub use metrics::Metrics;
+use state::AppState;
+
+use crate::Baton;
+use crate::config::Settings;
+
+/// How long in-flight requests get to finish once shutdown begins.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the daemon until SIGTERM or SIGINT; returns once it has stopped cleanly.
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", settings.data_dir.display()))?;
+    std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make the data dir {} private", settings.data_dir.display()))?;
+    let lock = InstanceLock::acquire(&settings.lock_file())?;
+    let listener = bind_socket(&settings.socket)?;
+    listener.set_nonblocking(true)?;
+
+    let metrics = Arc::new(Metrics::new());
+    let flushes = metrics.flush_observer();
+    let baton = Baton::builder()
+        .data_dir(&settings.data_dir)
+        .config(settings.engine.clone())
+        .on_flush(move |elapsed| flushes(elapsed))
+        .spawn()
+        .context("cannot start the engine")?;
+
+    let system = actix_web::rt::System::new();
+    let served = system.block_on(serve(listener, baton.clone(), settings.clone(), metrics));
+    let flushed = system.block_on(baton.shutdown()).context("the engine did not stop cleanly");
+    match std::fs::remove_file(&settings.socket) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => tracing::warn!(socket = %settings.socket.display(), cause = %err, "cannot remove the socket"),
+    }
+    drop(lock);
+    served?;
+    flushed?;
+    info!("baton stopped");
+    Ok(())
+}
+
+async fn serve(listener: UnixListener, baton: Baton, settings: Settings, metrics: Arc<Metrics>) -> anyhow::Result<()> {
+    let (stop, stopping) = watch::channel(false);
+    let body_limit = settings.body_limit;
+    let socket = settings.socket.clone();
+    let state = web::Data::new(AppState { baton, settings, started: Instant::now(), metrics, stopping });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::JsonConfig::default().limit(body_limit).error_handler(error::json_error))
+            .app_data(web::PayloadConfig::default().limit(body_limit))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .configure(routes::configure)
+            .default_service(web::to(
+                |request: HttpRequest| async move { Err::<String, _>(ApiError::no_route(&request)) },
+            ))
+            .wrap(from_fn(peer::require_same_user))
+            .wrap(from_fn(record_request))
+    })
+    .on_connect(peer::on_connect)
+    .disable_signals()
+    .workers(2)
+    .shutdown_timeout(GRACE.as_secs())
+    .listen_uds(listener)
+    .context("cannot serve on the socket")?
+    .run();
+
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        let reason = wait_for_signal().await;
+        info!(signal = reason, "shutting down: no new connections, finishing requests in flight");
+        let _ = stop.send(true);
+        handle.stop(true).await;
+    });
+    info!(socket = %socket.display(), version = env!("CARGO_PKG_VERSION"), "baton is listening");
+    server.await.context("the server failed")
+}
+
+async fn wait_for_signal() -> &'static str {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for signals; stop the daemon with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+/// Middleware: records each request's latency by method, route pattern and status.
+async fn record_request(
+    request: actix_web::dev::ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let response = next.call(request).await?;
+    if let Some(state) = state {
+        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        let method = response.request().method().as_str().to_owned();
+        state.metrics.observe_request(&method, &route, response.status().as_u16(), started.elapsed());
+    }
+    Ok(response)
+}

@@ -1,0 +1,43 @@
+//! The HTTP routes, one file per resource, and the OpenAPI document built
+//! from their annotations.
+
+pub mod daemon;
+pub mod events;
+pub mod sessions;
+
+use actix_web::web::ServiceConfig;
+use utoipa::OpenApi;
+
+/// The OpenAPI 3 document of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "baton", description = "The baton daemon's HTTP API, served on a Unix socket."),
+    paths(
+        daemon::health, daemon::version, daemon::status, daemon::metrics, daemon::openapi,
+        sessions::open, sessions::list, sessions::show, sessions::close,
+        events::stream_events, events::event_log,
+    ),
+    components(schemas(crate::api::ErrorCode, crate::api::ErrorDetail)),
+    tags(
+        (name = "daemon", description = "The daemon itself"),
+        (name = "sessions", description = "Durable records of agent sessions"),
+        (name = "events", description = "What happened, in order"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Registers every route.
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(daemon::health)
+        .service(daemon::version)
+        .service(daemon::status)
+        .service(daemon::metrics)
+        .service(daemon::openapi)
+        .service(sessions::open)
+        .service(sessions::list)
+        .service(sessions::show)
+        .service(sessions::close)
+        .service(events::event_log)
+        .service(events::stream_events);
+}

@@ -1,0 +1,105 @@
+//! Sessions: open, list, show, close.
+
+use std::time::Duration;
+
+use actix_web::{get, post, web};
+use baton_actors::model::{OpenSession, Session, SessionId, SessionState};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::api::{CloseSessionRequest, ErrorBody, OpenSessionRequest};
+use crate::daemon::error::ApiError;
+use crate::daemon::state::AppState;
+
+/// Opens a session, or returns the one with the same `external_id`.
+#[utoipa::path(
+    post, path = "/v1/sessions", tag = "sessions",
+    request_body = OpenSessionRequest,
+    responses(
+        (status = 200, description = "The session, once durable", body = Session),
+        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/v1/sessions")]
+pub async fn open(
+    state: web::Data<AppState>,
+    body: web::Json<OpenSessionRequest>,
+) -> Result<web::Json<Session>, ApiError> {
+    let OpenSessionRequest { name, external_id, cwd, meta, max_lifetime_ms } = body.into_inner();
+    let mut spec = OpenSession::default();
+    spec.name = name;
+    spec.external_id = external_id;
+    spec.cwd = cwd;
+    spec.meta = meta;
+    spec.max_lifetime = max_lifetime_ms.map(Duration::from_millis);
+    Ok(web::Json(state.baton.open_session(spec).await?))
+}
+
+/// Filters for listing sessions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only sessions in this state (active, idle, closing, closed, failed).
+    state: Option<String>,
+}
+
+/// Lists sessions, oldest first.
+#[utoipa::path(
+    get, path = "/v1/sessions", tag = "sessions", params(ListQuery),
+    responses((status = 200, body = Vec<Session>), (status = 400, body = ErrorBody))
+)]
+#[get("/v1/sessions")]
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<Vec<Session>>, ApiError> {
+    let sessions = match &query.state {
+        Some(name) => {
+            let wanted: SessionState = name.parse().map_err(|err| ApiError::bad_request(format!("{err}")))?;
+            state.baton.sessions_in(wanted).await?
+        }
+        None => state.baton.sessions().await?,
+    };
+    Ok(web::Json(sessions))
+}
+
+/// One session.
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "The session id")),
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/v1/sessions/{id}")]
+pub async fn show(state: web::Data<AppState>, id: web::Path<SessionId>) -> Result<web::Json<Session>, ApiError> {
+    Ok(web::Json(state.baton.session(id.into_inner()).await?))
+}
+
+/// Closes a session. The body is optional.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/close", tag = "sessions",
+    params(("id" = String, Path, description = "The session id")),
+    request_body(content = Option<CloseSessionRequest>, description = "Optional"),
+    responses(
+        (status = 200, description = "The closed session, once durable", body = Session),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Already closed or failed", body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/v1/sessions/{id}/close")]
+pub async fn close(
+    state: web::Data<AppState>,
+    id: web::Path<SessionId>,
+    body: web::Bytes,
+) -> Result<web::Json<Session>, ApiError> {
+    let request: CloseSessionRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CloseSessionRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))?
+    };
+    let id = id.into_inner();
+    let closed = match request.reason {
+        Some(reason) => state.baton.close_session_because(id, reason).await?,
+        None => state.baton.close_session(id).await?,
+    };
+    Ok(web::Json(closed))
+}

@@ -1,0 +1,59 @@
+//! Bad input gets the one error shape and the right status, and changes nothing.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+
+use super::harness::{Home, error_code, request};
+
+/// A request that must be refused: method, path, body, expected status and code.
+type Refusal = (&'static str, &'static str, Option<Vec<u8>>, u16, &'static str);
+
+#[test]
+fn malformed_oversized_and_unknown_requests_are_refused_and_the_daemon_keeps_serving() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let socket = home.socket();
+
+    let cases: [Refusal; 7] = [
+        ("POST", "/v1/sessions", Some(b"{not json".to_vec()), 400, "bad_request"),
+        ("POST", "/v1/sessions", Some(br#"{"name": 7}"#.to_vec()), 400, "bad_request"),
+        ("POST", "/v1/sessions", Some(br#"{"nmae": "typo"}"#.to_vec()), 400, "bad_request"),
+        ("POST", "/v1/sessions", Some(vec![b' '; 2 * 1024 * 1024]), 413, "payload_too_large"),
+        ("GET", "/v1/sessions/not-a-uuid", None, 400, "bad_request"),
+        ("GET", "/v1/sessions/01890000-0000-7000-8000-000000000000", None, 404, "not_found"),
+        ("GET", "/v1/nothing-here", None, 404, "not_found"),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, answer) = request(&socket, method, path, body.as_deref()).expect("the daemon answers");
+        assert_eq!((got, error_code(&answer).as_str()), (status, code), "{method} {path}: {answer}");
+    }
+    let (status, answer) = request(&socket, "GET", "/v1/sessions?state=sleeping", None).unwrap();
+    assert_eq!((status, error_code(&answer).as_str()), (400, "bad_request"), "{answer}");
+
+    // Nothing was stored, and the daemon still serves.
+    assert_eq!(request(&socket, "GET", "/v1/sessions", None).unwrap(), (200, "[]".to_owned()));
+}
+
+#[test]
+fn a_peer_with_another_uid_is_refused() {
+    if !nix::unistd::getuid().is_root() {
+        // Only root can make a process of another uid; the file-system fence
+        // (socket 0600, directory 0700) is tested by the_socket_is_private_to_its_user.
+        return;
+    }
+    let home = Home::new();
+    let _daemon = home.serve();
+    // Open the fences so that only the daemon's own check stands.
+    for dir in [home.dir.path(), &home.dir.path().join("run"), home.socket().parent().unwrap()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(home.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
+
+    let output = home.command(&["status"]).uid(65534).gid(65534).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("baton only answers its own user"), "{stderr}");
+
+    // Its own user is still served.
+    assert!(home.ok(&["status"]).contains("version"));
+}

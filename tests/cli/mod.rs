@@ -1,0 +1,9 @@
+//! The daemon and the CLI, as users run them: the real binary, real sockets.
+
+mod autostart;
+mod bad_input;
+mod concurrency;
+mod harness;
+mod observability;
+mod serve;
+mod sessions;

@@ -1,0 +1,119 @@
+//! Seeing what happens: status, events, metrics, the API document, doctor,
+//! completions.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::Stdio;
+use std::time::Instant;
+
+use super::harness::{Home, request};
+use crate::support::DEADLINE;
+
+#[test]
+fn status_shows_version_paths_and_counts() {
+    let home = Home::new();
+    let daemon = home.serve();
+    home.ok(&["session", "open"]);
+    let status = home.ok(&["status"]);
+    assert!(status.contains(env!("CARGO_PKG_VERSION")), "{status}");
+    assert!(status.contains(&format!("pid:      {}", daemon.child.id())), "{status}");
+    assert!(status.contains(&home.data_dir().display().to_string()), "{status}");
+    assert!(status.contains("1 active"), "{status}");
+    let json: serde_json::Value = serde_json::from_str(&home.ok(&["status", "--json"])).unwrap();
+    assert_eq!(json["sessions"]["active"], 1);
+}
+
+#[test]
+fn events_are_listed_and_followed_live() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let first = home.ok(&["session", "open", "--name", "first"]).trim().to_owned();
+    let listed = home.ok(&["events"]);
+    assert!(listed.contains("session_opened") && listed.contains(&first), "{listed}");
+
+    let mut follower = home.command(&["events", "--follow", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    // Sessions opened while it follows show up; poll by opening until one does,
+    // since the follower may subscribe after the first open.
+    let start = Instant::now();
+    let seen = loop {
+        let id = home.ok(&["session", "open", "--name", "live"]).trim().to_owned();
+        let line = lines.next().unwrap().unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if event["session"] == id.as_str() {
+            break event;
+        }
+        assert!(start.elapsed() < DEADLINE, "the follower never saw a new session");
+    };
+    assert_eq!(seen["type"], "session_opened");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+}
+
+#[test]
+fn metrics_are_served_in_prometheus_text_format() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    home.ok(&["session", "open"]);
+    let (status, text) = request(&home.socket(), "GET", "/metrics", None).unwrap();
+    assert_eq!(status, 200);
+    assert!(text.contains("baton_sessions{state=\"active\"} 1"), "{text}");
+    assert!(text.contains("baton_sessions{state=\"closed\"} 0"), "{text}");
+    assert!(text.contains("baton_store_flush_duration_seconds_count"), "{text}");
+    assert!(
+        text.contains(
+            "baton_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/sessions\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_openapi_document_in_docs_is_the_one_the_daemon_serves() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let (status, served) = request(&home.socket(), "GET", "/v1/openapi.json", None).unwrap();
+    assert_eq!(status, 200);
+    let served: serde_json::Value = serde_json::from_str(&served).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+    if std::env::var_os("BATON_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, serde_json::to_string_pretty(&served).unwrap() + "\n").unwrap();
+    }
+    let kept: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(kept == served, "docs/openapi.json is out of date: run BATON_UPDATE_OPENAPI=1 cargo test openapi");
+    for route in [
+        "/v1/health",
+        "/v1/version",
+        "/v1/status",
+        "/v1/sessions",
+        "/v1/sessions/{id}",
+        "/v1/sessions/{id}/close",
+        "/v1/events",
+        "/v1/events/log",
+        "/metrics",
+        "/v1/openapi.json",
+    ] {
+        assert!(served["paths"].get(route).is_some(), "{route} is missing from the document");
+    }
+}
+
+#[test]
+fn doctor_reports_a_healthy_daemon_and_a_stale_socket() {
+    let home = Home::new();
+    let daemon = home.serve();
+    let report = home.ok(&["doctor"]);
+    assert!(report.lines().all(|line| line.starts_with("ok")), "{report}");
+    assert!(report.contains("answers on"), "{report}");
+    drop(daemon); // SIGKILL: the socket stays behind.
+    let report = home.ok(&["doctor"]);
+    assert!(report.contains("warn  daemon") && report.contains("stale socket"), "{report}");
+}
+
+#[test]
+fn completion_scripts_are_printed_for_each_shell() {
+    let home = Home::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = home.ok(&["completions", shell]);
+        assert!(script.contains("baton") && script.contains("session"), "{shell}: {script}");
+    }
+    home.fails(&["completions", "tcsh"], 2);
+}
