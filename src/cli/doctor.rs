@@ -119,11 +119,11 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
                 }
             });
             checks.push(match context.client.get::<Status>("/v1/status").await {
-                Ok(status) => Check {
-                    check: "store",
-                    verdict: Verdict::Ok,
-                    detail: format!("answers; {} sessions", status.sessions.values().sum::<usize>()),
-                },
+                Ok(status) => {
+                    let count = status.sessions.values().sum::<usize>();
+                    let plural = if count == 1 { "" } else { "s" };
+                    Check { check: "store", verdict: Verdict::Ok, detail: format!("answers; {count} session{plural}") }
+                }
                 Err(err) => Check { check: "store", verdict: Verdict::Fail, detail: err.to_string() },
             });
         }
