@@ -49,7 +49,12 @@ fn a_peer_with_another_uid_is_refused() {
     }
     std::fs::set_permissions(home.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
 
-    let output = home.command(&["status"]).uid(65534).gid(65534).output().unwrap();
+    // The other user runs its own copy of the binary, so that where the
+    // checkout lives (maybe below directories it cannot enter) does not matter.
+    let binary = home.dir.path().join("baton");
+    std::fs::copy(super::harness::baton_bin(), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = home.command_with(&binary, &["status"]).uid(65534).gid(65534).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("baton only answers its own user"), "{stderr}");

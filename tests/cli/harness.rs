@@ -36,7 +36,12 @@ impl Home {
 
     /// `baton ARGS` with this home's paths in the environment; no autostart.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(baton_bin());
+        self.command_with(Path::new(baton_bin()), args)
+    }
+
+    /// The same, running the binary at `binary`.
+    pub fn command_with(&self, binary: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(binary);
         command
             .args(args)
             .env_clear()
