@@ -7,7 +7,7 @@
 
 mod error;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -82,9 +82,4 @@ pub struct CloseSessionRequest {
     /// Why, kept in the record.
     #[serde(default)]
     pub reason: Option<String>,
-}
-
-/// The states a list of sessions may be filtered by, as the API spells them.
-pub fn session_state_names() -> BTreeSet<&'static str> {
-    baton_actors::model::SessionState::ALL.iter().map(|state| state.as_str()).collect()
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::client::{Autostart, Client, ClientError, ensure_running};
-use crate::config::{Overrides, Settings};
+use crate::config::Settings;
 
 use super::GlobalArgs;
 
@@ -25,12 +25,7 @@ pub struct Context {
 impl Context {
     /// Resolves the settings the global options name.
     pub fn new(global: &GlobalArgs) -> anyhow::Result<Self> {
-        let overrides = Overrides {
-            data_dir: global.data_dir.clone(),
-            socket: global.socket.clone(),
-            config: global.config.clone(),
-        };
-        let settings = Settings::resolve(&overrides)?;
+        let settings = Settings::resolve(&global.overrides())?;
         let autostart = if global.no_autostart {
             None
         } else {

@@ -60,6 +60,17 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+impl GlobalArgs {
+    /// What the flags and environment say about paths, for [`crate::config::Settings::resolve`].
+    pub fn overrides(&self) -> crate::config::Overrides {
+        crate::config::Overrides {
+            data_dir: self.data_dir.clone(),
+            socket: self.socket.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt as _};
 
 use super::GlobalArgs;
-use crate::config::{LogFormat, Overrides, Settings};
+use crate::config::{LogFormat, Settings};
 
 /// Options of `baton serve`.
 #[derive(Debug, clap::Args)]
@@ -21,9 +21,7 @@ pub struct ServeArgs {
 
 /// Resolves the settings, sets up logging and runs the daemon until a signal stops it.
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let overrides =
-        Overrides { data_dir: global.data_dir.clone(), socket: global.socket.clone(), config: global.config.clone() };
-    let settings = Settings::resolve(&overrides)?;
+    let settings = Settings::resolve(&global.overrides())?;
     let format = args.log_format.unwrap_or(settings.log.format);
     let log_file = args.log_file.or_else(|| settings.log.file.clone());
     init_tracing(global.verbose, format, log_file.as_deref())?;

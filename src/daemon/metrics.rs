@@ -15,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::error::ApiError;
+use crate::api::ErrorCode;
 use crate::{Baton, SessionState};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,7 +77,7 @@ impl Metrics {
     }
 
     /// The metrics in Prometheus text format, state gauges read from `baton` now.
-    pub async fn render(&self, baton: &Baton) -> crate::Result<String> {
+    pub async fn render(&self, baton: &Baton) -> Result<String, ApiError> {
         let sessions = baton.sessions().await?;
         for &state in SessionState::ALL {
             let count = sessions.iter().filter(|session| session.state == state).count();
@@ -84,7 +86,8 @@ impl Metrics {
         let restarts: u64 = sessions.iter().map(|session| u64::from(session.restarts)).sum();
         self.session_restarts.set(i64::try_from(restarts).unwrap_or(i64::MAX));
         let mut text = String::new();
-        encode(&mut text, &self.registry).map_err(|err| crate::Error::Thread(std::io::Error::other(err)))?;
+        encode(&mut text, &self.registry)
+            .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot encode the metrics: {err}")))?;
         Ok(text)
     }
 }
