@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use actix::{Actor, Addr, MailboxError};
 use baton_actors::messages::{CloseSession, GetSession, ListSessions, Open, Shutdown};
-use baton_actors::model::{Event, OpenSession, Session, SessionId, SessionState};
+use baton_actors::model::{CloseMode, Event, OpenSession, Session, SessionId, SessionState};
 use baton_actors::store::FlushObserver;
 use baton_actors::{
-    Clock, CommitMode, Engine, EngineConfig, Faults, RestartStrategy, SledStore, Store, StoreOptions, Supervisor,
-    SystemClock,
+    Clock, CommitMode, Engine, EngineConfig, Faults, QueueConfig, RestartStrategy, SledStore, Store, StoreOptions,
+    Supervisor, SystemClock,
 };
 use tokio::sync::oneshot;
 
@@ -79,14 +79,22 @@ impl Baton {
         self.ask(ListSessions { state: Some(state) }).await
     }
 
-    /// Closes a session. Returns its closed record once that is durable.
+    /// Closes a session, draining its queue: with observations still pending
+    /// or leased it stays `closing` until consumers have acked them, then
+    /// closes. Returns its record once the change is durable.
     pub async fn close_session(&self, id: SessionId) -> Result<Session> {
-        self.ask(CloseSession { id, reason: None }).await
+        self.close_session_with(id, CloseMode::Drain, None).await
     }
 
-    /// Closes a session, recording why.
+    /// Closes a session (draining its queue), recording why.
     pub async fn close_session_because(&self, id: SessionId, reason: impl Into<String>) -> Result<Session> {
-        self.ask(CloseSession { id, reason: Some(reason.into()) }).await
+        self.close_session_with(id, CloseMode::Drain, Some(reason.into())).await
+    }
+
+    /// Closes a session, doing with its queue what `mode` says, and recording
+    /// why when a reason is given.
+    pub async fn close_session_with(&self, id: SessionId, mode: CloseMode, reason: Option<String>) -> Result<Session> {
+        self.ask(CloseSession { id, reason, mode }).await
     }
 
     /// Events from now on, as they become durable, without gaps.
@@ -126,7 +134,7 @@ impl Baton {
         &self.inner.faults
     }
 
-    async fn ask<M, T>(&self, message: M) -> Result<T>
+    pub(crate) async fn ask<M, T>(&self, message: M) -> Result<T>
     where
         M: actix::Message<Result = std::result::Result<T, baton_actors::EngineError>> + Send + 'static,
         T: Send + 'static,
@@ -197,6 +205,13 @@ impl BatonBuilder {
     /// How long a session may be quiet before it is marked idle and its actor stopped.
     pub fn idle_after(mut self, quiet: Duration) -> Self {
         self.config.idle_after = quiet;
+        self
+    }
+
+    /// The observation queues' limits: max attempts, payload size, acked
+    /// observations kept for inspection.
+    pub fn queue(mut self, queue: QueueConfig) -> Self {
+        self.config.queue = queue;
         self
     }
 

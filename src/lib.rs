@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`Baton`] and [`BatonBuilder`] (`handle.rs`): the library facade.
 //! - [`EventStream`] (`events.rs`): a gapless stream of durable events.
+//! - [`Claim`] and the queue methods of [`Baton`] (`queue.rs`): the observation queue.
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
 //! - `paths.rs`: default locations.
 //! - `cli/`: the `baton` command, one file per verb.
@@ -18,15 +19,21 @@ mod error;
 mod events;
 mod handle;
 mod paths;
+mod queue;
 
 pub use baton_actors as engine;
 #[cfg(feature = "fault-injection")]
 pub use baton_actors::Faults;
-pub use baton_actors::model::{ActorRef, Event, EventKind, OpenSession, Session, SessionId, SessionState};
+pub use baton_actors::messages::Selection;
+pub use baton_actors::model::{
+    AckReport, ActorRef, CloseMode, Enqueued, Event, EventKind, NewObservation, Observation, ObservationKind,
+    ObservationState, OpenSession, QueueStats, Session, SessionId, SessionState,
+};
 pub use baton_actors::{
-    Backoff, Clock, CommitMode, EngineConfig, ManualClock, RestartIntensity, RestartStrategy, SystemClock,
+    Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy, SystemClock,
 };
 pub use error::{EngineError, Error, Result, StoreError};
 pub use events::EventStream;
 pub use handle::{Baton, BatonBuilder};
 pub use paths::default_data_dir;
+pub use queue::Claim;

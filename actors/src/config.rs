@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::duration_ms;
+use crate::queue::QueueConfig;
 use crate::restart::RestartStrategy;
 
 /// How the engine behaves over time.
@@ -24,6 +25,8 @@ pub struct EngineConfig {
     /// How many events the store keeps for watchers that fell behind; older ones
     /// are trimmed on watchdog ticks.
     pub event_retention: usize,
+    /// The observation queues' limits.
+    pub queue: QueueConfig,
 }
 
 impl Default for EngineConfig {
@@ -33,6 +36,7 @@ impl Default for EngineConfig {
             watchdog_interval: Duration::from_secs(1),
             idle_after: Duration::from_secs(15 * 60),
             event_retention: 100_000,
+            queue: QueueConfig::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{ActorRef, InvalidTransition, SessionId};
+use crate::model::{ActorRef, InvalidTransition, ObservationState, SessionId, SessionState};
 
 /// An error from the store. Cheap to clone, because one failed group commit
 /// answers every write that was waiting on it.
@@ -95,6 +95,58 @@ pub enum EngineError {
         /// How long until it is back.
         retry_after: Duration,
     },
+    /// No observation with this sequence number was ever queued in the session.
+    #[error("session {session} has no observation {seq}")]
+    ObservationNotFound {
+        /// The session.
+        session: SessionId,
+        /// The sequence number asked for.
+        seq: u64,
+    },
+    /// The observation is not in the state the request needs (an ack of a
+    /// pending one, a requeue of a live one); nothing was changed.
+    #[error("observation {seq} is {state}, not {expected}")]
+    WrongObservationState {
+        /// The observation.
+        seq: u64,
+        /// Its state.
+        state: ObservationState,
+        /// The state the request needs.
+        expected: ObservationState,
+    },
+    /// The observation's lease belongs to another consumer (the caller's lease
+    /// lapsed and it was claimed again); nothing was changed.
+    #[error("observation {seq} is leased to {holder:?}, not {consumer:?}")]
+    LeaseHeldByOther {
+        /// The observation.
+        seq: u64,
+        /// Who holds the lease.
+        holder: String,
+        /// Who asked.
+        consumer: String,
+    },
+    /// The session no longer takes this request: new observations once it is
+    /// closing, any queue change once it has ended.
+    #[error("session {session} is {state}; it takes no {what}")]
+    SessionNotAccepting {
+        /// The session.
+        session: SessionId,
+        /// Its state.
+        state: SessionState,
+        /// What it refused, such as "new observations".
+        what: &'static str,
+    },
+    /// The observation's payload is over the configured limit.
+    #[error("the payload is {size} bytes, over the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The payload's size, as JSON.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The request itself is wrong (an empty list, a zero count).
+    #[error("{0}")]
+    InvalidRequest(String),
     /// The engine is shutting down and takes no new work.
     #[error("baton is shutting down")]
     ShuttingDown,

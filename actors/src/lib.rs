@@ -11,7 +11,8 @@
 //! - [`store`]: the [`Store`] trait and [`SledStore`], with group commit.
 //! - [`Supervisor`] (`supervisor/`): owns the children, routes requests,
 //!   restarts crashed children from their checkpoints.
-//! - `session_actor`: the actor of one open session.
+//! - `session_actor/`: the actor of one open session, and its observation queue.
+//! - `queue`: the index of a session's queue and the rules it follows.
 //! - [`messages`]: what callers send to the supervisor.
 //! - [`restart`]: restart intensity and backoff.
 //! - [`clock`]: time, real or driven by a test.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fault;
 pub mod messages;
 pub mod model;
+mod queue;
 pub mod restart;
 mod session_actor;
 pub mod store;
@@ -34,6 +36,7 @@ pub use config::EngineConfig;
 pub use engine::Engine;
 pub use error::{EngineError, StoreError};
 pub use fault::Faults;
+pub use queue::QueueConfig;
 pub use restart::{Backoff, RestartIntensity, RestartStrategy};
 pub use session_actor::SessionActor;
 pub use store::{CommitMode, SledStore, Store, StoreOptions};

@@ -4,11 +4,16 @@
 //! the child that owns the record. They stay inside the engine: the HTTP API
 //! has wire types of its own.
 
+use std::time::Duration;
+
 use actix::Message;
 use chrono::{DateTime, Utc};
 
 use crate::error::EngineError;
-use crate::model::{OpenSession, Session, SessionId, SessionState};
+use crate::model::{
+    AckReport, CloseMode, Enqueued, NewObservation, Observation, ObservationState, OpenSession, QueueStats, Session,
+    SessionId, SessionState,
+};
 
 /// Opens a session, or returns the open one with the same external id (and
 /// records activity on it).
@@ -37,7 +42,105 @@ pub struct CloseSession {
     pub id: SessionId,
     /// Why, kept in the record and the event.
     pub reason: Option<String>,
+    /// What happens to observations still queued.
+    pub mode: CloseMode,
 }
+
+/// Queues an observation in a session; the answer comes once it is durable.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Enqueued, EngineError>")]
+pub struct Observe {
+    /// Which session's queue.
+    pub session: SessionId,
+    /// What to queue.
+    pub observation: NewObservation,
+}
+
+/// Claims up to `max` of a session's oldest available observations for a
+/// consumer, under a lease; with a `wait`, waits for some to arrive.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<Observation>, EngineError>")]
+pub struct ClaimObservations {
+    /// Which session's queue.
+    pub session: SessionId,
+    /// Who claims them; acks and nacks may name it to guard against a stale holder.
+    pub consumer: String,
+    /// The most observations to take.
+    pub max: usize,
+    /// How long the consumer holds them before they return to the queue.
+    pub lease: Duration,
+    /// How long to wait when none is available; zero answers at once.
+    pub wait: Duration,
+}
+
+/// Acks leased observations: they are processed and leave the queue.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<AckReport, EngineError>")]
+pub struct AckObservations {
+    /// Which session's queue.
+    pub session: SessionId,
+    /// Which observations; all or none are acked.
+    pub seqs: Vec<u64>,
+    /// When set, only the holder of their leases may ack them.
+    pub consumer: Option<String>,
+}
+
+/// Gives leased observations back to the queue, optionally held back for a while.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<Observation>, EngineError>")]
+pub struct NackObservations {
+    /// Which session's queue.
+    pub session: SessionId,
+    /// Which observations; all or none are returned.
+    pub seqs: Vec<u64>,
+    /// When set, only the holder of their leases may return them.
+    pub consumer: Option<String>,
+    /// How long they are held back before they may be claimed again.
+    pub delay: Duration,
+}
+
+/// Puts dead observations back in the queue with fresh attempts.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Vec<Observation>, EngineError>")]
+pub struct RequeueObservations {
+    /// Which session's queue.
+    pub session: SessionId,
+    /// Which dead observations.
+    pub seqs: Selection,
+}
+
+/// Which observations a command applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every one the command can apply to.
+    All,
+    /// These, by sequence number.
+    Seqs(Vec<u64>),
+}
+
+/// Lists a session's observations, from the store.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<Observation>, EngineError>")]
+pub struct ListObservations {
+    /// Which session's queue.
+    pub session: SessionId,
+    /// Only those in this state, when set.
+    pub state: Option<ObservationState>,
+    /// Only those with a sequence number above this.
+    pub after: u64,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A session's queue counts.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<QueueStats, EngineError>")]
+pub struct GetQueueStats(pub SessionId);
+
+/// The queue counts of every session added up (for status and metrics).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<QueueStats, EngineError>")]
+pub struct QueueTotals;
 
 /// A watchdog tick: time-driven checks (idle reaping, lifetimes, event
 /// retention) run when one arrives. The supervisor sends itself one every

@@ -6,14 +6,19 @@
 //! OpenAPI document is generated from these definitions and cannot drift.
 
 mod error;
+mod queue;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use baton_actors::model::{CloseMode, QueueStats};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use queue::{
+    AckRequest, AllKeyword, ClaimRequest, MAX_WAIT_MS, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection,
+};
 
 /// The version of the wire protocol; bumped on incompatible changes.
 pub const API_VERSION: u32 = 1;
@@ -51,6 +56,8 @@ pub struct Status {
     pub socket: PathBuf,
     /// How many sessions are in each state.
     pub sessions: BTreeMap<String, usize>,
+    /// The observation queues of all sessions together.
+    pub queue: QueueStats,
 }
 
 /// `POST /v1/sessions`: open a session (idempotent by `external_id`).
@@ -82,4 +89,8 @@ pub struct CloseSessionRequest {
     /// Why, kept in the record.
     #[serde(default)]
     pub reason: Option<String>,
+    /// What happens to observations still queued: `drain` (the default) keeps
+    /// the session `closing` until they are acked; `discard` drops them.
+    #[serde(default)]
+    pub mode: CloseMode,
 }

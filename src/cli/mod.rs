@@ -11,7 +11,9 @@ mod completions;
 mod context;
 mod doctor;
 mod events;
+mod observe;
 mod output;
+mod queue;
 mod serve;
 mod session;
 mod status;
@@ -83,6 +85,11 @@ pub enum Command {
     /// Opens, lists, shows and closes sessions.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Queues an observation in a session (JSON payload from --data or stdin).
+    Observe(observe::ObserveArgs),
+    /// Claims, acks, nacks and inspects a session's observations.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
     /// Lists stored events, or follows them live.
     Events(events::EventsArgs),
     /// Prints a shell completion script.
@@ -117,6 +124,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Status => status::run(&context).await,
                     Command::Doctor => doctor::run(&context).await,
                     Command::Session(command) => session::run(&context, command).await,
+                    Command::Observe(args) => observe::run(&context, args).await,
+                    Command::Queue(command) => queue::run(&context, command).await,
                     Command::Events(args) => events::run(&context, args).await,
                     Command::Serve(_) | Command::Completions(_) => unreachable!("handled above"),
                 }

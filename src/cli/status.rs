@@ -6,7 +6,7 @@ use super::context::Context;
 use super::output;
 use crate::api::Status;
 
-/// Prints the daemon's version, uptime, paths and session counts.
+/// Prints the daemon's version, uptime, paths, session counts and queue depth.
 pub async fn run(context: &Context) -> anyhow::Result<()> {
     let status: Status = context.connect().await?.get("/v1/status").await?;
     warn_on_version_mismatch(&status.version);
@@ -25,6 +25,13 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         ("data dir", status.data_dir.display().to_string()),
         ("socket", status.socket.display().to_string()),
         ("sessions", sessions),
+        (
+            "queue",
+            format!(
+                "{} pending, {} leased, {} dead, {} acked",
+                status.queue.pending, status.queue.leased, status.queue.dead, status.queue.acked
+            ),
+        ),
     ])
 }
 

@@ -66,8 +66,13 @@ impl From<Error> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
         let code = match &err {
-            EngineError::SessionNotFound(_) => ErrorCode::NotFound,
-            EngineError::InvalidTransition(_) => ErrorCode::Conflict,
+            EngineError::SessionNotFound(_) | EngineError::ObservationNotFound { .. } => ErrorCode::NotFound,
+            EngineError::InvalidTransition(_)
+            | EngineError::WrongObservationState { .. }
+            | EngineError::LeaseHeldByOther { .. }
+            | EngineError::SessionNotAccepting { .. } => ErrorCode::Conflict,
+            EngineError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            EngineError::InvalidRequest(_) => ErrorCode::BadRequest,
             EngineError::Store(cause) => {
                 tracing::error!(%cause, "the store refused a request");
                 ErrorCode::Unavailable

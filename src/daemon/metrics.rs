@@ -36,6 +36,8 @@ pub struct Metrics {
     registry: Registry,
     sessions: Family<StateLabel, Gauge>,
     session_restarts: Gauge,
+    observations: Family<StateLabel, Gauge>,
+    acked: Gauge,
     requests: Family<RequestLabels, Histogram>,
     flushes: Histogram,
 }
@@ -57,11 +59,19 @@ impl Metrics {
             "Restarts of session actors after crashes, over the life of every session",
             session_restarts.clone(),
         );
+        let observations = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "queue_observations",
+            "Observations in the queues of all sessions, by state (pending, leased, dead): the queue depth",
+            observations.clone(),
+        );
+        let acked = Gauge::default();
+        registry.register("queue_acked", "Observations acked over the life of every queue", acked.clone());
         let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
         registry.register("http_request_duration_seconds", "HTTP request latency", requests.clone());
         let flushes = Histogram::new(latency_buckets());
         registry.register("store_flush_duration_seconds", "Latency of store flushes (group commits)", flushes.clone());
-        Self { registry, sessions, session_restarts, requests, flushes }
+        Self { registry, sessions, session_restarts, observations, acked, requests, flushes }
     }
 
     /// Records one HTTP request.
@@ -85,6 +95,11 @@ impl Metrics {
         }
         let restarts: u64 = sessions.iter().map(|session| u64::from(session.restarts)).sum();
         self.session_restarts.set(i64::try_from(restarts).unwrap_or(i64::MAX));
+        let queue = baton.queue_totals().await?;
+        for (state, count) in [("pending", queue.pending), ("leased", queue.leased), ("dead", queue.dead)] {
+            self.observations.get_or_create(&StateLabel { state }).set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.acked.set(i64::try_from(queue.acked).unwrap_or(i64::MAX));
         let mut text = String::new();
         encode(&mut text, &self.registry)
             .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot encode the metrics: {err}")))?;

@@ -5,5 +5,7 @@ mod bad_input;
 mod concurrency;
 mod harness;
 mod observability;
+mod queue;
+mod queue_torture;
 mod serve;
 mod sessions;

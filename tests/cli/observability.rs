@@ -12,12 +12,14 @@ use crate::support::DEADLINE;
 fn status_shows_version_paths_and_counts() {
     let home = Home::new();
     let daemon = home.serve();
-    home.ok(&["session", "open"]);
+    let id = home.ok(&["session", "open"]).trim().to_owned();
+    home.ok(&["observe", "--session", &id, "--data", "{}"]);
     let status = home.ok(&["status"]);
     assert!(status.contains(env!("CARGO_PKG_VERSION")), "{status}");
     assert!(status.contains(&format!("pid:      {}", daemon.child.id())), "{status}");
     assert!(status.contains(&home.data_dir().display().to_string()), "{status}");
     assert!(status.contains("1 active"), "{status}");
+    assert!(status.contains("queue:    1 pending, 0 leased, 0 dead, 0 acked"), "{status}");
     let json: serde_json::Value = serde_json::from_str(&home.ok(&["status", "--json"])).unwrap();
     assert_eq!(json["sessions"]["active"], 1);
 }
@@ -53,10 +55,16 @@ fn events_are_listed_and_followed_live() {
 fn metrics_are_served_in_prometheus_text_format() {
     let home = Home::new();
     let _daemon = home.serve();
-    home.ok(&["session", "open"]);
+    let id = home.ok(&["session", "open"]).trim().to_owned();
+    for n in 1..=3 {
+        home.ok(&["observe", "--session", &id, "--data", &n.to_string()]);
+    }
+    home.ok(&["queue", "claim", "--session", &id, "--max", "1"]);
     let (status, text) = request(&home.socket(), "GET", "/metrics", None).unwrap();
     assert_eq!(status, 200);
     assert!(text.contains("baton_sessions{state=\"active\"} 1"), "{text}");
+    assert!(text.contains("baton_queue_observations{state=\"pending\"} 2"), "{text}");
+    assert!(text.contains("baton_queue_observations{state=\"leased\"} 1"), "{text}");
     assert!(text.contains("baton_sessions{state=\"closed\"} 0"), "{text}");
     assert!(text.contains("baton_store_flush_duration_seconds_count"), "{text}");
     assert!(

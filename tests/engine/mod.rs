@@ -4,5 +4,6 @@ mod crash_recovery;
 mod errors;
 mod events;
 mod persistence;
+mod queue;
 mod supervision;
 mod watchdog;

@@ -82,6 +82,15 @@ pub enum EventKind {
         /// How long the supervisor waited before restarting it.
         backoff_ms: u64,
     },
+    /// An observation was set aside as dead after too many attempts.
+    ObservationDead {
+        /// Its sequence number in the session's queue.
+        seq: u64,
+        /// How many times it was claimed.
+        attempts: u32,
+        /// Why it was given up on.
+        reason: String,
+    },
     /// An actor crashed more often than its restart limit allows and was given up on.
     ActorFailed {
         /// Which actor.
@@ -99,6 +108,7 @@ impl EventKind {
             EventKind::SessionStateChanged { .. } => "session_state_changed",
             EventKind::ActorRestarted { .. } => "actor_restarted",
             EventKind::ActorFailed { .. } => "actor_failed",
+            EventKind::ObservationDead { .. } => "observation_dead",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod handoff;
 mod ids;
 mod lifecycle;
 pub mod observation;
+pub mod queue;
 pub mod session;
 
 pub use agent::{Agent, AgentState};
@@ -25,4 +26,5 @@ pub(crate) use lifecycle::state_names;
 pub use lifecycle::{InvalidTransition, Lifecycle, UnknownState};
 pub use observation::{Lease, UnknownObservationKind};
 pub use observation::{Observation, ObservationKind, ObservationState};
-pub use session::{OpenSession, Session, SessionState};
+pub use queue::{AckReport, Enqueued, NewObservation, QueueStats};
+pub use session::{CloseMode, OpenSession, Session, SessionState};

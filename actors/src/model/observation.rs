@@ -17,6 +17,7 @@ use super::{InvalidTransition, Lifecycle, SessionId, state_names};
 
 /// What an observation reports, so consumers can pick the ones they handle.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ObservationKind {
     /// The agent used a tool (Claude Code's `PostToolUse` hook, say).
@@ -98,6 +99,7 @@ pub struct UnknownObservationKind {
 ///    +------- dead   (max attempts reached; requeued by hand)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ObservationState {
     /// Waiting for a consumer to claim it (held back until `available_at`, if set).
@@ -133,6 +135,7 @@ impl Lifecycle for ObservationState {
 
 /// A consumer's claim on an observation, for a limited time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lease {
     /// Who claimed it, so an ack or nack from anyone else can be told apart.
     pub consumer: String,
@@ -153,6 +156,7 @@ impl Lease {
 /// Its `Debug` shows the payload only by its size: payloads hold whatever the
 /// editor saw, file contents and secrets included.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Observation {
     /// The session it belongs to; each session has its own queue.
@@ -333,12 +337,19 @@ impl fmt::Debug for Observation {
 /// so user payloads stay out of logs.
 pub(crate) struct JsonSize<'a>(pub(crate) &'a serde_json::Value);
 
-impl fmt::Debug for JsonSize<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl JsonSize<'_> {
+    /// The length of `value`'s JSON encoding, without building it.
+    pub(crate) fn of(value: &serde_json::Value) -> usize {
         let mut counter = ByteCounter(0);
         // Writing a `Value` to a writer that never fails cannot fail.
-        let _ = serde_json::to_writer(&mut counter, self.0);
-        write!(f, "<{} bytes>", counter.0)
+        let _ = serde_json::to_writer(&mut counter, value);
+        counter.0
+    }
+}
+
+impl fmt::Debug for JsonSize<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", JsonSize::of(self.0))
     }
 }
 

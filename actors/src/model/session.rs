@@ -63,6 +63,19 @@ impl Lifecycle for SessionState {
     }
 }
 
+/// What closing a session does with the observations still in its queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CloseMode {
+    /// Keep them: the session stays `closing` until consumers have acked every
+    /// pending and leased one, then closes. Nothing acknowledged is lost.
+    #[default]
+    Drain,
+    /// Drop them and close at once.
+    Discard,
+}
+
 /// What a caller asks for when opening a session.
 ///
 /// Opening is idempotent by [`external_id`](Self::external_id): a second open with

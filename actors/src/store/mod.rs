@@ -7,6 +7,7 @@
 //! power loss, and another backend may be wanted one day.
 
 mod group_commit;
+mod sled_queue;
 mod sled_store;
 
 pub use group_commit::{Commit, CommitMode};
@@ -15,7 +16,7 @@ pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
 use tokio::sync::broadcast;
 
 use crate::error::StoreError;
-use crate::model::{Event, NewEvent, Session, SessionId};
+use crate::model::{Event, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId};
 
 /// Where the engine keeps its records.
 ///
@@ -45,9 +46,84 @@ pub trait Store: Send + Sync + 'static {
     /// Events as they become durable, in sequence order.
     fn subscribe(&self) -> broadcast::Receiver<Event>;
 
+    /// A session's queue as stored: its stats (none if it never held anything),
+    /// its live observations (pending, leased, dead) in sequence order, and the
+    /// acked ones kept for inspection, by sequence number and key.
+    fn queue(&self, session: SessionId) -> Result<StoredQueue, StoreError>;
+
+    /// A session's queue stats; none if it never held anything.
+    fn queue_stats(&self, session: SessionId) -> Result<Option<QueueStats>, StoreError>;
+
+    /// One observation of a session, live or kept after its ack.
+    fn observation(&self, session: SessionId, seq: u64) -> Result<Option<Observation>, StoreError>;
+
+    /// Up to `limit` observations of a session in `state` (any, when `None`)
+    /// with a sequence number above `after`, in order.
+    fn observations(
+        &self,
+        session: SessionId,
+        state: Option<ObservationState>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Observation>, StoreError>;
+
+    /// The sequence number recorded for an idempotency key in a session.
+    fn seq_for_key(&self, session: SessionId, key: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Applies `write` to a session's queue and appends `events`, all or
+    /// nothing; returns the events with their sequence numbers.
+    fn write_queue(
+        &self,
+        session: SessionId,
+        write: &QueueWrite,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>, StoreError>;
+
     /// Completes once every write made before this call is durable.
     fn commit(&self) -> Commit;
 
     /// Makes every write durable now, blocking the calling thread.
     fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// A session's queue as the store holds it.
+#[derive(Debug, Clone, Default)]
+pub struct StoredQueue {
+    /// Counts and the next sequence number; `None` for a queue never written.
+    pub stats: Option<QueueStats>,
+    /// Pending, leased and dead observations, in sequence order.
+    pub live: Vec<Observation>,
+    /// Acked observations kept for inspection: sequence number and idempotency key.
+    pub kept: Vec<(u64, Option<String>)>,
+}
+
+/// One atomic change to a session's queue: new stats and the records they count.
+#[derive(Debug, Clone)]
+pub struct QueueWrite {
+    /// The queue's stats after the change.
+    pub stats: QueueStats,
+    /// The record changes, applied in order.
+    pub ops: Vec<QueueOp>,
+}
+
+/// One record change in a [`QueueWrite`].
+#[derive(Debug, Clone)]
+pub enum QueueOp {
+    /// Writes an observation where its state puts it: an acked one moves to
+    /// the kept ones, any other is live.
+    Put(Observation),
+    /// Records that an idempotency key names a sequence number.
+    Key {
+        /// The key, as posted.
+        key: String,
+        /// The observation it names.
+        seq: u64,
+    },
+    /// Removes an observation, live or kept, and its idempotency key.
+    Remove {
+        /// Its sequence number.
+        seq: u64,
+        /// Its idempotency key, if it has one.
+        key: Option<String>,
+    },
 }

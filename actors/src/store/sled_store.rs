@@ -9,6 +9,18 @@
 //! | `sessions` | session id (UUIDv7, 16 bytes) | session record, JSON |
 //! | `session_external_ids` | external id, UTF-8 | session id |
 //! | `events` | sequence number, u64 big-endian | event, JSON |
+//! | `observations` | session id, then a tag byte and the rest below | |
+//!
+//! The `observations` tree holds every session's queue under the session's id,
+//! so one session's records are contiguous and one atomic batch covers any
+//! change to them (see `sled_queue.rs`):
+//!
+//! | key after the session id | value |
+//! |---|---|
+//! | `0x00` | the queue's stats, JSON |
+//! | `0x01`, sequence number (u64 BE) | a live observation (pending, leased, dead), JSON |
+//! | `0x02`, sequence number (u64 BE) | an acked observation kept for inspection, JSON |
+//! | `0x03`, idempotency key (UTF-8) | the sequence number it names, u64 BE |
 //!
 //! JSON keeps records readable with any sled tool and lets fields be added
 //! without a migration; the schema version guards the changes that need one.
@@ -23,11 +35,11 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::broadcast;
 
-use super::Store;
 use super::group_commit::{Commit, CommitMode, GroupCommit};
+use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
 use crate::fault::Faults;
-use crate::model::{Event, NewEvent, Session, SessionId};
+use crate::model::{Event, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId};
 
 /// The schema version this build writes and reads. A store with a newer one is
 /// refused at open.
@@ -64,7 +76,8 @@ pub struct SledStore {
     db: sled::Db,
     sessions: sled::Tree,
     external_ids: sled::Tree,
-    events: sled::Tree,
+    pub(super) events: sled::Tree,
+    pub(super) observations: sled::Tree,
     /// Events appended but not yet durable, in sequence order; the committer
     /// publishes them after the flush that covers them.
     unpublished: Arc<Mutex<Vec<Event>>>,
@@ -80,7 +93,7 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`, checking its schema version.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let open_err = |source: sled::Error| StoreError::Open { path: dir.to_owned(), source: Arc::new(source) };
-        let db = sled::Config::new().path(dir).open().map_err(open_err)?;
+        let db = open_db(dir).map_err(open_err)?;
         check_schema(&db, dir)?;
         let events = db.open_tree("events")?;
         let next_event_seq = match events.last()? {
@@ -108,6 +121,7 @@ impl SledStore {
             sessions: db.open_tree("sessions")?,
             external_ids: db.open_tree("session_external_ids")?,
             events,
+            observations: db.open_tree("observations")?,
             db,
             unpublished,
             next_event_seq: AtomicU64::new(next_event_seq),
@@ -122,9 +136,81 @@ impl SledStore {
         &self.path
     }
 
-    fn refuse_if_faulty(&self) -> Result<(), StoreError> {
+    pub(super) fn refuse_if_faulty(&self) -> Result<(), StoreError> {
         if self.faults.store_writes_fail() { Err(injected_io_error()) } else { Ok(()) }
     }
+
+    /// Gives `events` the next sequence numbers and encodes them for the
+    /// events tree. Call with the `unpublished` lock held, then [`appended`](Self::appended).
+    pub(super) fn sequence(&self, events: Vec<NewEvent>) -> Result<(Vec<Event>, Vec<EncodedEvent>), StoreError> {
+        let first_seq = self.next_event_seq.load(Ordering::SeqCst);
+        let events: Vec<Event> = (first_seq..).zip(events).map(|(seq, event)| event.sequenced(seq)).collect();
+        let encoded = events
+            .iter()
+            .map(|event| Ok((event.seq.to_be_bytes(), encode(event)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((events, encoded))
+    }
+
+    /// Records that `events` are written: they are published after the next flush.
+    pub(super) fn appended(&self, unpublished: &mut Vec<Event>, events: &[Event]) {
+        if let Some(last) = events.last() {
+            self.next_event_seq.store(last.seq + 1, Ordering::SeqCst);
+        }
+        unpublished.extend(events.iter().cloned());
+    }
+
+    /// The events not yet published, locked: hold it across sequencing and writing.
+    pub(super) fn unpublished(&self) -> MutexGuard<'_, Vec<Event>> {
+        lock(&self.unpublished)
+    }
+}
+
+/// An event's key and encoded value.
+pub(super) type EncodedEvent = ([u8; 8], Vec<u8>);
+
+/// Inserts encoded events inside a transaction.
+pub(super) fn insert_events(
+    tree: &sled::transaction::TransactionalTree,
+    events: &[EncodedEvent],
+) -> Result<(), ConflictableTransactionError<()>> {
+    for (seq, event) in events {
+        tree.insert(seq, event.as_slice())?;
+    }
+    Ok(())
+}
+
+/// A transaction's error; ours never abort.
+pub(super) fn storage_error(err: TransactionError<()>) -> StoreError {
+    match err {
+        TransactionError::Storage(err) => StoreError::from(err),
+        TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
+    }
+}
+
+/// How long opening waits for a store of this process that is still closing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens the database. sled's background threads let go of its file lock a
+/// moment after the last handle is dropped, so a store reopened at once in
+/// the same process (an engine restarted in place) can find it still locked:
+/// that is retried briefly. Another process cannot hold it: the daemon takes
+/// the data dir's own lock first.
+fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Err(sled::Error::Io(err)) if is_lock_held(&err) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether sled could not take its file lock (sled 0.34 says so only in words).
+fn is_lock_held(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::WouldBlock || err.to_string().contains("could not acquire lock")
 }
 
 fn check_schema(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
@@ -185,30 +271,18 @@ impl Store for SledStore {
         let value = encode(session)?;
         // Sequence numbers are handed out and queued for publishing under one
         // lock, so subscribers see events in sequence order.
-        let mut unpublished = lock(&self.unpublished);
-        let first_seq = self.next_event_seq.load(Ordering::SeqCst);
-        let events: Vec<Event> = (first_seq..).zip(events).map(|(seq, event)| event.sequenced(seq)).collect();
-        let encoded_events = events
-            .iter()
-            .map(|event| Ok((event.seq.to_be_bytes(), encode(event)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut unpublished = self.unpublished();
+        let (events, encoded_events) = self.sequence(events)?;
         (&self.sessions, &self.external_ids, &self.events)
             .transaction(|(sessions, external_ids, event_tree)| {
                 sessions.insert(&key, value.as_slice())?;
                 if let Some(external_id) = &session.external_id {
                     external_ids.insert(external_id.as_bytes(), &key)?;
                 }
-                for (seq, event) in &encoded_events {
-                    event_tree.insert(seq, event.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
+                insert_events(event_tree, &encoded_events)
             })
-            .map_err(|err| match err {
-                TransactionError::Storage(err) => StoreError::from(err),
-                TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
-            })?;
-        self.next_event_seq.store(events.last().map_or(first_seq, |event| event.seq + 1), Ordering::SeqCst);
-        unpublished.extend(events.iter().cloned());
+            .map_err(storage_error)?;
+        self.appended(&mut unpublished, &events);
         Ok(events)
     }
 
@@ -263,6 +337,41 @@ impl Store for SledStore {
         Ok(removed)
     }
 
+    fn queue(&self, session: SessionId) -> Result<StoredQueue, StoreError> {
+        self.read_queue(session)
+    }
+
+    fn queue_stats(&self, session: SessionId) -> Result<Option<QueueStats>, StoreError> {
+        self.read_queue_stats(session)
+    }
+
+    fn observation(&self, session: SessionId, seq: u64) -> Result<Option<Observation>, StoreError> {
+        self.read_observation(session, seq)
+    }
+
+    fn observations(
+        &self,
+        session: SessionId,
+        state: Option<ObservationState>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Observation>, StoreError> {
+        self.read_observations(session, state, after, limit)
+    }
+
+    fn seq_for_key(&self, session: SessionId, key: &str) -> Result<Option<u64>, StoreError> {
+        self.read_seq_for_key(session, key)
+    }
+
+    fn write_queue(
+        &self,
+        session: SessionId,
+        write: &QueueWrite,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.apply_queue_write(session, write, events)
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.publisher.subscribe()
     }
@@ -287,15 +396,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|err| StoreError::Encode(err.to_string()))
 }
 
-fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+pub(super) fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { tree, key: hex(key), detail: err.to_string() })
 }
 
-fn decode_seq(key: &[u8]) -> Result<u64, StoreError> {
+pub(super) fn decode_seq(key: &[u8]) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(key).map(u64::from_be_bytes).map_err(|_| StoreError::Corrupt {
         tree: "events",
         key: hex(key),
@@ -303,7 +412,7 @@ fn decode_seq(key: &[u8]) -> Result<u64, StoreError> {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

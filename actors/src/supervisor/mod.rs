@@ -29,8 +29,13 @@ use tracing::{debug, error, info, warn};
 use crate::clock::to_chrono;
 use crate::engine::Engine;
 use crate::error::{EngineError, StoreError};
-use crate::messages::{CloseSession, GetSession, ListSessions, Open, Shutdown, WatchdogTick};
-use crate::model::{ActorRef, EventKind, NewEvent, Session, SessionId, SessionState};
+use crate::messages::{
+    AckObservations, ClaimObservations, CloseSession, GetQueueStats, GetSession, ListObservations, ListSessions,
+    NackObservations, Observe, Open, QueueTotals, RequeueObservations, Shutdown, WatchdogTick,
+};
+use crate::model::{
+    AckReport, ActorRef, Enqueued, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState,
+};
 use crate::restart::{RestartDecision, RestartHistory};
 use crate::session_actor::{Close, Get, Resume, SessionActor, SessionRequest};
 use crate::store::Commit;
@@ -114,9 +119,9 @@ impl Supervisor {
     }
 
     /// Routes `request` to session `id`'s actor, as the module doc describes.
-    fn deliver<R>(&mut self, id: SessionId, request: R, ctx: &mut Context<Self>) -> Reply<Session>
+    fn deliver<R>(&mut self, id: SessionId, request: R, ctx: &mut Context<Self>) -> Reply<R::Output>
     where
-        R: SessionRequest,
+        R: SessionRequest + Message<Result = Result<<R as SessionRequest>::Output, EngineError>>,
         SessionActor: Handler<R>,
     {
         if self.shutting_down {
@@ -271,9 +276,9 @@ fn ready<T: Send + 'static>(result: Result<T, EngineError>) -> Reply<T> {
     Box::pin(std::future::ready(result))
 }
 
-fn forward<R>(addr: Addr<SessionActor>, request: R, id: SessionId) -> Reply<Session>
+fn forward<R>(addr: Addr<SessionActor>, request: R, id: SessionId) -> Reply<R::Output>
 where
-    R: SessionRequest,
+    R: SessionRequest + Message<Result = Result<<R as SessionRequest>::Output, EngineError>>,
     SessionActor: Handler<R>,
 {
     // Enqueue now, inside the supervisor's handler, not when the reply is first
@@ -343,8 +348,61 @@ impl Handler<GetSession> for Supervisor {
 impl Handler<CloseSession> for Supervisor {
     type Result = Reply<Session>;
 
-    fn handle(&mut self, CloseSession { id, reason }: CloseSession, ctx: &mut Context<Self>) -> Self::Result {
-        self.deliver(id, Close { reason }, ctx)
+    fn handle(&mut self, CloseSession { id, reason, mode }: CloseSession, ctx: &mut Context<Self>) -> Self::Result {
+        self.deliver(id, Close { reason, mode }, ctx)
+    }
+}
+
+/// Queue changes go to the session's actor, which owns the queue.
+macro_rules! route_to_session {
+    ($($message:ty => $output:ty),* $(,)?) => {$(
+        impl Handler<$message> for Supervisor {
+            type Result = Reply<$output>;
+
+            fn handle(&mut self, message: $message, ctx: &mut Context<Self>) -> Self::Result {
+                self.deliver(message.session, message, ctx)
+            }
+        }
+    )*};
+}
+
+route_to_session! {
+    Observe => Enqueued,
+    ClaimObservations => Vec<Observation>,
+    AckObservations => AckReport,
+    NackObservations => Vec<Observation>,
+    RequeueObservations => Vec<Observation>,
+}
+
+impl Handler<ListObservations> for Supervisor {
+    type Result = Result<Vec<Observation>, EngineError>;
+
+    fn handle(&mut self, list: ListObservations, _: &mut Context<Self>) -> Self::Result {
+        self.stored(list.session)?;
+        Ok(self.engine.store.observations(list.session, list.state, list.after, list.limit)?)
+    }
+}
+
+impl Handler<GetQueueStats> for Supervisor {
+    type Result = Result<QueueStats, EngineError>;
+
+    fn handle(&mut self, GetQueueStats(id): GetQueueStats, _: &mut Context<Self>) -> Self::Result {
+        self.stored(id)?;
+        Ok(self.engine.store.queue_stats(id)?.unwrap_or_else(QueueStats::empty))
+    }
+}
+
+impl Handler<QueueTotals> for Supervisor {
+    type Result = Result<QueueStats, EngineError>;
+
+    fn handle(&mut self, _: QueueTotals, _: &mut Context<Self>) -> Self::Result {
+        let mut totals = QueueStats::default();
+        for session in self.engine.store.sessions()? {
+            if let Some(stats) = self.engine.store.queue_stats(session.id)? {
+                totals.add(&stats);
+            }
+        }
+        Ok(totals)
     }
 }
 

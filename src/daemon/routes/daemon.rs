@@ -40,6 +40,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<web::Json<Status>, Api
         data_dir: state.settings.data_dir.clone(),
         socket: state.settings.socket.clone(),
         sessions: counts,
+        queue: state.baton.queue_totals().await?,
     }))
 }
 

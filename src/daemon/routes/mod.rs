@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod events;
+pub mod queue;
 pub mod sessions;
 
 use actix_web::web::ServiceConfig;
@@ -15,12 +16,14 @@ use utoipa::OpenApi;
     paths(
         daemon::health, daemon::version, daemon::status, daemon::metrics, daemon::openapi,
         sessions::open, sessions::list, sessions::show, sessions::close,
+        queue::observe, queue::list, queue::stats, queue::claim, queue::ack, queue::nack, queue::requeue,
         events::stream_events, events::event_log,
     ),
     components(schemas(crate::api::ErrorCode, crate::api::ErrorDetail)),
     tags(
         (name = "daemon", description = "The daemon itself"),
         (name = "sessions", description = "Durable records of agent sessions"),
+        (name = "queue", description = "Each session's durable observation queue"),
         (name = "events", description = "What happened, in order"),
     )
 )]
@@ -38,6 +41,13 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(sessions::list)
         .service(sessions::show)
         .service(sessions::close)
+        .service(queue::observe)
+        .service(queue::list)
+        .service(queue::stats)
+        .service(queue::claim)
+        .service(queue::ack)
+        .service(queue::nack)
+        .service(queue::requeue)
         .service(events::event_log)
         .service(events::stream_events);
 }

@@ -74,13 +74,15 @@ pub async fn show(state: web::Data<AppState>, id: web::Path<SessionId>) -> Resul
     Ok(web::Json(state.baton.session(id.into_inner()).await?))
 }
 
-/// Closes a session. The body is optional.
+/// Closes a session. The body is optional. By default the queue is drained:
+/// with observations pending or leased, the session stays `closing` until they
+/// are acked; `"mode": "discard"` drops them and closes at once.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/close", tag = "sessions",
     params(("id" = String, Path, description = "The session id")),
     request_body(content = Option<CloseSessionRequest>, description = "Optional"),
     responses(
-        (status = 200, description = "The closed session, once durable", body = Session),
+        (status = 200, description = "The closed (or closing, while draining) session, once durable", body = Session),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Already closed or failed", body = ErrorBody), (status = 503, body = ErrorBody),
     )
@@ -96,10 +98,6 @@ pub async fn close(
     } else {
         serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))?
     };
-    let id = id.into_inner();
-    let closed = match request.reason {
-        Some(reason) => state.baton.close_session_because(id, reason).await?,
-        None => state.baton.close_session(id).await?,
-    };
+    let closed = state.baton.close_session_with(id.into_inner(), request.mode, request.reason).await?;
     Ok(web::Json(closed))
 }

@@ -1,0 +1,134 @@
+//! What goes into a session's observation queue and what it says about itself.
+//!
+//! [`NewObservation`] is what a hook posts; the queue turns it into an
+//! [`Observation`](super::Observation) with a sequence number. [`QueueStats`]
+//! is kept beside the observations and written in the same batch as every
+//! change to them, so counts and the next sequence number are never out of
+//! step with the records, even after `kill -9`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::ObservationKind;
+use super::observation::JsonSize;
+
+/// An observation as posted, before the queue numbers it.
+///
+/// Its `Debug` shows the payload only by its size.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct NewObservation {
+    /// What it reports; `custom` when not given.
+    #[serde(default)]
+    pub kind: ObservationKind,
+    /// What the hook saw, kept as it came (any JSON value).
+    #[serde(default)]
+    pub payload: serde_json::Value,
+    /// An idempotency key, such as Claude Code's `tool_use_id`: posting the same
+    /// key again returns the first sequence number and stores nothing new.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl NewObservation {
+    /// An observation of `kind` carrying `payload`.
+    pub fn new(kind: ObservationKind, payload: serde_json::Value) -> Self {
+        Self { kind, payload, key: None }
+    }
+
+    /// A tool use: the tool's name, what it was given and what it answered.
+    pub fn tool_use(tool: impl Into<String>, input: serde_json::Value, response: serde_json::Value) -> Self {
+        let payload = serde_json::json!({"tool_name": tool.into(), "tool_input": input, "tool_response": response});
+        Self::new(ObservationKind::ToolUse, payload)
+    }
+
+    /// A summarize marker: consumers finish the batch before it, then summarize.
+    pub fn summarize(payload: serde_json::Value) -> Self {
+        Self::new(ObservationKind::Summarize, payload)
+    }
+
+    /// Sets the idempotency key.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The size of the payload's JSON encoding, which the size limit applies to.
+    pub fn payload_size(&self) -> usize {
+        JsonSize::of(&self.payload)
+    }
+}
+
+impl fmt::Debug for NewObservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewObservation")
+            .field("kind", &self.kind)
+            .field("payload", &JsonSize(&self.payload))
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+/// The answer to an enqueue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Enqueued {
+    /// The observation's sequence number in its session's queue.
+    pub seq: u64,
+    /// Whether it was already queued under the same idempotency key (this post
+    /// stored nothing new).
+    pub duplicate: bool,
+}
+
+/// The counts of one session's queue, and the sequence number the next
+/// observation gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// The sequence number the next observation gets; sequence numbers are
+    /// never reused, so an ack of an older one that is gone is known to be
+    /// a repeat rather than a mistake.
+    pub next_seq: u64,
+    /// Waiting to be claimed.
+    pub pending: u64,
+    /// Claimed and not yet acked.
+    pub leased: u64,
+    /// Set aside after too many attempts.
+    pub dead: u64,
+    /// Acked over the queue's whole life.
+    pub acked: u64,
+}
+
+impl QueueStats {
+    /// The stats of a queue that never held anything.
+    pub fn empty() -> Self {
+        Self { next_seq: 1, ..Self::default() }
+    }
+
+    /// Observations still to be processed: pending or leased.
+    pub fn outstanding(&self) -> u64 {
+        self.pending + self.leased
+    }
+
+    /// Adds `other`'s counts to these (for totals over sessions).
+    pub fn add(&mut self, other: &QueueStats) {
+        self.pending += other.pending;
+        self.leased += other.leased;
+        self.dead += other.dead;
+        self.acked += other.acked;
+    }
+}
+
+/// The answer to an ack.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AckReport {
+    /// The observations this ack settled.
+    pub acked: Vec<u64>,
+    /// Observations that were acked before (a repeated ack, say after a lost
+    /// answer): not an error, and nothing changed for them.
+    pub already_acked: Vec<u64>,
+}

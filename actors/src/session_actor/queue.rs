@@ -1,0 +1,502 @@
+//! The session actor's observation queue: enqueue, claim (with long-polling
+//! waiters), ack, nack, requeue, and lapsed leases on watchdog ticks.
+//!
+//! Every change is one atomic queue write; the answer waits for a commit that
+//! covers it, so an enqueue that was answered survives `kill -9`. The index in
+//! [`Queue`](crate::queue::Queue) is updated only after the store took the
+//! write. A request that would change several observations checks all of them
+//! first: it changes all or nothing.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
+
+use actix::fut::wrap_future;
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::{SessionActor, SessionRequest, queue_without_actor};
+use crate::clock::to_chrono;
+use crate::error::EngineError;
+use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations, Selection};
+use crate::model::{AckReport, Enqueued, EventKind, NewEvent, Observation, ObservationState, Session, SessionState};
+use crate::queue::Standing;
+use crate::store::{Commit, QueueOp};
+
+type ClaimAnswer = oneshot::Sender<Result<Vec<Observation>, EngineError>>;
+
+/// Consumers waiting, oldest first, for observations to claim.
+#[derive(Default)]
+pub(super) struct Waiters {
+    next_id: u64,
+    waiting: VecDeque<Waiter>,
+}
+
+struct Waiter {
+    id: u64,
+    claim: ClaimObservations,
+    answer: ClaimAnswer,
+    /// The timer that ends the wait; cancelled when the wait is answered sooner.
+    timer: Option<SpawnHandle>,
+}
+
+impl Waiters {
+    fn push(&mut self, claim: ClaimObservations, answer: ClaimAnswer) -> u64 {
+        self.next_id += 1;
+        self.waiting.push_back(Waiter { id: self.next_id, claim, answer, timer: None });
+        self.next_id
+    }
+
+    fn set_timer(&mut self, id: u64, timer: SpawnHandle) {
+        if let Some(waiter) = self.waiting.iter_mut().find(|waiter| waiter.id == id) {
+            waiter.timer = Some(timer);
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Waiter> {
+        let index = self.waiting.iter().position(|waiter| waiter.id == id)?;
+        self.waiting.remove(index)
+    }
+
+    /// Whether a consumer still waits (one that hung up does not count).
+    pub(super) fn is_empty(&self) -> bool {
+        self.waiting.iter().all(|waiter| waiter.answer.is_closed())
+    }
+
+    /// Ends every wait with an empty claim.
+    pub(super) fn release_all(&mut self) {
+        for waiter in self.waiting.drain(..) {
+            let _ = waiter.answer.send(Ok(Vec::new()));
+        }
+    }
+}
+
+type Reply<T> = ResponseFuture<Result<T, EngineError>>;
+
+fn after_commit<T: Send + 'static>(commit: Result<Commit, EngineError>, value: T) -> Reply<T> {
+    Box::pin(async move {
+        commit?.await?;
+        Ok(value)
+    })
+}
+
+fn refused<T: Send + 'static>(err: EngineError) -> Reply<T> {
+    Box::pin(std::future::ready(Err(err)))
+}
+
+impl SessionActor {
+    /// Writes `ops` (and `events`) to the queue, updates the index, and
+    /// returns the commit to wait for.
+    pub(super) fn write_queue(&mut self, ops: Vec<QueueOp>, events: Vec<EventKind>) -> Result<Commit, EngineError> {
+        let now = self.engine.clock.now();
+        let write = self.queue.write(ops);
+        let events = events.into_iter().map(|kind| NewEvent::session(self.session.id, now, kind)).collect();
+        self.engine.store.write_queue(self.session.id, &write, events)?;
+        self.queue.apply(&write);
+        Ok(self.engine.store.commit())
+    }
+
+    /// The stored record of a live observation.
+    fn record(&self, seq: u64) -> Result<Observation, EngineError> {
+        self.engine
+            .store
+            .observation(self.session.id, seq)?
+            .ok_or(EngineError::ObservationNotFound { session: self.session.id, seq })
+    }
+
+    /// Refuses a queue change unless the session is open; `what` names it.
+    fn accepting(&self, states: &[SessionState], what: &'static str) -> Result<(), EngineError> {
+        if states.contains(&self.session.state) {
+            Ok(())
+        } else {
+            Err(EngineError::SessionNotAccepting { session: self.session.id, state: self.session.state, what })
+        }
+    }
+
+    /// Leases what `claim` may take now; `None` when nothing is available.
+    fn claim_now(
+        &mut self,
+        claim: &ClaimObservations,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Vec<Observation>, Commit)>, EngineError> {
+        let seqs = self.queue.claimable(claim.max, now);
+        if seqs.is_empty() {
+            return Ok(None);
+        }
+        let until = now + to_chrono(claim.lease);
+        let mut claimed = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let mut record = self.record(seq)?;
+            record.lease_to(claim.consumer.clone(), until, now)?;
+            claimed.push(record);
+        }
+        let commit = self.write_queue(claimed.iter().cloned().map(QueueOp::Put).collect(), Vec::new())?;
+        Ok(Some((claimed, commit)))
+    }
+
+    /// Hands available observations to waiting consumers, oldest waiter first.
+    pub(super) fn serve_waiters(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+        while let Some(waiter) = self.waiters.waiting.front() {
+            if waiter.answer.is_closed() {
+                self.waiters.waiting.pop_front();
+                continue;
+            }
+            if !self.queue.has_available(now) {
+                break;
+            }
+            let Some(mut waiter) = self.waiters.waiting.pop_front() else { break };
+            match self.claim_now(&waiter.claim, now) {
+                Ok(Some((claimed, commit))) => {
+                    if let Some(timer) = waiter.timer.take() {
+                        ctx.cancel_future(timer);
+                    }
+                    ctx.spawn(wrap_future(async move {
+                        let _ = waiter.answer.send(commit.await.map(|()| claimed).map_err(EngineError::from));
+                    }));
+                }
+                Ok(None) => {
+                    self.waiters.waiting.push_front(waiter);
+                    break;
+                }
+                Err(err) => {
+                    if let Some(timer) = waiter.timer.take() {
+                        ctx.cancel_future(timer);
+                    }
+                    let _ = waiter.answer.send(Err(err));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Returns observations whose lease lapsed to the queue, or sets them
+    /// aside as dead once they have had their attempts.
+    pub(super) fn return_lapsed(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+        let lapsed = self.queue.lapsed(now);
+        if lapsed.is_empty() {
+            return;
+        }
+        let result = lapsed
+            .into_iter()
+            .map(|seq| {
+                let mut record = self.record(seq)?;
+                self.give_back(&mut record, now, None, "its lease lapsed")
+            })
+            .collect::<Result<Vec<_>, EngineError>>()
+            .and_then(|changes| {
+                let (ops, events) = changes.into_iter().unzip::<_, _, Vec<_>, Vec<_>>();
+                self.write_queue(ops, events.into_iter().flatten().collect())
+            });
+        let session_id = self.session.id;
+        match result {
+            Ok(commit) => {
+                ctx.spawn(wrap_future(async move {
+                    if let Err(err) = commit.await {
+                        warn!(%session_id, cause = %err, "lapsed leases not committed");
+                    }
+                }));
+            }
+            Err(err) => warn!(%session_id, cause = %err, "cannot return lapsed leases"),
+        }
+    }
+
+    /// Gives a leased observation back to the queue (after `delay`, if any),
+    /// or buries it when it has had its attempts; returns the change and the
+    /// event that reports a burial.
+    fn give_back(
+        &self,
+        record: &mut Observation,
+        now: DateTime<Utc>,
+        delay: Option<Duration>,
+        why: &str,
+    ) -> Result<(QueueOp, Option<EventKind>), EngineError> {
+        let max_attempts = self.engine.config.queue.max_attempts;
+        if record.attempts >= max_attempts {
+            let reason = format!("{why} after {} attempts (max {max_attempts})", record.attempts);
+            info!(session_id = %self.session.id, seq = record.seq, %reason, "observation set aside as dead");
+            record.bury(now, reason.clone())?;
+            let event = EventKind::ObservationDead { seq: record.seq, attempts: record.attempts, reason };
+            Ok((QueueOp::Put(record.clone()), Some(event)))
+        } else {
+            record.release(now, delay.filter(|delay| !delay.is_zero()).map(|delay| now + to_chrono(delay)))?;
+            Ok((QueueOp::Put(record.clone()), None))
+        }
+    }
+
+    /// Checks that every one of `seqs` is leased (to `consumer`, when named);
+    /// returns them in order without repeats, and those already acked apart.
+    fn leased(&self, seqs: &[u64], consumer: Option<&str>) -> Result<(Vec<u64>, Vec<u64>), EngineError> {
+        if seqs.is_empty() {
+            return Err(EngineError::InvalidRequest("name at least one observation by its sequence number".into()));
+        }
+        let mut leased = Vec::new();
+        let mut settled = Vec::new();
+        for seq in seqs.iter().copied().collect::<BTreeSet<u64>>() {
+            match self.queue.standing(seq) {
+                Standing::Live(ObservationState::Leased, holder) => match (holder, consumer) {
+                    (Some(holder), Some(consumer)) if holder != consumer => {
+                        return Err(EngineError::LeaseHeldByOther { seq, holder, consumer: consumer.to_owned() });
+                    }
+                    _ => leased.push(seq),
+                },
+                Standing::Live(state, _) => {
+                    return Err(EngineError::WrongObservationState { seq, state, expected: ObservationState::Leased });
+                }
+                Standing::Settled => settled.push(seq),
+                Standing::Unknown => return Err(EngineError::ObservationNotFound { session: self.session.id, seq }),
+            }
+        }
+        Ok((leased, settled))
+    }
+
+    /// After a change that may free a summarize marker or empty the queue.
+    fn after_settling(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+        self.serve_waiters(now, ctx);
+        self.finish_drain(now, ctx);
+    }
+}
+
+impl SessionRequest for Observe {
+    type Output = Enqueued;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Enqueued, EngineError> {
+        queue_without_actor(&stored, restarting_in)
+    }
+}
+
+impl Handler<Observe> for SessionActor {
+    type Result = Reply<Enqueued>;
+
+    fn handle(&mut self, Observe { observation, .. }: Observe, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        let enqueue = || -> Result<(Enqueued, Commit), EngineError> {
+            self.accepting(&[SessionState::Active, SessionState::Idle], "new observations")?;
+            let (size, limit) = (observation.payload_size(), self.engine.config.queue.max_payload_bytes);
+            if size > limit {
+                return Err(EngineError::PayloadTooLarge { size, limit });
+            }
+            self.touch(now)?;
+            if let Some(key) = &observation.key {
+                if let Some(seq) = self.engine.store.seq_for_key(self.session.id, key)? {
+                    // Answer once the first post is durable, which it may not be yet.
+                    return Ok((Enqueued { seq, duplicate: true }, self.engine.store.commit()));
+                }
+            }
+            let seq = self.queue.stats().next_seq;
+            let record = Observation::new(self.session.id, seq, observation.kind, observation.payload, None, now);
+            let mut ops = Vec::with_capacity(2);
+            if let Some(key) = observation.key {
+                ops.push(QueueOp::Key { key: key.clone(), seq });
+                ops.push(QueueOp::Put(Observation { key: Some(key), ..record }));
+            } else {
+                ops.push(QueueOp::Put(record));
+            }
+            Ok((Enqueued { seq, duplicate: false }, self.write_queue(ops, Vec::new())?))
+        };
+        match enqueue() {
+            Ok((enqueued, commit)) => {
+                self.serve_waiters(now, ctx);
+                after_commit(Ok(commit), enqueued)
+            }
+            Err(err) => refused(err),
+        }
+    }
+}
+
+impl SessionRequest for ClaimObservations {
+    type Output = Vec<Observation>;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Vec<Observation>, EngineError> {
+        queue_without_actor(&stored, restarting_in)
+    }
+}
+
+impl Handler<ClaimObservations> for SessionActor {
+    type Result = Reply<Vec<Observation>>;
+
+    fn handle(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        if claim.max == 0 {
+            return refused(EngineError::InvalidRequest("a claim must take at least one observation".into()));
+        }
+        if claim.lease.is_zero() {
+            return refused(EngineError::InvalidRequest("a lease must last longer than zero".into()));
+        }
+        if let Err(err) = self
+            .accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "claims")
+            .and_then(|()| self.touch(now))
+        {
+            return refused(err);
+        }
+        match self.claim_now(&claim, now) {
+            Ok(Some((claimed, commit))) => after_commit(Ok(commit), claimed),
+            Ok(None) if claim.wait.is_zero() => after_commit(Ok(self.engine.store.commit()), Vec::new()),
+            Ok(None) => {
+                let (answer, answered) = oneshot::channel();
+                let wait = claim.wait;
+                let id = self.waiters.push(claim, answer);
+                let timer = ctx.spawn(wrap_future::<_, Self>(self.engine.clock.sleep(wait)).map(move |(), act, _| {
+                    if let Some(waiter) = act.waiters.remove(id) {
+                        let _ = waiter.answer.send(Ok(Vec::new()));
+                    }
+                }));
+                self.waiters.set_timer(id, timer);
+                let actor = self.actor();
+                Box::pin(async move { answered.await.unwrap_or(Err(EngineError::ActorCrashed { actor })) })
+            }
+            Err(err) => refused(err),
+        }
+    }
+}
+
+impl SessionRequest for AckObservations {
+    type Output = AckReport;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<AckReport, EngineError> {
+        queue_without_actor(&stored, restarting_in)
+    }
+}
+
+impl Handler<AckObservations> for SessionActor {
+    type Result = Reply<AckReport>;
+
+    fn handle(&mut self, ack: AckObservations, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        let result = (|| {
+            self.accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "acks")?;
+            let (leased, already_acked) = self.leased(&ack.seqs, ack.consumer.as_deref())?;
+            let mut ops = self.queue.evictions(self.engine.config.queue.kept_acked, leased.len());
+            for &seq in &leased {
+                let mut record = self.record(seq)?;
+                record.ack(now)?;
+                ops.push(QueueOp::Put(record));
+            }
+            let commit =
+                if leased.is_empty() { self.engine.store.commit() } else { self.write_queue(ops, Vec::new())? };
+            self.touch(now)?;
+            Ok((AckReport { acked: leased, already_acked }, commit))
+        })();
+        match result {
+            Ok((report, commit)) => {
+                self.after_settling(now, ctx);
+                after_commit(Ok(commit), report)
+            }
+            Err(err) => refused(err),
+        }
+    }
+}
+
+impl SessionRequest for NackObservations {
+    type Output = Vec<Observation>;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Vec<Observation>, EngineError> {
+        queue_without_actor(&stored, restarting_in)
+    }
+}
+
+impl Handler<NackObservations> for SessionActor {
+    type Result = Reply<Vec<Observation>>;
+
+    fn handle(&mut self, nack: NackObservations, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        let result = (|| {
+            self.accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "nacks")?;
+            let (leased, settled) = self.leased(&nack.seqs, nack.consumer.as_deref())?;
+            if let Some(&seq) = settled.first() {
+                let (state, expected) = (ObservationState::Acked, ObservationState::Leased);
+                return Err(EngineError::WrongObservationState { seq, state, expected });
+            }
+            let mut records = Vec::with_capacity(leased.len());
+            let mut ops = Vec::with_capacity(leased.len());
+            let mut events = Vec::new();
+            for seq in leased {
+                let mut record = self.record(seq)?;
+                let (op, event) = self.give_back(&mut record, now, Some(nack.delay), "nacked")?;
+                ops.push(op);
+                events.extend(event);
+                records.push(record);
+            }
+            let commit = self.write_queue(ops, events)?;
+            self.touch(now)?;
+            Ok((records, commit))
+        })();
+        match result {
+            Ok((records, commit)) => {
+                self.after_settling(now, ctx);
+                after_commit(Ok(commit), records)
+            }
+            Err(err) => refused(err),
+        }
+    }
+}
+
+impl SessionRequest for RequeueObservations {
+    type Output = Vec<Observation>;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Vec<Observation>, EngineError> {
+        queue_without_actor(&stored, restarting_in)
+    }
+}
+
+impl Handler<RequeueObservations> for SessionActor {
+    type Result = Reply<Vec<Observation>>;
+
+    fn handle(&mut self, requeue: RequeueObservations, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        let result = (|| {
+            self.accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "requeues")?;
+            let seqs: Vec<u64> = match requeue.seqs {
+                Selection::All => self.queue.in_state(ObservationState::Dead).into_iter().map(|(seq, _)| seq).collect(),
+                Selection::Seqs(seqs) if seqs.is_empty() => {
+                    return Err(EngineError::InvalidRequest("name the observations to requeue, or all".into()));
+                }
+                Selection::Seqs(seqs) => seqs.into_iter().collect::<BTreeSet<u64>>().into_iter().collect(),
+            };
+            for &seq in &seqs {
+                match self.queue.standing(seq) {
+                    Standing::Live(ObservationState::Dead, _) => {}
+                    Standing::Live(state, _) => {
+                        return Err(EngineError::WrongObservationState {
+                            seq,
+                            state,
+                            expected: ObservationState::Dead,
+                        });
+                    }
+                    Standing::Settled => {
+                        let (state, expected) = (ObservationState::Acked, ObservationState::Dead);
+                        return Err(EngineError::WrongObservationState { seq, state, expected });
+                    }
+                    Standing::Unknown => {
+                        return Err(EngineError::ObservationNotFound { session: self.session.id, seq });
+                    }
+                }
+            }
+            let mut records = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                let mut record = self.record(seq)?;
+                record.requeue(now)?;
+                records.push(record);
+            }
+            let commit = if records.is_empty() {
+                self.engine.store.commit()
+            } else {
+                self.write_queue(records.iter().cloned().map(QueueOp::Put).collect(), Vec::new())?
+            };
+            self.touch(now)?;
+            Ok((records, commit))
+        })();
+        match result {
+            Ok((records, commit)) => {
+                self.serve_waiters(now, ctx);
+                after_commit(Ok(commit), records)
+            }
+            Err(err) => refused(err),
+        }
+    }
+}

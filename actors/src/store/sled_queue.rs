@@ -1,0 +1,202 @@
+//! The observation queues in sled: one key range per session in the
+//! `observations` tree (the layout is in `sled_store.rs`).
+//!
+//! A change without events is one `apply_batch` on that tree, which sled
+//! applies atomically and which costs far less than a transaction: enqueues,
+//! claims and acks are the engine's hottest writes. A change that reports
+//! events (an observation set aside as dead) runs as a transaction over the
+//! queue and the events, like a session checkpoint.
+
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::sled_store::{SledStore, decode, encode, hex, insert_events, storage_error};
+use super::{QueueOp, QueueWrite, StoredQueue};
+use crate::error::StoreError;
+use crate::model::{Event, NewEvent, Observation, ObservationState, QueueStats, SessionId};
+
+const TREE: &str = "observations";
+const STATS: u8 = 0x00;
+const LIVE: u8 = 0x01;
+const KEPT: u8 = 0x02;
+const KEY: u8 = 0x03;
+
+/// The key prefix of one part of a session's queue.
+fn prefix(session: SessionId, tag: u8) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16 + 1 + 8);
+    key.extend_from_slice(&session.to_bytes());
+    key.push(tag);
+    key
+}
+
+fn seq_key(session: SessionId, tag: u8, seq: u64) -> Vec<u8> {
+    let mut key = prefix(session, tag);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn idempotency_key(session: SessionId, key: &str) -> Vec<u8> {
+    let mut bytes = prefix(session, KEY);
+    bytes.extend_from_slice(key.as_bytes());
+    bytes
+}
+
+fn decode_seq(key: &[u8], bytes: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(bytes).map(u64::from_be_bytes).map_err(|_| StoreError::Corrupt {
+        tree: TREE,
+        key: hex(key),
+        detail: format!("a sequence number of {} bytes", bytes.len()),
+    })
+}
+
+/// A write to the tree: a key and its new value, or `None` to remove it.
+type Change = (Vec<u8>, Option<Vec<u8>>);
+
+/// The key changes that `write` makes.
+fn changes(session: SessionId, write: &QueueWrite) -> Result<Vec<Change>, StoreError> {
+    let mut changes = vec![(prefix(session, STATS), Some(encode(&write.stats)?))];
+    for op in &write.ops {
+        match op {
+            QueueOp::Put(observation) => {
+                let value = Some(encode(observation)?);
+                if observation.state == ObservationState::Acked {
+                    changes.push((seq_key(session, LIVE, observation.seq), None));
+                    changes.push((seq_key(session, KEPT, observation.seq), value));
+                } else {
+                    changes.push((seq_key(session, LIVE, observation.seq), value));
+                }
+            }
+            QueueOp::Key { key, seq } => {
+                changes.push((idempotency_key(session, key), Some(seq.to_be_bytes().to_vec())));
+            }
+            QueueOp::Remove { seq, key } => {
+                changes.push((seq_key(session, LIVE, *seq), None));
+                changes.push((seq_key(session, KEPT, *seq), None));
+                if let Some(key) = key {
+                    changes.push((idempotency_key(session, key), None));
+                }
+            }
+        }
+    }
+    Ok(changes)
+}
+
+impl SledStore {
+    pub(super) fn read_queue(&self, session: SessionId) -> Result<StoredQueue, StoreError> {
+        let stats = self.read_queue_stats(session)?;
+        let live = self.scan(session, LIVE, 0, usize::MAX)?;
+        let kept = self
+            .scan(session, KEPT, 0, usize::MAX)?
+            .into_iter()
+            .map(|observation| (observation.seq, observation.key))
+            .collect();
+        Ok(StoredQueue { stats, live, kept })
+    }
+
+    pub(super) fn read_queue_stats(&self, session: SessionId) -> Result<Option<QueueStats>, StoreError> {
+        let key = prefix(session, STATS);
+        self.observations.get(&key)?.map(|bytes| decode(TREE, &key, &bytes)).transpose()
+    }
+
+    pub(super) fn read_observation(&self, session: SessionId, seq: u64) -> Result<Option<Observation>, StoreError> {
+        for tag in [LIVE, KEPT] {
+            let key = seq_key(session, tag, seq);
+            if let Some(bytes) = self.observations.get(&key)? {
+                return decode(TREE, &key, &bytes).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) fn read_observations(
+        &self,
+        session: SessionId,
+        state: Option<ObservationState>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Observation>, StoreError> {
+        let matches = |observation: &Observation| state.is_none_or(|state| observation.state == state);
+        let mut found = match state {
+            Some(ObservationState::Acked) => Vec::new(),
+            _ => self.scan_where(session, LIVE, after, limit, matches)?,
+        };
+        if state.is_none_or(|state| state == ObservationState::Acked) {
+            found.extend(self.scan(session, KEPT, after, limit)?);
+            found.sort_by_key(|observation| observation.seq);
+            found.truncate(limit);
+        }
+        Ok(found)
+    }
+
+    pub(super) fn read_seq_for_key(&self, session: SessionId, key: &str) -> Result<Option<u64>, StoreError> {
+        let key = idempotency_key(session, key);
+        self.observations.get(&key)?.map(|bytes| decode_seq(&key, &bytes)).transpose()
+    }
+
+    pub(super) fn apply_queue_write(
+        &self,
+        session: SessionId,
+        write: &QueueWrite,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.refuse_if_faulty()?;
+        let changes = changes(session, write)?;
+        if events.is_empty() {
+            let mut batch = sled::Batch::default();
+            for (key, value) in changes {
+                match value {
+                    Some(value) => batch.insert(key, value),
+                    None => batch.remove(key),
+                }
+            }
+            self.observations.apply_batch(batch)?;
+            return Ok(Vec::new());
+        }
+        let mut unpublished = self.unpublished();
+        let (events, encoded_events) = self.sequence(events)?;
+        (&self.observations, &self.events)
+            .transaction(|(observations, event_tree)| {
+                for (key, value) in &changes {
+                    match value {
+                        Some(value) => observations.insert(key.as_slice(), value.as_slice())?,
+                        None => observations.remove(key.as_slice())?,
+                    };
+                }
+                insert_events(event_tree, &encoded_events)?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(storage_error)?;
+        self.appended(&mut unpublished, &events);
+        Ok(events)
+    }
+
+    fn scan(&self, session: SessionId, tag: u8, after: u64, limit: usize) -> Result<Vec<Observation>, StoreError> {
+        self.scan_where(session, tag, after, limit, |_| true)
+    }
+
+    /// Up to `limit` observations under `tag` after `after` that pass `keep`, in order.
+    fn scan_where(
+        &self,
+        session: SessionId,
+        tag: u8,
+        after: u64,
+        limit: usize,
+        keep: impl Fn(&Observation) -> bool,
+    ) -> Result<Vec<Observation>, StoreError> {
+        let Some(start) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for entry in self.observations.range(seq_key(session, tag, start)..prefix(session, tag + 1)) {
+            if found.len() >= limit {
+                break;
+            }
+            let (key, value) = entry?;
+            let observation: Observation = decode(TREE, &key, &value)?;
+            if keep(&observation) {
+                found.push(observation);
+            }
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,93 @@
+//! Wire types of the observation queue routes.
+
+use baton_actors::model::ObservationKind;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /v1/sessions/{id}/observations`: queue one observation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveRequest {
+    /// What it reports; `custom` when absent.
+    #[serde(default)]
+    pub kind: ObservationKind,
+    /// An idempotency key, such as Claude Code's `tool_use_id`: a repeated key
+    /// returns the first sequence number and stores nothing new.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// What the hook saw: any JSON value, kept as it came.
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+/// `POST /v1/sessions/{id}/queue/claim`: lease the oldest available observations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// Who claims them; acks and nacks may name it to guard against a stale holder.
+    pub consumer: String,
+    /// The most to take (default 10).
+    #[serde(default)]
+    pub max: Option<usize>,
+    /// How long the lease lasts, in milliseconds (default 60000).
+    #[serde(default)]
+    pub lease_ms: Option<u64>,
+    /// How long to wait for observations when none is available, in
+    /// milliseconds (default 0: answer at once; at most 600000).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+/// The longest a claim may wait, in milliseconds: ten minutes.
+pub const MAX_WAIT_MS: u64 = 600_000;
+
+/// `POST /v1/sessions/{id}/queue/ack`: the observations are processed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AckRequest {
+    /// Their sequence numbers; all are acked or none.
+    pub seqs: Vec<u64>,
+    /// When set, only the holder of their leases may ack them.
+    #[serde(default)]
+    pub consumer: Option<String>,
+}
+
+/// `POST /v1/sessions/{id}/queue/nack`: give leased observations back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NackRequest {
+    /// Their sequence numbers; all are returned or none.
+    pub seqs: Vec<u64>,
+    /// When set, only the holder of their leases may return them.
+    #[serde(default)]
+    pub consumer: Option<String>,
+    /// Hold them back this many milliseconds before they may be claimed again.
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+/// `POST /v1/sessions/{id}/queue/requeue`: put dead observations back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequeueRequest {
+    /// Which dead observations: `"all"`, or a list of sequence numbers.
+    pub seqs: RequeueSelection,
+}
+
+/// Which dead observations to requeue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RequeueSelection {
+    /// Every dead one: the string `"all"`.
+    All(AllKeyword),
+    /// These, by sequence number.
+    Seqs(Vec<u64>),
+}
+
+/// The word `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AllKeyword {
+    /// Every one.
+    All,
+}

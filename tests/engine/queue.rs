@@ -1,0 +1,347 @@
+//! The observation queue through the library handle: order, idempotency,
+//! leases on a driven clock, nacks, dead letters, long-polls, summarize
+//! batches, the size limit, closing with drain or discard, and restarts.
+
+use std::time::Duration;
+
+use baton::engine::EngineError;
+use baton::{
+    Claim, Clock, CloseMode, EventKind, NewObservation, ObservationKind, ObservationState, OpenSession, QueueConfig,
+    QueueStats, Selection, SessionId, SessionState,
+};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::support::{TestEngine, eventually};
+
+const TICK: Duration = Duration::from_secs(1);
+
+fn engine() -> TestEngine {
+    TestEngine::start_with(|builder| builder.watchdog_interval(TICK))
+}
+
+async fn session(engine: &TestEngine) -> SessionId {
+    engine.baton.open_session(OpenSession::named("queue")).await.unwrap().id
+}
+
+fn tool_use(n: u64) -> NewObservation {
+    NewObservation::tool_use("Read", json!({"file": format!("src/{n}.rs")}), json!("..."))
+}
+
+async fn enqueue(engine: &TestEngine, id: SessionId, observations: impl IntoIterator<Item = NewObservation>) {
+    for observation in observations {
+        engine.baton.observe(id, observation).await.unwrap();
+    }
+}
+
+async fn claim_seqs(engine: &TestEngine, id: SessionId, claim: Claim) -> Vec<u64> {
+    engine.baton.claim(id, claim).await.unwrap().iter().map(|observation| observation.seq).collect()
+}
+
+fn engine_error(err: baton::Error) -> EngineError {
+    err.engine().cloned().unwrap_or_else(|| panic!("expected an engine error, got {err}"))
+}
+
+/// Moves the clock a tick at a time until `probe` holds.
+async fn ticking_until<F, Fut>(engine: &TestEngine, what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually(what, || {
+        engine.clock.advance(TICK);
+        let done = probe();
+        async move { done.await.then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn observations_are_numbered_and_claimed_in_order() {
+    let engine = engine();
+    let id = session(&engine).await;
+    for n in 1..=5 {
+        let enqueued = engine.baton.observe(id, tool_use(n)).await.unwrap();
+        assert_eq!((enqueued.seq, enqueued.duplicate), (n, false));
+    }
+    let first = engine.baton.claim(id, Claim::new("summarizer").max(3)).await.unwrap();
+    assert_eq!(first.iter().map(|o| o.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(first[0].payload["tool_input"]["file"], "src/1.rs");
+    assert!(first.iter().all(|o| o.state == ObservationState::Leased && o.attempts == 1));
+    assert_eq!(claim_seqs(&engine, id, Claim::new("other")).await, [4, 5]);
+    assert_eq!(claim_seqs(&engine, id, Claim::new("other")).await, Vec::<u64>::new());
+
+    let report = engine.baton.ack(id, &[1, 2, 3, 4, 5], None).await.unwrap();
+    assert_eq!(report.acked, [1, 2, 3, 4, 5]);
+    let stats = engine.baton.queue_stats(id).await.unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.acked, stats.next_seq), (0, 0, 5, 6));
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_sequence_number() {
+    let engine = engine();
+    let id = session(&engine).await;
+    let first = engine.baton.observe(id, tool_use(1).with_key("toolu_01")).await.unwrap();
+    engine.baton.observe(id, tool_use(2)).await.unwrap();
+    let again = engine.baton.observe(id, tool_use(1).with_key("toolu_01")).await.unwrap();
+    assert_eq!((first.seq, first.duplicate), (1, false));
+    assert_eq!((again.seq, again.duplicate), (1, true));
+    assert_eq!(engine.baton.queue_stats(id).await.unwrap().pending, 2);
+
+    // Still a duplicate once the first was processed and acked.
+    engine.baton.claim(id, Claim::new("c")).await.unwrap();
+    engine.baton.ack(id, &[1, 2], Some("c")).await.unwrap();
+    let late = engine.baton.observe(id, tool_use(1).with_key("toolu_01")).await.unwrap();
+    assert_eq!((late.seq, late.duplicate), (1, true));
+    let stats = engine.baton.queue_stats(id).await.unwrap();
+    assert_eq!((stats.pending, stats.next_seq), (0, 3));
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_returns_the_observation_with_one_more_attempt() {
+    let engine = engine();
+    let id = session(&engine).await;
+    enqueue(&engine, id, [tool_use(1)]).await;
+    let claim = Claim::new("crashy").lease(Duration::from_secs(30));
+    assert_eq!(claim_seqs(&engine, id, claim.clone()).await, [1]);
+
+    // Before the lease ends nothing is handed out again, however often the watchdog runs.
+    for _ in 0..29 {
+        engine.clock.advance(TICK);
+    }
+    assert_eq!(claim_seqs(&engine, id, Claim::new("other")).await, Vec::<u64>::new());
+
+    ticking_until(&engine, "the lease to lapse", || async { engine.baton.queue_stats(id).await.unwrap().pending == 1 })
+        .await;
+    let again = engine.baton.claim(id, Claim::new("other")).await.unwrap();
+    assert_eq!((again[0].seq, again[0].attempts), (1, 2));
+    assert_eq!(again[0].lease.as_ref().unwrap().consumer, "other");
+
+    // The first consumer's late ack is refused: the lease is someone else's now.
+    let err = engine_error(engine.baton.ack(id, &[1], Some("crashy")).await.unwrap_err());
+    assert_eq!(err.to_string(), "observation 1 is leased to \"other\", not \"crashy\"");
+    engine.baton.ack(id, &[1], Some("other")).await.unwrap();
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_nack_with_a_delay_holds_the_observation_back_until_then() {
+    let engine = engine();
+    let id = session(&engine).await;
+    enqueue(&engine, id, [tool_use(1), tool_use(2)]).await;
+    assert_eq!(claim_seqs(&engine, id, Claim::new("c").max(1)).await, [1]);
+    let nacked = engine.baton.nack(id, &[1], Some("c"), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(nacked[0].state, ObservationState::Pending);
+    assert_eq!(nacked[0].available_at, Some(engine.clock.now() + chrono::Duration::seconds(10)));
+
+    assert_eq!(claim_seqs(&engine, id, Claim::new("c")).await, [2]);
+    engine.clock.advance(Duration::from_secs(9));
+    assert_eq!(claim_seqs(&engine, id, Claim::new("c")).await, Vec::<u64>::new());
+    engine.clock.advance(Duration::from_secs(1));
+    assert_eq!(claim_seqs(&engine, id, Claim::new("c")).await, [1]);
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn after_max_attempts_an_observation_is_dead_until_requeued() {
+    let engine = TestEngine::start_with(|builder| {
+        let mut queue = QueueConfig::default();
+        queue.max_attempts = 3;
+        builder.watchdog_interval(TICK).queue(queue)
+    });
+    let id = session(&engine).await;
+    let mut events = engine.baton.subscribe();
+    enqueue(&engine, id, [tool_use(1), tool_use(2)]).await;
+
+    for attempt in 1..=3 {
+        let claimed = engine.baton.claim(id, Claim::new("failing").max(1)).await.unwrap();
+        assert_eq!((claimed[0].seq, claimed[0].attempts), (1, attempt));
+        engine.baton.nack(id, &[1], None, Duration::ZERO).await.unwrap();
+    }
+    // Nothing retries forever: the next claim skips the dead one.
+    assert_eq!(claim_seqs(&engine, id, Claim::new("c")).await, [2]);
+    let dead = engine.baton.observations(id, Some(ObservationState::Dead), 0, 100).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason.as_deref(), Some("nacked after 3 attempts (max 3)"));
+    let event = loop {
+        if let EventKind::ObservationDead { seq, attempts, reason } = events.next().await.unwrap().kind {
+            break (seq, attempts, reason);
+        }
+    };
+    assert_eq!(event, (1, 3, "nacked after 3 attempts (max 3)".to_owned()));
+    let stats = engine.baton.queue_stats(id).await.unwrap();
+    assert_eq!((stats.dead, stats.leased), (1, 1));
+
+    let requeued = engine.baton.requeue(id, Selection::All).await.unwrap();
+    assert_eq!((requeued[0].seq, requeued[0].attempts, requeued[0].state), (1, 0, ObservationState::Pending));
+    assert_eq!(claim_seqs(&engine, id, Claim::new("c")).await, [1]);
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_waiting_claim_is_woken_by_an_enqueue_and_ends_empty_at_its_deadline() {
+    let engine = engine();
+    let id = session(&engine).await;
+    let waiting = tokio::spawn({
+        let baton = engine.baton.clone();
+        async move { baton.claim(id, Claim::new("c").wait(Duration::from_secs(600))).await }
+    });
+    // The claim waits on the engine's clock, which does not move here: only
+    // the enqueue can answer it. (The other sleep is the watchdog's.)
+    eventually("the claim to wait", || async { (engine.clock.pending_sleeps() == 2).then_some(()) }).await;
+    enqueue(&engine, id, [tool_use(1)]).await;
+    let claimed = waiting.await.unwrap().unwrap();
+    assert_eq!(claimed.iter().map(|o| o.seq).collect::<Vec<_>>(), [1]);
+
+    let waiting = tokio::spawn({
+        let baton = engine.baton.clone();
+        async move { baton.claim(id, Claim::new("c").wait(Duration::from_secs(5))).await }
+    });
+    // The first claim's timer was cancelled when the enqueue answered it.
+    eventually("the claim to wait", || async { (engine.clock.pending_sleeps() == 2).then_some(()) }).await;
+    engine.clock.advance(Duration::from_secs(5));
+    assert!(waiting.await.unwrap().unwrap().is_empty());
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_claim_never_passes_a_summarize_marker_before_its_batch_is_acked() {
+    let engine = engine();
+    let id = session(&engine).await;
+    let marker = NewObservation::summarize(json!({"reason": "stop"}));
+    enqueue(&engine, id, [tool_use(1), tool_use(2), marker, tool_use(4)]).await;
+    assert_eq!(claim_seqs(&engine, id, Claim::new("a").max(2)).await, [1, 2]);
+    // The marker waits for its batch, and what follows waits for the marker.
+    assert_eq!(claim_seqs(&engine, id, Claim::new("b")).await, Vec::<u64>::new());
+    engine.baton.ack(id, &[1, 2], None).await.unwrap();
+    let summary = engine.baton.claim(id, Claim::new("a")).await.unwrap();
+    assert_eq!((summary.len(), summary[0].seq, summary[0].kind), (1, 3, ObservationKind::Summarize));
+    assert_eq!(claim_seqs(&engine, id, Claim::new("b")).await, Vec::<u64>::new());
+    engine.baton.ack(id, &[3], None).await.unwrap();
+    assert_eq!(claim_seqs(&engine, id, Claim::new("b")).await, [4]);
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_oversized_payload_is_refused_and_stores_nothing() {
+    let engine = TestEngine::start_with(|builder| {
+        let mut queue = QueueConfig::default();
+        queue.max_payload_bytes = 1000;
+        builder.queue(queue)
+    });
+    let id = session(&engine).await;
+    let big = NewObservation::new(ObservationKind::Custom, json!("x".repeat(1000)));
+    let err = engine_error(engine.baton.observe(id, big).await.unwrap_err());
+    assert_eq!(err.to_string(), "the payload is 1002 bytes, over the limit of 1000 bytes");
+    assert_eq!(engine.baton.queue_stats(id).await.unwrap(), QueueStats::empty());
+    let fits = NewObservation::new(ObservationKind::Custom, json!("x".repeat(998)));
+    assert_eq!(engine.baton.observe(id, fits).await.unwrap().seq, 1);
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn refused_acks_change_nothing() {
+    let engine = engine();
+    let id = session(&engine).await;
+    enqueue(&engine, id, [tool_use(1), tool_use(2)]).await;
+    assert_eq!(claim_seqs(&engine, id, Claim::new("c").max(1)).await, [1]);
+
+    let err = engine_error(engine.baton.ack(id, &[1, 2], None).await.unwrap_err());
+    assert_eq!(err.to_string(), "observation 2 is pending, not leased");
+    let err = engine_error(engine.baton.ack(id, &[1, 9], None).await.unwrap_err());
+    assert!(matches!(err, EngineError::ObservationNotFound { seq: 9, .. }), "{err}");
+    let err = engine_error(engine.baton.ack(id, &[], None).await.unwrap_err());
+    assert!(matches!(err, EngineError::InvalidRequest(_)), "{err}");
+    let stats = engine.baton.queue_stats(id).await.unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.acked), (1, 1, 0));
+
+    // A repeated ack is not an error.
+    engine.baton.ack(id, &[1], None).await.unwrap();
+    let again = engine.baton.ack(id, &[1], None).await.unwrap();
+    assert_eq!((again.acked, again.already_acked), (vec![], vec![1]));
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn closing_drains_the_queue_before_the_session_closes() {
+    let engine = engine();
+    let id = session(&engine).await;
+    enqueue(&engine, id, [tool_use(1), tool_use(2)]).await;
+    let closing = engine.baton.close_session(id).await.unwrap();
+    assert_eq!(closing.state, SessionState::Closing);
+    assert_eq!(closing.reason.as_deref(), Some("draining 2 observations"));
+
+    let err = engine_error(engine.baton.observe(id, tool_use(3)).await.unwrap_err());
+    assert_eq!(err.to_string(), format!("session {id} is closing; it takes no new observations"));
+    assert_eq!(claim_seqs(&engine, id, Claim::new("c")).await, [1, 2]);
+    engine.baton.ack(id, &[1, 2], None).await.unwrap();
+    let closed = eventually("the drained session to close", || async {
+        let session = engine.baton.session(id).await.ok()?;
+        (session.state == SessionState::Closed).then_some(session)
+    })
+    .await;
+    assert_eq!(closed.reason.as_deref(), Some("drained"));
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn closing_with_discard_drops_the_queue_and_closes_at_once() {
+    let engine = engine();
+    let id = session(&engine).await;
+    enqueue(&engine, id, [tool_use(1), tool_use(2), tool_use(3)]).await;
+    engine.baton.claim(id, Claim::new("c").max(1)).await.unwrap();
+    let closed = engine.baton.close_session_with(id, CloseMode::Discard, None).await.unwrap();
+    assert_eq!((closed.state, closed.reason.as_deref()), (SessionState::Closed, Some("discarded 3 observations")));
+    let stats = engine.baton.queue_stats(id).await.unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.next_seq), (0, 0, 4));
+    assert!(engine.baton.observations(id, None, 0, 100).await.unwrap().is_empty());
+    let err = engine_error(engine.baton.claim(id, Claim::new("c")).await.unwrap_err());
+    assert!(matches!(err, EngineError::SessionNotAccepting { state: SessionState::Closed, .. }), "{err}");
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_queue_and_its_leases_survive_a_restart() {
+    let engine = engine();
+    let id = session(&engine).await;
+    enqueue(&engine, id, [tool_use(1), tool_use(2).with_key("k2"), tool_use(3)]).await;
+    engine.baton.claim(id, Claim::new("c").max(2).lease(Duration::from_secs(30))).await.unwrap();
+    engine.baton.ack(id, &[1], None).await.unwrap();
+
+    let engine = engine.restart().await;
+    let stats = engine.baton.queue_stats(id).await.unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.acked, stats.next_seq), (1, 1, 1, 4));
+    assert_eq!(engine.baton.observe(id, tool_use(2).with_key("k2")).await.unwrap().seq, 2);
+    // The unacked claim is handed out again once its lease lapses: at least once.
+    assert_eq!(claim_seqs(&engine, id, Claim::new("d")).await, [3]);
+    ticking_until(&engine, "the old lease to lapse", || async {
+        engine.baton.queue_stats(id).await.unwrap().pending == 1
+    })
+    .await;
+    let again = engine.baton.claim(id, Claim::new("d")).await.unwrap();
+    assert_eq!((again[0].seq, again[0].attempts), (2, 2));
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_with_work_in_its_queue_does_not_go_idle() {
+    let engine = TestEngine::start_with(|builder| builder.watchdog_interval(TICK).idle_after(Duration::from_secs(5)));
+    let id = session(&engine).await;
+    enqueue(&engine, id, [tool_use(1)]).await;
+    for _ in 0..20 {
+        engine.clock.advance(TICK);
+    }
+    assert_eq!(engine.baton.session(id).await.unwrap().state, SessionState::Active);
+    engine.baton.claim(id, Claim::new("c")).await.unwrap();
+    engine.baton.ack(id, &[1], None).await.unwrap();
+    ticking_until(&engine, "the session to go idle", || async {
+        engine.baton.session(id).await.unwrap().state == SessionState::Idle
+    })
+    .await;
+    // An enqueue wakes it.
+    assert_eq!(engine.baton.observe(id, tool_use(2)).await.unwrap().seq, 2);
+    assert_eq!(engine.baton.session(id).await.unwrap().state, SessionState::Active);
+    engine.baton.shutdown().await.unwrap();
+}
