@@ -12,6 +12,9 @@
 //! - [`Supervisor`] (`supervisor/`): owns the children, routes requests,
 //!   restarts crashed children from their checkpoints.
 //! - `session_actor`: the actor of one open session.
+//! - [`process`]: the OS side of an agent (Linux): spawning it in its own
+//!   session, its environment, its identity, usage, stopping, orphan reaping
+//!   and log files.
 //! - [`messages`]: what callers send to the supervisor.
 //! - [`restart`]: restart intensity and backoff.
 //! - [`clock`]: time, real or driven by a test.
@@ -24,6 +27,7 @@ pub mod error;
 pub mod fault;
 pub mod messages;
 pub mod model;
+pub mod process;
 pub mod restart;
 mod session_actor;
 pub mod store;
