@@ -20,6 +20,7 @@
 //!   a new session, its output going straight to log files.
 //! - [`Environment`]: what an agent's environment holds, and nothing else.
 //! - [`ProcessIdentity`]: a pid and its start time, so pid reuse never fools us.
+//! - [`SessionUsage`]: memory and CPU of every process of an agent's session.
 //! - [`signal_session`], [`stop_session`]: signal, wait out a grace period, kill.
 //! - [`LogPaths`], [`rotate_if_over`], [`tail_lines`]: per-agent log files,
 //!   rotated by copy-truncate, read from the end.
@@ -30,6 +31,7 @@ mod kill;
 mod logs;
 mod proc_table;
 mod spawn;
+mod usage;
 
 #[cfg(test)]
 mod test_support;
@@ -41,3 +43,4 @@ pub use kill::{KILL_WAIT, StopError, StopOutcome, session_alive, signal_session,
 pub use logs::{LogPaths, OutputStream, rotate_if_over, tail_lines};
 pub use nix::sys::signal::Signal;
 pub use spawn::{ProcessSpec, SpawnError, Spawned, Stdin, spawn};
+pub use usage::SessionUsage;

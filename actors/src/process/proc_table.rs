@@ -6,6 +6,7 @@
 //! signal. Only a `/proc` that cannot be listed at all is an error.
 
 use std::io;
+use std::time::Duration;
 
 use procfs::ProcError;
 use procfs::process::{Process, Stat};
@@ -38,6 +39,15 @@ pub(super) fn is_running(stat: &Stat) -> bool {
 /// A pid from a `stat` field, if it is a valid one.
 pub(super) fn pid_of(field: i32) -> Option<u32> {
     u32::try_from(field).ok().filter(|&pid| pid > 0)
+}
+
+/// A number of clock ticks (the unit of CPU times and start times in `stat`)
+/// as a duration.
+pub(super) fn ticks_to_duration(ticks: u64) -> Duration {
+    let per_second = procfs::ticks_per_second().max(1);
+    let whole = Duration::from_secs(ticks / per_second);
+    // (ticks % per_second) < per_second, so this cannot overflow.
+    whole + Duration::from_nanos((ticks % per_second) * 1_000_000_000 / per_second)
 }
 
 /// A procfs error as the I/O error it mostly is, keeping "no such process" as
