@@ -22,6 +22,8 @@
 //! - [`ProcessIdentity`]: a pid and its start time, so pid reuse never fools us.
 //! - [`SessionUsage`]: memory and CPU of every process of an agent's session.
 //! - [`signal_session`], [`stop_session`]: signal, wait out a grace period, kill.
+//! - [`become_subreaper`], [`reap_orphans`]: orphaned grandchildren come to the
+//!   daemon, which reaps them without racing tokio's reaping of its own children.
 //! - [`LogPaths`], [`rotate_if_over`], [`tail_lines`]: per-agent log files,
 //!   rotated by copy-truncate, read from the end.
 
@@ -30,6 +32,7 @@ mod identity;
 mod kill;
 mod logs;
 mod proc_table;
+mod reaper;
 mod spawn;
 mod usage;
 
@@ -42,5 +45,6 @@ pub use identity::ProcessIdentity;
 pub use kill::{KILL_WAIT, StopError, StopOutcome, session_alive, signal_session, stop_session};
 pub use logs::{LogPaths, OutputStream, rotate_if_over, tail_lines};
 pub use nix::sys::signal::Signal;
+pub use reaper::{ReapedOrphan, become_subreaper, is_subreaper, reap_orphans};
 pub use spawn::{ProcessSpec, SpawnError, Spawned, Stdin, spawn};
 pub use usage::SessionUsage;

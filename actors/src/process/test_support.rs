@@ -114,6 +114,17 @@ pub(super) fn leftovers(sessions: &[u32]) -> Vec<(u32, char)> {
         .collect()
 }
 
+/// The zombie children of this process, in any session.
+pub(super) fn zombie_children() -> Vec<u32> {
+    let me = std::process::id();
+    all_stats()
+        .expect("/proc can be listed")
+        .into_iter()
+        .filter(|stat| stat.state == 'Z' && pid_of(stat.ppid) == Some(me))
+        .filter_map(|stat| pid_of(stat.pid))
+        .collect()
+}
+
 /// Reads `path` as text, or "" when it does not exist yet.
 pub(super) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
