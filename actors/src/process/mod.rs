@@ -24,12 +24,13 @@
 //! - [`signal_session`], [`stop_session`]: signal, wait out a grace period, kill.
 //! - [`become_subreaper`], [`reap_orphans`]: orphaned grandchildren come to the
 //!   daemon, which reaps them without racing tokio's reaping of its own children.
-//! - [`LogPaths`], [`rotate_if_over`], [`tail_lines`]: per-agent log files,
-//!   rotated by copy-truncate, read from the end.
+//! - [`LogPaths`], [`rotate_if_over`], [`tail_lines`], [`LogCursor`]: per-agent
+//!   log files, rotated by copy-truncate, read from the end or followed.
 
 mod env;
 mod identity;
 mod kill;
+mod log_cursor;
 mod logs;
 mod proc_table;
 mod reaper;
@@ -43,6 +44,7 @@ pub use env::{AllowList, BatonContext, Environment, STANDARD_ALLOW_LIST};
 pub use env::{BATON_AGENT_ID, BATON_SESSION_ID, BATON_SOCKET};
 pub use identity::ProcessIdentity;
 pub use kill::{KILL_WAIT, StopError, StopOutcome, session_alive, signal_session, stop_session};
+pub use log_cursor::{LogChunk, LogCursor, LogLines, READ_LIMIT};
 pub use logs::{LogPaths, OutputStream, rotate_if_over, tail_lines};
 pub use nix::sys::signal::Signal;
 pub use reaper::{ReapedOrphan, become_subreaper, is_subreaper, reap_orphans};
