@@ -13,6 +13,9 @@
 //!   restarts crashed children from their checkpoints.
 //! - `session_actor/`: the actor of one open session, and its observation queue.
 //! - `queue`: the index of a session's queue and the rules it follows.
+//! - [`process`]: the OS side of an agent (Linux): spawning it in its own
+//!   session, its environment, its identity, usage, stopping, orphan reaping
+//!   and log files.
 //! - [`messages`]: what callers send to the supervisor.
 //! - [`restart`]: restart intensity and backoff.
 //! - [`clock`]: time, real or driven by a test.
@@ -25,6 +28,7 @@ pub mod error;
 pub mod fault;
 pub mod messages;
 pub mod model;
+pub mod process;
 mod queue;
 pub mod restart;
 mod session_actor;

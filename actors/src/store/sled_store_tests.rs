@@ -2,7 +2,9 @@ use chrono::Utc;
 use tempfile::TempDir;
 
 use super::*;
-use crate::model::{EventKind, OpenSession, SessionState};
+#[cfg(feature = "fault-injection")]
+use crate::model::SessionState;
+use crate::model::{EventKind, OpenSession};
 
 fn open(dir: &TempDir) -> SledStore {
     SledStore::open(dir.path(), StoreOptions::default()).unwrap()

@@ -1,0 +1,52 @@
+//! The OS-process layer of agent supervision: spawning an agent, knowing it
+//! again, measuring it, stopping it with everything it started, reaping its
+//! orphans, and keeping its output.
+//!
+//! It holds no actor and no state: an agent actor calls these functions and
+//! keeps the record. It speaks Linux (`/proc`, sessions, `prctl`), because what
+//! baton promises needs it: an agent must never leak, and a daemon that comes
+//! back after a crash must know its agents again without being fooled by a
+//! reused pid.
+//!
+//! Every agent runs as the leader of a new *session* (`setsid`), so its session
+//! id is its pid, it has no controlling terminal, and every process it starts
+//! keeps that session id unless it calls `setsid` itself. A process group is
+//! not enough: a grandchild can move to its own group (`setpgid`, as shells with
+//! job control do) and would escape `kill(-pgid)`; its session id still names
+//! the agent. So usage and stopping look for session members in `/proc`.
+//!
+//! # Layout
+//! - [`spawn`](spawn()): runs a [`ProcessSpec`] directly (never through a shell) in
+//!   a new session, its output going straight to log files.
+//! - [`Environment`]: what an agent's environment holds, and nothing else.
+//! - [`ProcessIdentity`]: a pid and its start time, so pid reuse never fools us.
+//! - [`SessionUsage`]: memory and CPU of every process of an agent's session.
+//! - [`signal_session`], [`stop_session`]: signal, wait out a grace period, kill.
+//! - [`become_subreaper`], [`reap_orphans`]: orphaned grandchildren come to the
+//!   daemon, which reaps them without racing tokio's reaping of its own children.
+//! - [`LogPaths`], [`rotate_if_over`], [`tail_lines`], [`LogCursor`]: per-agent
+//!   log files, rotated by copy-truncate, read from the end or followed.
+
+mod env;
+mod identity;
+mod kill;
+mod log_cursor;
+mod logs;
+mod proc_table;
+mod reaper;
+mod spawn;
+mod usage;
+
+#[cfg(test)]
+mod test_support;
+
+pub use env::{AllowList, BatonContext, Environment, STANDARD_ALLOW_LIST};
+pub use env::{BATON_AGENT_ID, BATON_SESSION_ID, BATON_SOCKET};
+pub use identity::ProcessIdentity;
+pub use kill::{KILL_WAIT, StopError, StopOutcome, session_alive, signal_session, stop_session};
+pub use log_cursor::{LogChunk, LogCursor, LogLines, READ_LIMIT};
+pub use logs::{LogPaths, OutputStream, rotate_if_over, tail_lines};
+pub use nix::sys::signal::Signal;
+pub use reaper::{ReapedOrphan, become_subreaper, is_subreaper, reap_orphans};
+pub use spawn::{ProcessSpec, SpawnError, Spawned, Stdin, spawn};
+pub use usage::SessionUsage;

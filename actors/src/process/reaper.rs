@@ -1,0 +1,80 @@
+//! Orphans: grandchildren whose parent died before them.
+//!
+//! An orphan is normally handed to init, and the daemon loses sight of it. A
+//! process that declares itself a *child subreaper* (`PR_SET_CHILD_SUBREAPER`)
+//! gets its descendants' orphans instead, so the daemon sees them exit, and
+//! must reap them, or they stay zombies.
+//!
+//! The daemon's own children are reaped by tokio, each by its pid, when its
+//! `Child` is waited for (or in the background after it is dropped). A
+//! `waitpid(-1)` here would steal their exit statuses, and tokio would see
+//! `ECHILD`. So orphans are reaped by pid only: zombie children of this process
+//! (found in `/proc`) that the caller says it did not spawn.
+
+use std::io;
+
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::proc_table::{all_stats, pid_of};
+use crate::model::ExitStatus;
+
+/// An orphan that was reaped, and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReapedOrphan {
+    /// Its pid, now free for reuse.
+    pub pid: u32,
+    /// How it exited.
+    pub exit: ExitStatus,
+}
+
+/// Makes this process a child subreaper: orphaned descendants become its
+/// children rather than init's. It lasts for the life of the process (and is
+/// not inherited by children), so call it once at daemon start.
+pub fn become_subreaper() -> io::Result<()> {
+    prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+/// Whether this process is a child subreaper.
+pub fn is_subreaper() -> io::Result<bool> {
+    prctl::get_child_subreaper().map_err(io::Error::from)
+}
+
+/// Reaps every zombie child of this process for which `spawned_here` is false,
+/// and says how each ended.
+///
+/// `spawned_here` must be true for every child this process spawned itself
+/// and will wait for (through tokio or otherwise): those are left alone. Ask
+/// it about a pid only once that pid is registered, or a child that exits at
+/// once could be taken for an orphan.
+pub fn reap_orphans(spawned_here: impl Fn(u32) -> bool) -> io::Result<Vec<ReapedOrphan>> {
+    let me = std::process::id();
+    let mut reaped = Vec::new();
+    let zombies = all_stats()?
+        .into_iter()
+        .filter(|stat| stat.state == 'Z' && pid_of(stat.ppid) == Some(me))
+        .filter_map(|stat| pid_of(stat.pid))
+        .filter(|&pid| !spawned_here(pid));
+    for pid in zombies {
+        let Ok(raw) = i32::try_from(pid) else { continue };
+        match waitpid(Pid::from_raw(raw), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => reaped.push(ReapedOrphan { pid, exit: ExitStatus::exited(code) }),
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                reaped.push(ReapedOrphan { pid, exit: ExitStatus::killed(signal as i32) })
+            }
+            // Not a zombie after all (only stopped or continued), or reaped by
+            // someone else in the meantime.
+            Ok(_) | Err(Errno::ECHILD) => {}
+            // Nothing else can happen with WNOHANG on a child of ours; if it
+            // does, the other orphans are still worth reaping.
+            Err(errno) => tracing::warn!(pid, %errno, "cannot reap an orphan"),
+        }
+    }
+    Ok(reaped)
+}
+
+#[cfg(test)]
+#[path = "reaper_tests.rs"]
+mod tests;

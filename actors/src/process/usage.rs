@@ -1,0 +1,64 @@
+//! How much memory and CPU an agent uses, all its processes together.
+//!
+//! An agent is rarely one process: a coding agent runs shells, compilers, test
+//! runners, language servers. Limits (max RSS, max CPU time) and `baton ps`
+//! are about the agent as a whole, so usage adds up every live process of its
+//! session, found by the session id in `/proc/<pid>/stat`.
+
+use std::io;
+use std::time::Duration;
+
+use super::proc_table::{pid_of, session_members, ticks_to_duration};
+
+/// The resources used by every live process of one agent's session, at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionUsage {
+    /// Resident memory, in bytes, summed over the processes (memory they share,
+    /// such as libraries, is counted once per process, as `ps` does): what a
+    /// max-RSS limit is checked against.
+    pub rss_bytes: u64,
+    /// CPU time (user and system) used by the live processes, plus that of the
+    /// children they already waited for: what a max-CPU limit is checked
+    /// against. It does not drop when a short-lived child exits and is reaped
+    /// by its parent in the session (it may when an orphan is reaped by the
+    /// daemon instead).
+    pub cpu_time: Duration,
+    /// The pids of the live processes, in ascending order.
+    pub pids: Vec<u32>,
+}
+
+impl SessionUsage {
+    /// Measures session `sid` (an agent's pid, since it leads its own
+    /// session). Processes that exit during the scan are left out; a session
+    /// with no live process has zero usage. Fails only when `/proc` cannot be
+    /// listed.
+    pub fn measure(sid: u32) -> io::Result<Self> {
+        let page_size = procfs::page_size();
+        let mut usage = SessionUsage::default();
+        let mut ticks: u64 = 0;
+        for stat in session_members(sid)? {
+            let Some(pid) = pid_of(stat.pid) else { continue };
+            usage.pids.push(pid);
+            usage.rss_bytes = usage.rss_bytes.saturating_add(stat.rss.saturating_mul(page_size));
+            let reaped_children = u64::try_from(stat.cutime).unwrap_or(0) + u64::try_from(stat.cstime).unwrap_or(0);
+            ticks = ticks.saturating_add(stat.utime + stat.stime + reaped_children);
+        }
+        usage.cpu_time = ticks_to_duration(ticks);
+        usage.pids.sort_unstable();
+        Ok(usage)
+    }
+
+    /// How many live processes the session has.
+    pub fn processes(&self) -> usize {
+        self.pids.len()
+    }
+
+    /// Whether the session has no live process.
+    pub fn is_empty(&self) -> bool {
+        self.pids.is_empty()
+    }
+}
+
+#[cfg(test)]
+#[path = "usage_tests.rs"]
+mod tests;
