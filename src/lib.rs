@@ -6,6 +6,7 @@
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
 //! - `paths.rs`: default locations.
 //! - `cli/`: the `baton` command, one file per verb.
+//! - [`hook`]: the Claude Code hook adapter: reading hook events.
 //! - The engine itself (actors, store, model) is the `baton-actors` crate,
 //!   re-exported here as [`engine`].
 
@@ -17,6 +18,7 @@ pub mod daemon;
 mod error;
 mod events;
 mod handle;
+pub mod hook;
 mod paths;
 
 pub use baton_actors as engine;
