@@ -6,7 +6,8 @@
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
 //! - `paths.rs`: default locations.
 //! - `cli/`: the `baton` command, one file per verb.
-//! - [`hook`]: the Claude Code hook adapter: reading hook events.
+//! - [`hook`]: the Claude Code hook adapter: reading hook events, the
+//!   fail-open spool.
 //! - The engine itself (actors, store, model) is the `baton-actors` crate,
 //!   re-exported here as [`engine`].
 

@@ -13,13 +13,18 @@
 //! # Layout
 //! - `event.rs`: [`HookEvent`] (one event as read from stdin) and [`HookAction`]
 //!   (what baton does with it: open, observe, summarize, close).
+//! - `spool.rs`: [`Spool`], the fail-open file of events the daemon has not had yet.
+//! - `durable.rs`: replacing a file atomically and durably.
 
+mod durable;
 mod event;
+mod spool;
 
 use std::fmt;
 use std::io;
 
 pub use event::{HookAction, HookEvent, HookEventName, HookInputError};
+pub use spool::{DrainOutcome, DrainReport, SPOOL_FILE, Spool, SpoolEntry, SpoolError};
 
 /// A JSON value shown only by the size of its encoding, such as `<120 bytes>`:
 /// hook events carry prompts, file contents and command output, which stay out
