@@ -14,8 +14,12 @@
 //! - `event.rs`: [`HookEvent`] (one event as read from stdin) and [`HookAction`]
 //!   (what baton does with it: open, observe, summarize, close).
 //! - `spool.rs`: [`Spool`], the fail-open file of events the daemon has not had yet.
+//! - `command.rs`: [`HookCommand`], the command line a Claude Code settings
+//!   entry runs for baton, and the rule that tells baton's entries from
+//!   everyone else's.
 //! - `durable.rs`: replacing a file atomically and durably.
 
+mod command;
 mod durable;
 mod event;
 mod spool;
@@ -23,6 +27,7 @@ mod spool;
 use std::fmt;
 use std::io;
 
+pub use command::{HookCommand, InvalidHookCommand, is_baton_hook_command};
 pub use event::{HookAction, HookEvent, HookEventName, HookInputError};
 pub use spool::{DrainOutcome, DrainReport, SPOOL_FILE, Spool, SpoolEntry, SpoolError};
 
