@@ -7,7 +7,7 @@
 //! - `paths.rs`: default locations.
 //! - `cli/`: the `baton` command, one file per verb.
 //! - [`hook`]: the Claude Code hook adapter: reading hook events, the
-//!   fail-open spool.
+//!   fail-open spool, installing the hook in Claude Code's settings.
 //! - The engine itself (actors, store, model) is the `baton-actors` crate,
 //!   re-exported here as [`engine`].
 

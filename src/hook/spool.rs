@@ -68,7 +68,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::JsonSize;
-use super::durable::{sync_dir, with_path, write_atomically};
+use super::durable::{FileMode, sync_dir, with_path, write_atomically};
 
 /// The spool's file name in the data dir.
 pub const SPOOL_FILE: &str = "hook-spool.jsonl";
@@ -378,7 +378,7 @@ impl Spool {
             fs::remove_file(&self.file).map_err(|err| with_path(&self.file, err))?;
             return sync_dir(&self.dir).map_err(|err| with_path(&self.dir, err));
         }
-        write_atomically(&self.file, &rest, 0o600).map_err(|err| with_path(&self.file, err))
+        write_atomically(&self.file, &rest, FileMode::Exactly(0o600)).map_err(|err| with_path(&self.file, err))
     }
 
     /// Takes the lock `name` in the data dir, waiting while another process
