@@ -7,6 +7,8 @@
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
 //! - `paths.rs`: default locations.
 //! - `cli/`: the `baton` command, one file per verb.
+//! - [`hook`]: the Claude Code hook adapter: reading hook events, the
+//!   fail-open spool, installing the hook in Claude Code's settings.
 //! - The engine itself (actors, store, model) is the `baton-actors` crate,
 //!   re-exported here as [`engine`].
 
@@ -18,6 +20,7 @@ pub mod daemon;
 mod error;
 mod events;
 mod handle;
+pub mod hook;
 mod paths;
 mod queue;
 
