@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use actix::{Actor, Addr, MailboxError};
-use baton_actors::messages::{CloseSession, GetSession, ListSessions, Open, Shutdown};
+use baton_actors::messages::{CloseSession, FindSession, GetSession, ListSessions, Open, Shutdown};
 use baton_actors::model::{CloseMode, Event, OpenSession, Session, SessionId, SessionState};
 use baton_actors::store::FlushObserver;
 use baton_actors::{
@@ -67,6 +67,13 @@ impl Baton {
     /// The session with this id.
     pub async fn session(&self, id: SessionId) -> Result<Session> {
         self.ask(GetSession(id)).await
+    }
+
+    /// The session with this external id, if there is one, as last
+    /// checkpointed. Unlike a repeated open it records no activity and wakes no
+    /// actor.
+    pub async fn session_by_external_id(&self, external_id: impl Into<String>) -> Result<Option<Session>> {
+        self.ask(FindSession { external_id: external_id.into() }).await
     }
 
     /// Every session, oldest first.

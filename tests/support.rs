@@ -56,3 +56,17 @@ impl TestEngine {
         Self { baton, ..self }
     }
 }
+
+/// The blocking twin of [`eventually`], for tests that drive processes:
+/// calls `probe` until it returns `Some`, failing the test with `what` at
+/// the deadline.
+pub fn eventually_blocking<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

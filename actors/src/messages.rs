@@ -26,6 +26,15 @@ pub struct Open(pub OpenSession);
 #[rtype(result = "Result<Session, EngineError>")]
 pub struct GetSession(pub SessionId);
 
+/// Finds the session with an external id, from the store: no actor is woken
+/// and nothing is written.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Option<Session>, EngineError>")]
+pub struct FindSession {
+    /// The id another system knows the session by.
+    pub external_id: String,
+}
+
 /// Lists sessions, oldest first.
 #[derive(Debug, Clone, Copy, Default, Message)]
 #[rtype(result = "Result<Vec<Session>, EngineError>")]

@@ -11,6 +11,7 @@ mod completions;
 mod context;
 mod doctor;
 mod events;
+mod hook;
 mod observe;
 mod output;
 mod queue;
@@ -90,6 +91,8 @@ pub enum Command {
     /// Claims, acks, nacks and inspects a session's observations.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Claude Code's hook: reads one hook event on stdin and records it (always exits 0).
+    Hook(hook::HookArgs),
     /// Lists stored events, or follows them live.
     Events(events::EventsArgs),
     /// Prints a shell completion script.
@@ -115,6 +118,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve::run(&global, args),
         Command::Completions(args) => completions::run(&args),
+        Command::Hook(args) => {
+            init_tracing(global.verbose);
+            hook::run(&global, args)
+        }
         command => {
             init_tracing(global.verbose);
             let context = Context::new(&global)?;
@@ -127,7 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Observe(args) => observe::run(&context, args).await,
                     Command::Queue(command) => queue::run(&context, command).await,
                     Command::Events(args) => events::run(&context, args).await,
-                    Command::Serve(_) | Command::Completions(_) => unreachable!("handled above"),
+                    Command::Serve(_) | Command::Completions(_) | Command::Hook(_) => unreachable!("handled above"),
                 }
             })
         }

@@ -40,6 +40,7 @@ use state::AppState;
 
 use crate::Baton;
 use crate::config::Settings;
+use crate::hook::{Spool, deliver_spool};
 
 /// How long in-flight requests get to finish once shutdown begins.
 const GRACE: Duration = Duration::from_secs(10);
@@ -82,7 +83,8 @@ async fn serve(listener: UnixListener, baton: Baton, settings: Settings, metrics
     let (stop, stopping) = watch::channel(false);
     let body_limit = settings.body_limit;
     let socket = settings.socket.clone();
-    let state = web::Data::new(AppState { baton, settings, started: Instant::now(), metrics, stopping });
+    let data_dir = settings.data_dir.clone();
+    let state = web::Data::new(AppState { baton: baton.clone(), settings, started: Instant::now(), metrics, stopping });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -113,7 +115,23 @@ async fn serve(listener: UnixListener, baton: Baton, settings: Settings, metrics
         handle.stop(true).await;
     });
     info!(socket = %socket.display(), version = env!("CARGO_PKG_VERSION"), "baton is listening");
+    actix_web::rt::spawn(deliver_spooled_hook_events(baton, data_dir));
     server.await.context("the server failed")
+}
+
+/// Delivers the hook events spooled while no daemon ran (see [`crate::hook::Spool`]).
+async fn deliver_spooled_hook_events(baton: Baton, data_dir: std::path::PathBuf) {
+    let spool = Spool::new(data_dir);
+    match spool.is_empty() {
+        Ok(true) => {}
+        Ok(false) => match deliver_spool(&baton, &spool).await {
+            Ok(report) => {
+                info!(delivered = report.delivered, skipped = report.skipped, "spooled hook events delivered")
+            }
+            Err(err) => tracing::warn!(cause = %err, "spooled hook events not all delivered; the next hook retries"),
+        },
+        Err(err) => tracing::warn!(cause = %err, "cannot read the hook spool"),
+    }
 }
 
 async fn wait_for_signal() -> &'static str {

@@ -7,10 +7,11 @@
 //! cannot be reached it records the event locally and exits 0 (fail open). A
 //! later hook delivers what was recorded, in order.
 //!
-//! This module holds the pure and the file-bound halves of that; the HTTP half
-//! (posting to the daemon) and the `baton hook` verb belong to the CLI.
+//! The hook process posts the event whole to the daemon, which applies it
+//! ([`apply`]); the `baton hook` verb itself is in the CLI.
 //!
 //! # Layout
+//! - `apply.rs`: [`apply`], what the daemon does with an event.
 //! - `event.rs`: [`HookEvent`] (one event as read from stdin) and [`HookAction`]
 //!   (what baton does with it: open, observe, summarize, close).
 //! - `spool.rs`: [`Spool`], the fail-open file of events the daemon has not had yet.
@@ -23,6 +24,7 @@
 //! - `ordered_json.rs`: a JSON value that keeps its keys in file order, so a
 //!   user's settings file keeps its shape when baton edits it.
 
+mod apply;
 mod command;
 mod durable;
 mod event;
@@ -35,6 +37,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+pub use apply::{HookOutcome, apply, deliver_spool, is_refusal};
 pub use command::{HookCommand, InvalidHookCommand, is_baton_hook_command};
 pub use event::{HookAction, HookEvent, HookEventName, HookInputError};
 pub use install::{INSTALLED_EVENTS, InstallError, SettingsReport, SettingsScope, backup_path, install, uninstall};

@@ -4,6 +4,7 @@ mod autostart;
 mod bad_input;
 mod concurrency;
 mod harness;
+mod hook;
 mod observability;
 mod queue;
 mod queue_torture;

@@ -33,16 +33,26 @@ fn events_are_listed_and_followed_live() {
     assert!(listed.contains("session_opened") && listed.contains(&first), "{listed}");
 
     let mut follower = home.command(&["events", "--follow", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
-    // Sessions opened while it follows show up; poll by opening until one does,
-    // since the follower may subscribe after the first open.
+    // Lines are read on a thread of their own, so that a follower that has
+    // not subscribed yet (and so never prints the first open) cannot block
+    // the loop below; it opens sessions until the follower reports one.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stdout = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let start = Instant::now();
-    let seen = loop {
+    let seen = 'found: loop {
         let id = home.ok(&["session", "open", "--name", "live"]).trim().to_owned();
-        let line = lines.next().unwrap().unwrap();
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if event["session"] == id.as_str() {
-            break event;
+        while let Ok(line) = lines_rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if event["session"] == id.as_str() {
+                break 'found event;
+            }
         }
         assert!(start.elapsed() < DEADLINE, "the follower never saw a new session");
     };

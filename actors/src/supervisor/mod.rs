@@ -30,8 +30,8 @@ use crate::clock::to_chrono;
 use crate::engine::Engine;
 use crate::error::{EngineError, StoreError};
 use crate::messages::{
-    AckObservations, ClaimObservations, CloseSession, GetQueueStats, GetSession, ListObservations, ListSessions,
-    NackObservations, Observe, Open, QueueTotals, RequeueObservations, Shutdown, WatchdogTick,
+    AckObservations, ClaimObservations, CloseSession, FindSession, GetQueueStats, GetSession, ListObservations,
+    ListSessions, NackObservations, Observe, Open, QueueTotals, RequeueObservations, Shutdown, WatchdogTick,
 };
 use crate::model::{
     AckReport, ActorRef, Enqueued, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState,
@@ -403,6 +403,14 @@ impl Handler<QueueTotals> for Supervisor {
             }
         }
         Ok(totals)
+    }
+}
+
+impl Handler<FindSession> for Supervisor {
+    type Result = Result<Option<Session>, EngineError>;
+
+    fn handle(&mut self, FindSession { external_id }: FindSession, _: &mut Context<Self>) -> Self::Result {
+        Ok(self.engine.store.session_by_external_id(&external_id)?)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod events;
+pub mod hook;
 pub mod queue;
 pub mod sessions;
 
@@ -17,6 +18,7 @@ use utoipa::OpenApi;
         daemon::health, daemon::version, daemon::status, daemon::metrics, daemon::openapi,
         sessions::open, sessions::list, sessions::show, sessions::close,
         queue::observe, queue::list, queue::stats, queue::claim, queue::ack, queue::nack, queue::requeue,
+        hook::claude_code,
         events::stream_events, events::event_log,
     ),
     components(schemas(crate::api::ErrorCode, crate::api::ErrorDetail)),
@@ -24,6 +26,7 @@ use utoipa::OpenApi;
         (name = "daemon", description = "The daemon itself"),
         (name = "sessions", description = "Durable records of agent sessions"),
         (name = "queue", description = "Each session's durable observation queue"),
+        (name = "hooks", description = "Editor hooks: Claude Code's events, posted whole"),
         (name = "events", description = "What happened, in order"),
     )
 )]
@@ -48,6 +51,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(queue::ack)
         .service(queue::nack)
         .service(queue::requeue)
+        .service(hook::claude_code)
         .service(events::event_log)
         .service(events::stream_events);
 }
