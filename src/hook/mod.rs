@@ -33,9 +33,9 @@ mod ordered_json;
 mod settings;
 mod spool;
 
-use std::fmt;
-use std::io;
 use std::time::Duration;
+
+use baton_actors::model::JsonSize;
 
 pub use apply::{HookOutcome, apply, deliver_spool, is_refusal};
 pub use command::{HookCommand, InvalidHookCommand, is_baton_hook_command};
@@ -58,34 +58,6 @@ pub const HOOK_BUDGET: Duration = Duration::from_secs(2);
 pub fn claude_timeout_secs(budget: Duration) -> u64 {
     let doubled_ms = budget.as_millis().saturating_mul(2);
     u64::try_from(doubled_ms.div_ceil(1000)).unwrap_or(u64::MAX).saturating_add(1)
-}
-
-/// A JSON value shown only by the size of its encoding, such as `<120 bytes>`:
-/// hook events carry prompts, file contents and command output, which stay out
-/// of logs.
-struct JsonSize<'a>(&'a serde_json::Value);
-
-impl fmt::Debug for JsonSize<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut counter = ByteCounter(0);
-        // Writing a `Value` to a writer that never fails cannot fail.
-        let _ = serde_json::to_writer(&mut counter, self.0);
-        write!(f, "<{} bytes>", counter.0)
-    }
-}
-
-/// A writer that only counts what it is given.
-struct ByteCounter(usize);
-
-impl io::Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub use ids::{AgentId, HandoffId, SessionId};
 pub(crate) use lifecycle::assert_edges;
 pub(crate) use lifecycle::state_names;
 pub use lifecycle::{InvalidTransition, Lifecycle, UnknownState};
-pub use observation::{Lease, UnknownObservationKind};
+pub use observation::{JsonSize, Lease, UnknownObservationKind};
 pub use observation::{Observation, ObservationKind, ObservationState};
 pub use queue::{AckReport, Enqueued, NewObservation, QueueStats};
 pub use session::{CloseMode, OpenSession, Session, SessionState};

@@ -334,12 +334,13 @@ impl fmt::Debug for Observation {
 }
 
 /// A JSON value shown only by the size of its encoding, such as `<120 bytes>`,
-/// so user payloads stay out of logs.
-pub(crate) struct JsonSize<'a>(pub(crate) &'a serde_json::Value);
+/// so user payloads (prompts, file contents, command output) stay out of
+/// logs: use it in hand-written `Debug` impls.
+pub struct JsonSize<'a>(pub &'a serde_json::Value);
 
 impl JsonSize<'_> {
     /// The length of `value`'s JSON encoding, without building it.
-    pub(crate) fn of(value: &serde_json::Value) -> usize {
+    pub fn of(value: &serde_json::Value) -> usize {
         let mut counter = ByteCounter(0);
         // Writing a `Value` to a writer that never fails cannot fail.
         let _ = serde_json::to_writer(&mut counter, value);
