@@ -20,6 +20,10 @@ pub use queue::{
     AckRequest, AllKeyword, ClaimRequest, MAX_WAIT_MS, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection,
 };
 
+/// The response header that carries the daemon's package version on every
+/// answer, so any command can tell a CLI and a daemon of different versions.
+pub const VERSION_HEADER: &str = "baton-version";
+
 /// The version of the wire protocol; bumped on incompatible changes.
 pub const API_VERSION: u32 = 1;
 

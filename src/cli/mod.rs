@@ -127,7 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let context = Context::new(&global)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async move {
-                match command {
+                let result = match command {
                     Command::Status => status::run(&context).await,
                     Command::Doctor => doctor::run(&context).await,
                     Command::Session(command) => session::run(&context, command).await,
@@ -135,9 +135,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Queue(command) => queue::run(&context, command).await,
                     Command::Events(args) => events::run(&context, args).await,
                     Command::Serve(_) | Command::Completions(_) | Command::Hook(_) => unreachable!("handled above"),
+                };
+                if let Some(daemon) = context.client.daemon_version() {
+                    warn_on_version_mismatch(&daemon);
                 }
+                result
             })
         }
+    }
+}
+
+/// Warns on stderr when the daemon runs another version than this CLI.
+fn warn_on_version_mismatch(daemon: &str) {
+    let cli = env!("CARGO_PKG_VERSION");
+    if daemon != cli {
+        eprintln!(
+            "baton: warning: the daemon runs version {daemon}, this CLI is {cli}; restart the daemon to upgrade it"
+        );
     }
 }
 

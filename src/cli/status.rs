@@ -9,7 +9,6 @@ use crate::api::Status;
 /// Prints the daemon's version, uptime, paths, session counts and queue depth.
 pub async fn run(context: &Context) -> anyhow::Result<()> {
     let status: Status = context.connect().await?.get("/v1/status").await?;
-    warn_on_version_mismatch(&status.version);
     if context.json {
         return output::json(&status);
     }
@@ -33,14 +32,4 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
             ),
         ),
     ])
-}
-
-/// Warns on stderr when the daemon runs another version than this CLI.
-pub fn warn_on_version_mismatch(daemon: &str) {
-    let cli = env!("CARGO_PKG_VERSION");
-    if daemon != cli {
-        eprintln!(
-            "baton: warning: the daemon runs version {daemon}, this CLI is {cli}; restart the daemon to upgrade it"
-        );
-    }
 }

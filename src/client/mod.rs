@@ -22,6 +22,7 @@ mod sse;
 mod tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -33,7 +34,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-use crate::api::{ErrorBody, ErrorCode};
+use crate::api::{ErrorBody, ErrorCode, VERSION_HEADER};
 
 pub use autostart::{Autostart, ensure_running};
 
@@ -46,12 +47,21 @@ pub struct Client {
     /// Where the daemon listens; connected afresh for every request, so a
     /// daemon that restarts between two requests is found again.
     socket: PathBuf,
+    /// The daemon's version, from the last answer that named it; shared by
+    /// clones, so the CLI can warn about a mismatch after any command.
+    daemon_version: Arc<Mutex<Option<String>>>,
 }
 
 impl Client {
     /// A client of the daemon listening on `socket`. Nothing is connected yet.
     pub fn new(socket: impl Into<PathBuf>) -> Self {
-        Self { socket: socket.into() }
+        Self { socket: socket.into(), daemon_version: Arc::default() }
+    }
+
+    /// The daemon's package version, as its last answer gave it (none before
+    /// the first answer).
+    pub fn daemon_version(&self) -> Option<String> {
+        self.daemon_version.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The socket this client connects to, for messages that name it.
@@ -157,10 +167,14 @@ impl Client {
             .body(body)
             .map_err(|err| ClientError::Protocol(format!("cannot build the request {method} {path}: {err}")))?;
         tracing::debug!(method = %method, path, socket = %self.socket.display(), "request to the daemon");
-        sender
+        let response = sender
             .send_request(request)
             .await
-            .map_err(|err| ClientError::Protocol(format!("{method} {path}: no answer: {err}")))
+            .map_err(|err| ClientError::Protocol(format!("{method} {path}: no answer: {err}")))?;
+        if let Some(version) = response.headers().get(VERSION_HEADER).and_then(|value| value.to_str().ok()) {
+            *self.daemon_version.lock().unwrap_or_else(PoisonError::into_inner) = Some(version.to_owned());
+        }
+        Ok(response)
     }
 }
 

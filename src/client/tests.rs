@@ -57,6 +57,12 @@ impl TestDaemon {
                             }),
                         )
                         .route("/events", web::get().to(|| async { event_stream() }))
+                        .route(
+                            "/versioned",
+                            web::get().to(|| async {
+                                HttpResponse::Ok().insert_header((crate::api::VERSION_HEADER, "9.9.9")).json(health())
+                            }),
+                        )
                 })
                 .workers(1)
                 .disable_signals()
@@ -208,4 +214,15 @@ async fn nothing_behind_the_socket_is_unreachable() {
     assert!(matches!(&err, ClientError::Unreachable { socket: tried, .. } if tried == &socket), "{err:?}");
     assert!(err.to_string().contains(&socket.display().to_string()), "{err}");
     assert_eq!(err.exit_code(), 3);
+}
+
+#[tokio::test]
+async fn the_daemon_version_is_read_off_any_answer() {
+    let daemon = TestDaemon::start();
+    let client = daemon.client();
+    assert_eq!(client.daemon_version(), None);
+    let _: Health = client.get("/v1/health").await.unwrap();
+    assert_eq!(client.daemon_version(), None, "an answer without the header names no version");
+    let _: Health = client.clone().get("/versioned").await.unwrap();
+    assert_eq!(client.daemon_version().as_deref(), Some("9.9.9"), "clones share what they learn");
 }

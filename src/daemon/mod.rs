@@ -26,7 +26,7 @@ use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
@@ -39,6 +39,7 @@ pub use metrics::Metrics;
 use state::AppState;
 
 use crate::Baton;
+use crate::api::VERSION_HEADER;
 use crate::config::Settings;
 use crate::hook::{Spool, deliver_spool};
 
@@ -97,6 +98,7 @@ async fn serve(listener: UnixListener, baton: Baton, settings: Settings, metrics
                 |request: HttpRequest| async move { Err::<String, _>(ApiError::no_route(&request)) },
             ))
             .wrap(from_fn(peer::require_same_user))
+            .wrap(DefaultHeaders::new().add((VERSION_HEADER, env!("CARGO_PKG_VERSION"))))
             .wrap(from_fn(record_request))
     })
     .on_connect(peer::on_connect)

@@ -138,6 +138,16 @@ impl Drop for Daemon {
 /// One raw HTTP/1.1 request on the socket: returns the status and body, or
 /// `None` when nothing answers.
 pub fn request(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) -> Option<(u16, String)> {
+    request_with_head(socket, method, path, body).map(|(status, _, body)| (status, body))
+}
+
+/// [`request`], with the answer's head (status line and headers) too.
+pub fn request_with_head(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> Option<(u16, String, String)> {
     let mut stream = UnixStream::connect(socket).ok()?;
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     let body = body.unwrap_or_default();
@@ -153,7 +163,7 @@ pub fn request(socket: &Path, method: &str, path: &str, body: Option<&[u8]>) -> 
     let answer = String::from_utf8_lossy(&answer);
     let (head, body) = answer.split_once("\r\n\r\n")?;
     let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
+    Some((status, head.to_owned(), body.to_owned()))
 }
 
 /// The error code of an error answer's body.

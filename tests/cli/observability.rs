@@ -135,3 +135,17 @@ fn completion_scripts_are_printed_for_each_shell() {
     }
     home.fails(&["completions", "tcsh"], 2);
 }
+
+#[test]
+fn every_answer_names_the_daemon_version() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let expected = format!("baton-version: {}", env!("CARGO_PKG_VERSION"));
+    for path in ["/v1/health", "/v1/sessions/not-an-id", "/no/such/route"] {
+        let (_, head, _) = super::harness::request_with_head(&home.socket(), "GET", path, None).unwrap();
+        assert!(head.to_lowercase().contains(&expected), "{path}: {head}");
+    }
+    // Same version: no warning.
+    let output = home.run(&["session", "list"]);
+    assert!(output.status.success() && output.stderr.is_empty(), "{}", super::harness::describe(&output));
+}
