@@ -23,6 +23,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -50,12 +51,25 @@ pub struct Client {
     /// The daemon's version, from the last answer that named it; shared by
     /// clones, so the CLI can warn about a mismatch after any command.
     daemon_version: Arc<Mutex<Option<String>>>,
+    /// How long a request may wait for its whole answer (for a stream, its
+    /// head), so a stuck daemon fails a command instead of hanging it.
+    timeout: Duration,
 }
 
 impl Client {
     /// A client of the daemon listening on `socket`. Nothing is connected yet.
     pub fn new(socket: impl Into<PathBuf>) -> Self {
-        Self { socket: socket.into(), daemon_version: Arc::default() }
+        Self { socket: socket.into(), daemon_version: Arc::default(), timeout: Self::DEFAULT_TIMEOUT }
+    }
+
+    /// How long a request waits for its answer unless told otherwise.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// The same client, waiting up to `timeout` for each answer (a long-polling
+    /// claim waits longer than its wait).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The daemon's package version, as its last answer gave it (none before
@@ -109,7 +123,7 @@ impl Client {
         &self,
         path_and_query: &str,
     ) -> Result<impl futures_core::Stream<Item = Result<String, ClientError>> + Unpin + Send + use<>, ClientError> {
-        let response = self.send(Method::GET, path_and_query, None, "text/event-stream").await?;
+        let response = self.in_time(self.send(Method::GET, path_and_query, None, "text/event-stream")).await?;
         let status = response.status();
         if !status.is_success() {
             let body = collect(&Method::GET, path_and_query, response).await?;
@@ -127,10 +141,20 @@ impl Client {
     /// Sends a request expecting JSON and returns the body of a 2xx answer;
     /// any other answer becomes an error.
     async fn exchange(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
-        let response = self.send(method.clone(), path, body, "application/json").await?;
-        let status = response.status();
-        let body = collect(&method, path, response).await?;
-        if status.is_success() { Ok(body) } else { Err(error_answer(&method, path, status, &body)) }
+        self.in_time(async {
+            let response = self.send(method.clone(), path, body, "application/json").await?;
+            let status = response.status();
+            let body = collect(&method, path, response).await?;
+            if status.is_success() { Ok(body) } else { Err(error_answer(&method, path, status, &body)) }
+        })
+        .await
+    }
+
+    /// `request`, or [`ClientError::TimedOut`] once the client's timeout has passed.
+    async fn in_time<T>(&self, request: impl Future<Output = Result<T, ClientError>>) -> Result<T, ClientError> {
+        tokio::time::timeout(self.timeout, request)
+            .await
+            .unwrap_or_else(|_| Err(ClientError::TimedOut { socket: self.socket.clone(), after: self.timeout }))
     }
 
     /// Connects, sends one request, and returns the answer's head with its body still to read.
@@ -243,6 +267,15 @@ pub enum ClientError {
         /// The daemon's one line for a person.
         message: String,
     },
+    /// The daemon accepted the connection but did not answer in time (it is
+    /// stuck, or overloaded).
+    #[error("the baton daemon at {} did not answer within {}", socket.display(), humantime::format_duration(*after))]
+    TimedOut {
+        /// The socket, so the message can name it.
+        socket: PathBuf,
+        /// How long the client waited.
+        after: Duration,
+    },
     /// Anything else unexpected: a non-JSON error answer, a body that does
     /// not decode, a dropped connection mid-answer.
     #[error("unexpected answer from the daemon: {0}")]
@@ -257,7 +290,7 @@ impl ClientError {
             ClientError::Unreachable { .. } => 3,
             ClientError::Api { code: ErrorCode::NotFound, .. } => 4,
             ClientError::Api { code: ErrorCode::Conflict, .. } => 5,
-            ClientError::Api { .. } | ClientError::Protocol(_) => 1,
+            ClientError::Api { .. } | ClientError::TimedOut { .. } | ClientError::Protocol(_) => 1,
         }
     }
 }

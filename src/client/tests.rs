@@ -58,6 +58,13 @@ impl TestDaemon {
                         )
                         .route("/events", web::get().to(|| async { event_stream() }))
                         .route(
+                            "/slow",
+                            web::get().to(|| async {
+                                actix_web::rt::time::sleep(Duration::from_secs(30)).await;
+                                HttpResponse::Ok().json(health())
+                            }),
+                        )
+                        .route(
                             "/versioned",
                             web::get().to(|| async {
                                 HttpResponse::Ok().insert_header((crate::api::VERSION_HEADER, "9.9.9")).json(health())
@@ -225,4 +232,14 @@ async fn the_daemon_version_is_read_off_any_answer() {
     assert_eq!(client.daemon_version(), None, "an answer without the header names no version");
     let _: Health = client.clone().get("/versioned").await.unwrap();
     assert_eq!(client.daemon_version().as_deref(), Some("9.9.9"), "clones share what they learn");
+}
+
+#[tokio::test]
+async fn a_daemon_that_does_not_answer_in_time_fails_the_request() {
+    let daemon = TestDaemon::start();
+    let client = daemon.client().with_timeout(Duration::from_millis(100));
+    let err = client.get::<Health>("/slow").await.unwrap_err();
+    assert!(matches!(err, ClientError::TimedOut { .. }), "{err}");
+    assert!(err.to_string().ends_with("did not answer within 100ms"), "{err}");
+    assert_eq!(err.exit_code(), 1);
 }

@@ -8,6 +8,7 @@ use super::SessionArg;
 use crate::Claim;
 use crate::api::ClaimRequest;
 use crate::cli::context::Context;
+use crate::client::Client;
 
 /// Options of `baton queue claim`.
 #[derive(Debug, clap::Args)]
@@ -36,7 +37,9 @@ pub async fn run(context: &Context, args: ClaimArgs) -> anyhow::Result<()> {
         lease_ms: Some(millis(args.lease)),
         wait_ms: args.wait.map(millis),
     };
-    let claimed: Vec<Observation> = context.connect().await?.post(&args.session.path("queue/claim"), &request).await?;
+    // The answer may wait as long as the claim does.
+    let client = context.connect().await?.clone().with_timeout(Client::DEFAULT_TIMEOUT + args.wait.unwrap_or_default());
+    let claimed: Vec<Observation> = client.post(&args.session.path("queue/claim"), &request).await?;
     super::print(context, &claimed)
 }
 
