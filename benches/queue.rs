@@ -4,7 +4,7 @@
 //! Prints Markdown tables; docs/benchmarks.md keeps the figures of a run.
 //!
 //! - In-process: [`Baton::observe`] on a fresh data dir, with 1, 8 and 64
-//!   producers (tokio tasks) enqueueing ~500-byte tool-use observations, each
+//!   producers (tokio tasks) enqueueing ~600-byte tool-use observations, each
 //!   with its own idempotency key, into one session; then the same spread
 //!   over 8 sessions (one session is one actor, so this shows whether that
 //!   actor is the limit). An enqueue is counted when it is answered, that is,
@@ -18,9 +18,14 @@
 //!   (`sync_file_range`, which neither syncs metadata nor flushes the disk's
 //!   write cache), so the two rows bracket a fair comparison.
 //! - The ratios, and whether the goals are met: with 64 in-process producers,
-//!   at least 10x SQLite's throughput and a p99 of at most 5 ms.
+//!   at least 10x SQLite's throughput (its best case in the run, and the
+//!   figure the peer quotes) and a p99 of at most 5 ms.
 //! - For scale, what this disk charges for a real sync (`fdatasync` after a
-//!   600-byte append), beside the mean sled flush of the baton cases.
+//!   600-byte append), beside the mean sled flush of the baton cases; and
+//!   sled alone doing what an enqueue asks of it (look up the key, write the
+//!   key and the record in one batch) from one thread, with a flush after
+//!   every enqueue and after every 64: the store's own ceiling. Beside it,
+//!   the record alone as one plain insert, to show what the batch costs.
 //!
 //! The cases run interleaved (baton, baton over 8 sessions, SQLite for each
 //! producer count) so a noisy neighbour weighs on all of them alike.
@@ -37,7 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use baton::{Baton, NewObservation, OpenSession, SessionId};
+use baton::{Baton, NewObservation, Observation, OpenSession, SessionId};
 use hdrhistogram::Histogram;
 use rusqlite::Connection;
 
@@ -100,6 +105,25 @@ struct Row {
 /// Picks one case's figures out of a row.
 type Pick = fn(&Row) -> &Figures;
 
+/// What the sled-alone case writes per enqueue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SledWrite {
+    /// What the engine does: look up the idempotency key, then write the key
+    /// and the record in one `apply_batch`.
+    AsAnEnqueue,
+    /// The record alone, as one plain `insert`.
+    PlainInsert,
+}
+
+impl SledWrite {
+    fn describe(self) -> &'static str {
+        match self {
+            SledWrite::AsAnEnqueue => "key lookup, then key and record in one batch (as an enqueue)",
+            SledWrite::PlainInsert => "the record alone, one plain insert",
+        }
+    }
+}
+
 /// SQLite's `synchronous` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Synchronous {
@@ -127,6 +151,11 @@ fn main() {
         tool_use(0, 0).payload_size()
     );
     let (sync_p50, sync_p99) = sync_data_cost(200);
+    let sled_alone: Vec<_> = [SledWrite::AsAnEnqueue, SledWrite::PlainInsert]
+        .into_iter()
+        .flat_map(|write| [1, 64].map(|flush_every| (write, flush_every)))
+        .map(|(write, flush_every)| (write, flush_every, enqueue_into_sled_alone(write, flush_every, total)))
+        .collect();
 
     let mut rows = Vec::new();
     for producers in PRODUCERS {
@@ -179,6 +208,14 @@ fn main() {
         millis(sync_p99),
         millis(sled_flush),
     );
+
+    println!("\n## sled alone, as an enqueue uses it (one thread, {total} enqueues)\n");
+    println!("| write | flush | enqueues/s | CPU per enqueue |");
+    println!("|---|---|---:|---:|");
+    for (write, flush_every, figures) in &sled_alone {
+        let flush = if *flush_every == 1 { "after each enqueue".into() } else { format!("after every {flush_every}") };
+        println!("| {} | {flush} | {:.0} | {} |", write.describe(), figures.per_sec, cpu(figures));
+    }
 
     print_goals(&rows);
 }
@@ -245,6 +282,50 @@ async fn produce(baton: &Baton, session: SessionId, observations: Vec<NewObserva
         assert!(!enqueued.duplicate, "every key is new");
     }
     histogram
+}
+
+/// What an enqueue asks of the store (or only its record, as `write` says),
+/// done on sled directly from one thread; flush after every `flush_every` enqueues.
+fn enqueue_into_sled_alone(write: SledWrite, flush_every: usize, total: usize) -> Figures {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = sled::open(dir.path()).unwrap();
+    let tree = db.open_tree("observations").unwrap();
+    let session = SessionId::new();
+    let key_of = |tag: u8, suffix: &[u8]| [session.to_bytes().as_slice(), &[tag], suffix].concat();
+    let now = chrono::Utc::now();
+    let records: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = (0..total)
+        .map(|n| {
+            let observation = tool_use(0, n);
+            let seq = u64::try_from(n).unwrap() + 1;
+            let key = observation.key.clone().unwrap();
+            let record = Observation::new(session, seq, observation.kind, observation.payload, Some(key.clone()), now);
+            (key_of(b'k', key.as_bytes()), key_of(b'l', &seq.to_be_bytes()), serde_json::to_vec(&record).unwrap())
+        })
+        .collect();
+    let mut histogram = new_histogram();
+    let stopwatch = Stopwatch::start();
+    for (n, (key, seq_key, record)) in records.into_iter().enumerate() {
+        let began = Instant::now();
+        match write {
+            SledWrite::AsAnEnqueue => {
+                assert!(tree.get(&key).unwrap().is_none(), "every key is new");
+                let mut batch = sled::Batch::default();
+                batch.insert(key, &seq_key[seq_key.len() - 8..]);
+                batch.insert(seq_key, record);
+                tree.apply_batch(batch).unwrap();
+            }
+            SledWrite::PlainInsert => {
+                tree.insert(seq_key, record).unwrap();
+            }
+        }
+        if (n + 1) % flush_every == 0 {
+            db.flush().unwrap();
+        }
+        histogram.record(micros(began.elapsed())).unwrap();
+    }
+    db.flush().unwrap();
+    let (elapsed, cpu) = stopwatch.stop();
+    figures(&histogram, elapsed, cpu, None)
 }
 
 /// The peer's queue: `count` single-row transactions from each of `producers`

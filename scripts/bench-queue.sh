@@ -70,7 +70,7 @@ PY
 echo
 echo "## HTTP enqueues over the Unix socket ($enqueues per case, a fresh session each)"
 echo
-"$load" --socket "$BATON_SOCKET" --clients 1,8,64 --enqueues "$enqueues"
+"$load" --socket "$BATON_SOCKET" --clients 1,8,64 --enqueues "$enqueues" --daemon-pid "$daemon"
 echo
 rss="$(awk '/^VmRSS/ {print $2}' "/proc/$daemon/status")"
 echo "Daemon RSS after the run: $rss kB."

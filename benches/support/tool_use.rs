@@ -1,5 +1,5 @@
 //! The observation every queue benchmark enqueues: a Claude Code `Edit` tool
-//! use of about 500 bytes of JSON, with a `tool_use_id`-like idempotency key
+//! use of about 600 bytes of JSON, with a `tool_use_id`-like idempotency key
 //! unique to its producer and number.
 //!
 //! `benches/queue.rs` (in-process and SQLite) and `examples/queue_load.rs`
