@@ -62,3 +62,34 @@ fn a_peer_with_another_uid_is_refused() {
     // Its own user is still served.
     assert!(home.ok(&["status"]).contains("version"));
 }
+
+#[test]
+fn an_oversized_chunked_body_without_a_length_is_refused_too() {
+    use std::io::{Read as _, Write as _};
+
+    let home = Home::new();
+    let _daemon = home.serve();
+    let mut stream = std::os::unix::net::UnixStream::connect(home.socket()).unwrap();
+    stream.set_read_timeout(Some(crate::support::DEADLINE)).unwrap();
+    let head = "POST /v1/sessions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    // 3 MiB in 64 KiB chunks, with no length announced: the daemon must count.
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..48 {
+        if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+            || stream.write_all(&chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            break; // The daemon answered and closed before reading it all.
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no answer: {answer}"));
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert_eq!(error_code(body), "payload_too_large");
+    assert_eq!(request(&home.socket(), "GET", "/v1/sessions", None).unwrap(), (200, "[]".to_owned()));
+}
