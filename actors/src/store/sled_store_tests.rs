@@ -134,3 +134,35 @@ async fn refused_writes_change_nothing_and_failed_flushes_reach_every_waiter() {
     store.commit().await.unwrap();
     assert_eq!(store.session(session.id).unwrap().unwrap().state, SessionState::Idle);
 }
+
+#[tokio::test]
+async fn committed_agents_and_their_events_are_there_after_reopening_oldest_first() {
+    use crate::model::{Agent, AgentState};
+    let dir = TempDir::new().unwrap();
+    let session = SessionId::new();
+    let agents: Vec<Agent> = (0..5).map(|n| Agent::queued(session, vec![format!("agent-{n}")], Utc::now())).collect();
+    {
+        let store = open(&dir);
+        for agent in agents.iter().rev() {
+            let event = NewEvent::session(
+                session,
+                Utc::now(),
+                EventKind::AgentStateChanged {
+                    agent: agent.id,
+                    from: AgentState::Queued,
+                    to: AgentState::Queued,
+                    reason: None,
+                },
+            );
+            store.save_agent(agent, vec![event]).unwrap();
+        }
+        store.commit().await.unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.agents().unwrap(), agents);
+    assert_eq!(store.agent(agents[2].id).unwrap(), Some(agents[2].clone()));
+    assert_eq!(store.agent(crate::model::AgentId::new()).unwrap(), None);
+    let events = store.events_after(0, 10).unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[0].kind.name(), "agent_state_changed");
+}
