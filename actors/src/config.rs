@@ -56,6 +56,10 @@ pub struct AgentConfig {
     pub stop_grace: Duration,
     /// How often a crashed agent actor may restart (its process keeps running).
     pub actor_restart: RestartStrategy,
+    /// Whether watchdog ticks reap orphaned zombie children of this process.
+    /// Only for a process that made itself a subreaper for its agents (the
+    /// daemon does): in a library host, other children are the host's own.
+    pub reap_orphans: bool,
     /// The environment agents inherit allow-listed variables from; the
     /// supervisor's own when none. Tests set it so as not to touch their own.
     #[serde(skip)]
@@ -73,6 +77,7 @@ impl Default for AgentConfig {
             log_keep: 3,
             stop_grace: Duration::from_secs(10),
             actor_restart: RestartStrategy::default(),
+            reap_orphans: false,
             env_source: None,
         }
     }
@@ -90,6 +95,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("log_keep", &self.log_keep)
             .field("stop_grace", &self.stop_grace)
             .field("actor_restart", &self.actor_restart)
+            .field("reap_orphans", &self.reap_orphans)
             .field("env_source", &self.env_source.as_ref().map(|env| env.keys().collect::<Vec<_>>()))
             .finish()
     }

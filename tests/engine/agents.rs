@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use baton::engine::process::ProcessIdentity;
 use baton::{
-    ActorRef, Agent, AgentConfig, AgentId, AgentLimits, AgentState, Backoff, Clock, EventKind, OpenSession,
-    RestartIntensity, RestartPolicy, RestartSchedule, SessionId, SpawnAgent,
+    ActorRef, Agent, AgentConfig, AgentId, AgentLimits, AgentState, Backoff, BatonBuilder, Clock, EventKind,
+    OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, SessionId, SpawnAgent,
 };
 
 use crate::support::{TestEngine, eventually};
@@ -33,6 +33,11 @@ fn engine_with(configure: impl FnOnce(&mut AgentConfig)) -> TestEngine {
     let mut config = agent_config();
     configure(&mut config);
     TestEngine::start_with(|builder| builder.watchdog_interval(TICK).agents(config))
+}
+
+/// The builder settings of these tests' engines, for an engine started again.
+fn configure(builder: BatonBuilder) -> BatonBuilder {
+    builder.watchdog_interval(TICK).agents(agent_config())
 }
 
 fn engine() -> TestEngine {
@@ -281,7 +286,7 @@ async fn a_restarted_engine_adopts_a_live_agent_and_never_runs_it_twice() {
     let spawn = SpawnAgent::new(session, ["sleep", "3600"]).restart(RestartPolicy::Always);
     let agent = engine.baton.spawn_agent(spawn).await.unwrap();
 
-    let engine = engine.restart().await;
+    let engine = engine.restart_with(configure).await;
     assert!(identity(&agent).is_alive(), "shutdown stopped the agent");
     let adopted = engine.baton.agent(agent.id).await.unwrap();
     assert_eq!((adopted.state, adopted.pid, adopted.restarts), (AgentState::Running, agent.pid, 0));
@@ -317,5 +322,71 @@ async fn a_crashed_agent_actor_reattaches_to_its_process() {
     let current = engine.baton.agent(agent.id).await.unwrap();
     assert_eq!((current.state, current.pid, current.restarts), (AgentState::Running, agent.pid, 0));
     assert!(identity(&agent).is_alive());
+    finish(engine).await;
+}
+
+#[tokio::test]
+async fn an_agent_found_dead_by_a_restarted_engine_gets_its_restart_policy() {
+    let engine = engine();
+    let session = session(&engine).await;
+    let spawn = SpawnAgent::new(session, ["sleep", "3600"]).restart(RestartPolicy::Always);
+    let agent = engine.baton.spawn_agent(spawn).await.unwrap();
+    let once = engine.baton.spawn_agent(SpawnAgent::new(session, ["sleep", "3600"])).await.unwrap();
+    engine.baton.shutdown().await.unwrap();
+    // While no engine runs, both die.
+    for dead in [&agent, &once] {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(dead.pid.unwrap()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        eventually("the process to die", || async { (!identity(dead).is_alive()).then_some(()) }).await;
+    }
+
+    let engine = engine.reopen_with(configure);
+    let restarted = until(&engine, agent.id, false, "the agent to run again", |a| {
+        a.state == AgentState::Running && a.restarts == 1
+    })
+    .await;
+    assert_ne!(restarted.pid, agent.pid);
+    assert!(identity(&restarted).is_alive());
+    let ended = engine.baton.agent(once.id).await.unwrap();
+    assert_eq!(ended.state, AgentState::Exited);
+    assert_eq!(ended.reason.as_deref(), Some("ended while baton was away; exit status unknown"));
+    finish(engine).await;
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_start_fails_with_the_reason_and_can_be_restarted_by_hand() {
+    let engine = engine();
+    let session = session(&engine).await;
+    let agent = engine.baton.spawn_agent(SpawnAgent::new(session, ["no-such-program-of-baton"])).await.unwrap();
+    assert_eq!(agent.state, AgentState::Failed);
+    assert!(agent.reason.as_deref().unwrap().contains("command not found"), "{:?}", agent.reason);
+
+    let done = engine.baton.spawn_agent(SpawnAgent::new(session, ["true"])).await.unwrap();
+    until(&engine, done.id, false, "the agent to exit", |a| a.state == AgentState::Exited).await;
+    let again = engine.baton.restart_agent(done.id).await.unwrap();
+    assert_eq!(again.state, AgentState::Running);
+    assert_ne!(again.pid, done.pid);
+    until(&engine, done.id, false, "the agent to exit again", |a| a.state == AgentState::Exited).await;
+    finish(engine).await;
+}
+
+#[tokio::test]
+async fn max_cpu_time_and_max_rss_fire() {
+    let engine = engine();
+    let session = session(&engine).await;
+    let cpu = AgentLimits { max_cpu_time: Some(Duration::from_millis(200)), ..AgentLimits::default() };
+    let spinner = engine
+        .baton
+        .spawn_agent(SpawnAgent::new(session, ["sh", "-c", "while :; do :; done"]).limits(cpu))
+        .await
+        .unwrap();
+    let rss = AgentLimits { max_rss_bytes: Some(20 * 1024 * 1024), ..AgentLimits::default() };
+    let hog = "x=$(head -c 60000000 /dev/zero | tr '\\0' a); exec sleep 3600";
+    let hog = engine.baton.spawn_agent(SpawnAgent::new(session, ["sh", "-c", hog]).limits(rss)).await.unwrap();
+
+    let spun = until(&engine, spinner.id, true, "max CPU time to fire", |a| a.state == AgentState::TimedOut).await;
+    assert!(spun.reason.as_deref().unwrap().starts_with("CPU time of"), "{:?}", spun.reason);
+    let hogged = until(&engine, hog.id, true, "max RSS to fire", |a| a.state == AgentState::TimedOut).await;
+    assert!(hogged.reason.as_deref().unwrap().starts_with("RSS of"), "{:?}", hogged.reason);
     finish(engine).await;
 }

@@ -40,6 +40,7 @@ use crate::store::Commit;
 use crate::supervisor::Supervisor;
 use crate::supervisor::child::{DeathNotice, Retire, Stop};
 pub(crate) use spawned::reap_orphans;
+
 use stop::{StopCause, Stopping};
 
 /// The actor of one agent.

@@ -9,7 +9,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::spawned::{forget, spawn_registered};
+use super::spawned::{forget, reap_adopted, spawn_registered};
 use super::stop::StopCause;
 use super::{AgentActor, Watch, logs_dir};
 use crate::clock::to_chrono;
@@ -149,6 +149,9 @@ impl AgentActor {
             return;
         }
         let Some(watch) = self.watch.take() else { return };
+        if !watch.waited {
+            reap_adopted(watch.identity);
+        }
         let pid = watch.identity.pid;
         self.agent.last_exit = exit;
         if let Some(stopping) = &mut self.stopping {

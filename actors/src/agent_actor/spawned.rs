@@ -10,7 +10,10 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::process::{ProcessSpec, ReapedOrphan, SpawnError, Spawned, spawn};
+use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::unistd::Pid;
+
+use crate::process::{ProcessIdentity, ProcessSpec, ReapedOrphan, SpawnError, Spawned, spawn};
 
 static SPAWNED: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
 
@@ -33,8 +36,25 @@ pub(super) fn forget(pid: u32) {
     }
 }
 
+/// Reaps an adopted agent process that has ended, if it is a zombie child of
+/// this process that nobody waits for any more (its actor crashed, or the
+/// engine that spawned it was restarted in place). Only that very process is
+/// reaped: a pid with another start time is left alone.
+pub(super) fn reap_adopted(identity: ProcessIdentity) {
+    if ProcessIdentity::of(identity.pid).is_ok_and(|now| now == identity) && !identity.is_alive() {
+        if let Ok(pid) = i32::try_from(identity.pid) {
+            // Not a child of ours (adopted after a daemon restart): ECHILD, nothing to do.
+            let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
+    }
+}
+
 /// Reaps the zombie children of this process that no agent actor spawned
 /// (orphaned grandchildren of agents, handed to a subreaper daemon).
+///
+/// Only for a process that is a subreaper for its agents (the daemon): in a
+/// library host, other zombie children are the host's, and their exit
+/// statuses are not ours to take.
 pub(crate) fn reap_orphans() -> std::io::Result<Vec<ReapedOrphan>> {
     let spawned = lock();
     crate::process::reap_orphans(|pid| spawned.as_ref().is_some_and(|set| set.contains(&pid)))

@@ -131,7 +131,9 @@ impl AgentActor {
     /// Records how the stop ended and answers whoever waits for it.
     pub(super) fn finish_stop(&mut self, ctx: &mut Context<Self>) {
         let Some(stopping) = self.stopping.take() else { return };
-        self.watch = None;
+        if let Some(watch) = self.watch.take().filter(|watch| !watch.waited) {
+            super::spawned::reap_adopted(watch.identity);
+        }
         self.run += 1;
         let killed = matches!(stopping.outcome, Some(Ok(StopOutcome::Killed)));
         self.agent.last_exit = stopping.exit;

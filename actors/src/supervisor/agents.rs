@@ -180,6 +180,9 @@ impl Supervisor {
                 addr.do_send(tick);
             }
         }
+        if !self.engine.config.agents.reap_orphans {
+            return;
+        }
         match crate::agent_actor::reap_orphans() {
             Ok(reaped) => {
                 for orphan in reaped {
@@ -430,14 +433,17 @@ impl Handler<RestartAgent> for Supervisor {
         };
         let now = self.engine.clock.now();
         let reason = Some("restarted on request".to_owned());
-        // Only an agent whose run is over (and has no actor) can be queued again.
+        // Only an agent whose run is over can be queued again.
         let from = match agent.transition(AgentState::Queued, now, reason.clone()) {
-            Ok(from) if !self.agents.children.contains_key(&id) => from,
-            Ok(_) => {
-                return ready(Err(EngineError::InvalidRequest(format!("agent {id} is still winding down; retry"))));
-            }
+            Ok(from) => from,
             Err(err) => return ready(Err(err.into())),
         };
+        // Its run is over, but its actor may not have retired yet: it has
+        // nothing left to do, so it is let go now (its notice, from an older
+        // generation, is ignored).
+        if let Some(AgentChild { slot: AgentSlot::Running(addr), .. }) = self.agents.children.remove(&id) {
+            addr.do_send(super::child::Stop { exit: super::child::Exit::Retired });
+        }
         let event = EventKind::AgentStateChanged { agent: id, from, to: AgentState::Queued, reason };
         self.enqueue(agent, vec![event], ctx)
     }
