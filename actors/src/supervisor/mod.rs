@@ -15,6 +15,7 @@
 //! checkpoint or say when to retry), or absent (wake the actor from its record,
 //! or answer from the record of an ended session).
 
+mod agent_requests;
 mod agents;
 pub(crate) mod child;
 
