@@ -117,10 +117,10 @@ impl AgentActor {
                 self.watch(identity, false, now);
             }
             (AgentState::Stopping, Some(identity)) => {
+                // The stop was under way when the last actor or engine went: finish it.
                 self.watch(identity, false, now);
                 let reason = self.agent.reason.clone().unwrap_or_else(|| "stopped on request".into());
-                self.stopping = None;
-                self.stop(StopCause::Requested(reason), None, None, ctx);
+                self.stop_process(identity, false, StopCause::Requested(reason), None, None, ctx);
             }
             (AgentState::Running, None) => self.after_run(None, None, ctx),
             (AgentState::Stopping, None) => {

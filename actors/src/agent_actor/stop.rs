@@ -68,25 +68,7 @@ impl AgentActor {
                 if let Err(err) = self.change_state(&[AgentState::Stopping], Some(reason)) {
                     return reply(answer, Err(err));
                 }
-                info!(agent_id = %self.agent.id, pid = identity.pid, ?cause, "stopping the agent");
-                self.stopping = Some(Stopping {
-                    cause,
-                    waiters: answer.into_iter().collect(),
-                    signalled: false,
-                    exit_seen: !waited,
-                    exit: None,
-                    outcome: None,
-                });
-                // A process adopted, not waited for, is signalled only while its
-                // session is still its own: its pid may have gone to a stranger.
-                if !waited && !identity.session_is_ours() {
-                    return self.signalled(Ok(StopOutcome::Exited), ctx);
-                }
-                let grace = grace.unwrap_or(self.engine.config.agents.stop_grace);
-                let stopping = stop_session(identity.pid, Signal::SIGTERM, grace, STOP_POLL);
-                ctx.spawn(wrap_future::<_, Self>(stopping).map(|result, act, ctx| {
-                    act.signalled(result.map_err(|err| err.to_string()), ctx);
-                }));
+                self.stop_process(identity, waited, cause, grace, answer, ctx);
             }
             AgentState::Stopping => match &mut self.stopping {
                 Some(stopping) => {
@@ -115,6 +97,38 @@ impl AgentActor {
             | AgentState::TimedOut
             | AgentState::Stopped => reply(answer, Ok(self.agent.clone())),
         }
+    }
+
+    /// Signals the process session of `identity` (the record already says
+    /// `stopping`) and ends the stop once it is empty.
+    pub(super) fn stop_process(
+        &mut self,
+        identity: crate::process::ProcessIdentity,
+        waited: bool,
+        cause: StopCause,
+        grace: Option<Duration>,
+        answer: Option<Answer>,
+        ctx: &mut Context<Self>,
+    ) {
+        info!(agent_id = %self.agent.id, pid = identity.pid, ?cause, "stopping the agent");
+        self.stopping = Some(Stopping {
+            cause,
+            waiters: answer.into_iter().collect(),
+            signalled: false,
+            exit_seen: !waited,
+            exit: None,
+            outcome: None,
+        });
+        // A process adopted, not waited for, is signalled only while its
+        // session is still its own: its pid may have gone to a stranger.
+        if !waited && !identity.session_is_ours() {
+            return self.signalled(Ok(StopOutcome::Exited), ctx);
+        }
+        let grace = grace.unwrap_or(self.engine.config.agents.stop_grace);
+        let stopping = stop_session(identity.pid, Signal::SIGTERM, grace, STOP_POLL);
+        ctx.spawn(wrap_future::<_, Self>(stopping).map(|result, act, ctx| {
+            act.signalled(result.map_err(|err| err.to_string()), ctx);
+        }));
     }
 
     /// The session has been emptied (or could not be): the stop ends once the

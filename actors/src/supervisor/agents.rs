@@ -253,7 +253,12 @@ impl Supervisor {
                             {
                                 warn!(agent_id = %id, cause = %err, "restart not recorded");
                             }
-                            act.start_agent(agent, ctx);
+                            // A queued one crashed in its launch: launch it again.
+                            let queued = agent.state == AgentState::Queued;
+                            let addr = act.start_agent(agent, ctx);
+                            if queued {
+                                addr.do_send(Launch);
+                            }
                         }
                         Ok(None) => {
                             act.agents.children.remove(&id);
