@@ -390,3 +390,21 @@ async fn max_cpu_time_and_max_rss_fire() {
     assert!(hogged.reason.as_deref().unwrap().starts_with("RSS of"), "{:?}", hogged.reason);
     finish(engine).await;
 }
+
+#[tokio::test]
+async fn output_counts_as_activity_for_the_stale_limit() {
+    let engine = engine();
+    let session = session(&engine).await;
+    let limits = AgentLimits { stale_after: Some(Duration::from_secs(3)), ..AgentLimits::default() };
+    let chatty = SpawnAgent::new(session, ["sh", "-c", "while :; do echo tick; sleep 0.02; done"]).limits(limits);
+    let agent = engine.baton.spawn_agent(chatty).await.unwrap();
+    // Ten seconds of the clock, a tick each, with output between the ticks.
+    for _ in 0..10 {
+        let before = stdout_log(&engine, agent.id).len();
+        eventually("more output", || async { (stdout_log(&engine, agent.id).len() > before).then_some(()) }).await;
+        engine.clock.advance(TICK);
+    }
+    let current = engine.baton.agent(agent.id).await.unwrap();
+    assert_eq!((current.state, current.restarts), (AgentState::Running, 0), "{:?}", current.reason);
+    finish(engine).await;
+}
