@@ -14,8 +14,8 @@ use baton_actors::messages::{CloseSession, FindSession, GetSession, ListSessions
 use baton_actors::model::{CloseMode, Event, OpenSession, Session, SessionId, SessionState};
 use baton_actors::store::FlushObserver;
 use baton_actors::{
-    Clock, CommitMode, Engine, EngineConfig, Faults, QueueConfig, RestartStrategy, SledStore, Store, StoreOptions,
-    Supervisor, SystemClock,
+    AgentConfig, Clock, CommitMode, Engine, EngineConfig, Faults, QueueConfig, RestartStrategy, SledStore, Store,
+    StoreOptions, Supervisor, SystemClock,
 };
 use tokio::sync::oneshot;
 
@@ -228,6 +228,12 @@ impl BatonBuilder {
         self
     }
 
+    /// How agents are run: caps, logs, stop grace, the socket they are told about.
+    pub fn agents(mut self, agents: AgentConfig) -> Self {
+        self.config.agents = agents;
+        self
+    }
+
     /// Group commit (the default) or one flush per write, to measure the difference.
     pub fn commit_mode(mut self, mode: CommitMode) -> Self {
         self.commit_mode = mode;
@@ -257,7 +263,11 @@ impl BatonBuilder {
             faults: self.faults.clone(),
             flush_observer: self.flush_observer,
         };
-        let (clock, config, faults) = (self.clock, Arc::new(self.config), self.faults.clone());
+        let mut config = self.config;
+        if config.agents.logs_dir.is_none() {
+            config.agents.logs_dir = Some(data_dir.join("agents"));
+        }
+        let (clock, config, faults) = (self.clock, Arc::new(config), self.faults.clone());
         std::thread::Builder::new()
             .name("baton-engine".into())
             .spawn(move || {

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`Baton`] and [`BatonBuilder`] (`handle.rs`): the library facade.
 //! - [`EventStream`] (`events.rs`): a gapless stream of durable events.
+//! - The agent methods of [`Baton`] (`agents.rs`): spawn, watch, stop, restart agents.
 //! - [`Claim`] and the queue methods of [`Baton`] (`queue.rs`): the observation queue.
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
 //! - `paths.rs`: default locations.
@@ -12,6 +13,7 @@
 //! - The engine itself (actors, store, model) is the `baton-actors` crate,
 //!   re-exported here as [`engine`].
 
+mod agents;
 pub mod api;
 pub mod cli;
 pub mod client;
@@ -27,13 +29,15 @@ mod queue;
 pub use baton_actors as engine;
 #[cfg(feature = "fault-injection")]
 pub use baton_actors::Faults;
-pub use baton_actors::messages::Selection;
+pub use baton_actors::messages::{Selection, SpawnAgent};
 pub use baton_actors::model::{
-    AckReport, ActorRef, CloseMode, Enqueued, Event, EventKind, NewObservation, Observation, ObservationKind,
-    ObservationState, OpenSession, QueueStats, Session, SessionId, SessionState,
+    AckReport, ActorRef, Agent, AgentId, AgentLimits, AgentState, CloseMode, Enqueued, Event, EventKind, ExitStatus,
+    NewObservation, Observation, ObservationKind, ObservationState, OpenSession, QueueStats, RestartPolicy,
+    RestartSchedule, Session, SessionId, SessionState,
 };
 pub use baton_actors::{
-    Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy, SystemClock,
+    AgentConfig, Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy,
+    SystemClock,
 };
 pub use error::{EngineError, Error, Result, StoreError};
 pub use events::EventStream;

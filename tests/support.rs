@@ -51,8 +51,21 @@ impl TestEngine {
 
     /// Shuts the engine down and starts a new one on the same data dir and clock.
     pub async fn restart(self) -> Self {
+        self.restart_with(|builder| builder).await
+    }
+
+    /// Shuts the engine down and starts a new one on the same data dir and
+    /// clock, its builder adjusted by `configure`.
+    pub async fn restart_with(self, configure: impl FnOnce(BatonBuilder) -> BatonBuilder) -> Self {
         self.baton.shutdown().await.expect("a clean shutdown");
-        let baton = Baton::builder().data_dir(self.dir.path()).clock(self.clock.clone()).spawn().expect("restart");
+        self.reopen_with(configure)
+    }
+
+    /// Starts a new engine on the data dir and clock of this one, which must
+    /// have been shut down already.
+    pub fn reopen_with(self, configure: impl FnOnce(BatonBuilder) -> BatonBuilder) -> Self {
+        let builder = Baton::builder().data_dir(self.dir.path()).clock(self.clock.clone());
+        let baton = configure(builder).spawn().expect("restart");
         Self { baton, ..self }
     }
 }

@@ -1,5 +1,7 @@
 //! The engine's tunables, with the defaults a daemon runs with.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,76 @@ pub struct EngineConfig {
     pub event_retention: usize,
     /// The observation queues' limits.
     pub queue: QueueConfig,
+    /// How agents are run.
+    pub agents: AgentConfig,
+}
+
+/// How the engine runs agents' processes.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// The most agents running at once; spawns beyond it wait, queued, in order.
+    pub max_running: usize,
+    /// The most agents of one session running at once.
+    pub max_running_per_session: usize,
+    /// Where agents' log files go; the library handle sets `<data dir>/agents`
+    /// when none is given.
+    pub logs_dir: Option<PathBuf>,
+    /// The socket agents are told about in `BATON_SOCKET` (empty when none).
+    pub socket: Option<PathBuf>,
+    /// A log file past this size is rotated on the next watchdog tick.
+    pub log_max_bytes: u64,
+    /// How many rotated copies of a log file are kept.
+    pub log_keep: usize,
+    /// How long a stop waits after SIGTERM before SIGKILL, unless told otherwise.
+    #[serde(with = "duration_ms")]
+    pub stop_grace: Duration,
+    /// How often a crashed agent actor may restart (its process keeps running).
+    pub actor_restart: RestartStrategy,
+    /// Whether watchdog ticks reap orphaned zombie children of this process.
+    /// Only for a process that made itself a subreaper for its agents (the
+    /// daemon does): in a library host, other children are the host's own.
+    pub reap_orphans: bool,
+    /// The environment agents inherit allow-listed variables from; the
+    /// supervisor's own when none. Tests set it so as not to touch their own.
+    #[serde(skip)]
+    pub env_source: Option<BTreeMap<String, String>>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            max_running: 64,
+            max_running_per_session: 16,
+            logs_dir: None,
+            socket: None,
+            log_max_bytes: 10 * 1024 * 1024,
+            log_keep: 3,
+            stop_grace: Duration::from_secs(10),
+            actor_restart: RestartStrategy::default(),
+            reap_orphans: false,
+            env_source: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `env_source` holds values that may be secrets: its names only.
+        f.debug_struct("AgentConfig")
+            .field("max_running", &self.max_running)
+            .field("max_running_per_session", &self.max_running_per_session)
+            .field("logs_dir", &self.logs_dir)
+            .field("socket", &self.socket)
+            .field("log_max_bytes", &self.log_max_bytes)
+            .field("log_keep", &self.log_keep)
+            .field("stop_grace", &self.stop_grace)
+            .field("actor_restart", &self.actor_restart)
+            .field("reap_orphans", &self.reap_orphans)
+            .field("env_source", &self.env_source.as_ref().map(|env| env.keys().collect::<Vec<_>>()))
+            .finish()
+    }
 }
 
 impl Default for EngineConfig {
@@ -37,6 +109,7 @@ impl Default for EngineConfig {
             idle_after: Duration::from_secs(15 * 60),
             event_retention: 100_000,
             queue: QueueConfig::default(),
+            agents: AgentConfig::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{ActorRef, InvalidTransition, ObservationState, SessionId, SessionState};
+use crate::model::{ActorRef, AgentId, InvalidTransition, ObservationState, SessionId, SessionState};
 
 /// An error from the store. Cheap to clone, because one failed group commit
 /// answers every write that was waiting on it.
@@ -73,6 +73,9 @@ pub enum EngineError {
     /// No session has this id.
     #[error("no session {0}")]
     SessionNotFound(SessionId),
+    /// No agent has this id.
+    #[error("no agent {0}")]
+    AgentNotFound(AgentId),
     /// The request asks for a change of state that the lifecycle does not allow;
     /// nothing was changed.
     #[error(transparent)]

@@ -12,6 +12,8 @@
 //! - [`Supervisor`] (`supervisor/`): owns the children, routes requests,
 //!   restarts crashed children from their checkpoints.
 //! - `session_actor/`: the actor of one open session, and its observation queue.
+//! - `agent_actor/`: the actor of one agent: its process's runs, restart
+//!   policy, watchdog limits and stop; adoption of a live process.
 //! - `queue`: the index of a session's queue and the rules it follows.
 //! - [`process`]: the OS side of an agent (Linux): spawning it in its own
 //!   session, its environment, its identity, usage, stopping, orphan reaping
@@ -21,6 +23,7 @@
 //! - [`clock`]: time, real or driven by a test.
 //! - [`fault`]: fault injection for tests (feature `fault-injection`).
 
+mod agent_actor;
 pub mod clock;
 pub mod config;
 mod engine;
@@ -35,8 +38,9 @@ mod session_actor;
 pub mod store;
 mod supervisor;
 
+pub use agent_actor::AgentActor;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::EngineConfig;
+pub use config::{AgentConfig, EngineConfig};
 pub use engine::Engine;
 pub use error::{EngineError, StoreError};
 pub use fault::Faults;

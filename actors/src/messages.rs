@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::EngineError;
 use crate::model::{
-    AckReport, CloseMode, Enqueued, NewObservation, Observation, ObservationState, OpenSession, QueueStats, Session,
-    SessionId, SessionState,
+    AckReport, Agent, AgentId, AgentLimits, CloseMode, Enqueued, NewObservation, Observation, ObservationState,
+    OpenSession, QueueStats, RestartPolicy, RestartSchedule, Session, SessionId, SessionState,
 };
 
 /// Opens a session, or returns the open one with the same external id (and
@@ -165,3 +165,104 @@ pub struct WatchdogTick {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<(), EngineError>")]
 pub struct Shutdown;
+
+/// Spawns an agent in an open session: its process starts at once, or it
+/// waits, queued, while the running agents are at a cap. The answer comes once
+/// its record (with the pid, when it started) is durable.
+///
+/// Its `Debug` hides the values of its environment variables.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Agent, EngineError>")]
+pub struct SpawnAgent {
+    /// The agent to create, as a queued record; its id and times are set when
+    /// the engine takes it.
+    pub(crate) agent: Agent,
+}
+
+impl SpawnAgent {
+    /// An agent of `session` that runs `argv` (directly, never through a
+    /// shell), once, with the standard environment and no limits.
+    pub fn new(session: SessionId, argv: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let argv = argv.into_iter().map(Into::into).collect();
+        Self { agent: Agent::queued(session, argv, chrono::Utc::now()) }
+    }
+
+    /// Its role in the session, for routing handoffs.
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.agent = self.agent.with_role(role);
+        self
+    }
+
+    /// The directory it runs in.
+    pub fn cwd(mut self, cwd: impl Into<std::path::PathBuf>) -> Self {
+        self.agent = self.agent.with_cwd(cwd);
+        self
+    }
+
+    /// Sets an environment variable for it.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.agent = self.agent.with_env(key, value);
+        self
+    }
+
+    /// Lets it inherit the supervisor's variable `name` as well as the standard ones.
+    pub fn inherit_env(mut self, name: impl Into<String>) -> Self {
+        self.agent = self.agent.inheriting(name);
+        self
+    }
+
+    /// When it is run again after it ends.
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.agent = self.agent.with_restart(policy);
+        self
+    }
+
+    /// How soon and how often it is run again.
+    pub fn schedule(mut self, schedule: RestartSchedule) -> Self {
+        self.agent = self.agent.with_schedule(schedule);
+        self
+    }
+
+    /// The watchdog limits of its runs.
+    pub fn limits(mut self, limits: AgentLimits) -> Self {
+        self.agent = self.agent.with_limits(limits);
+        self
+    }
+
+    /// The session it is for.
+    pub fn session(&self) -> SessionId {
+        self.agent.session
+    }
+}
+
+/// Reads one agent.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Agent, EngineError>")]
+pub struct GetAgent(pub AgentId);
+
+/// Lists agents, oldest first.
+#[derive(Debug, Clone, Copy, Default, Message)]
+#[rtype(result = "Result<Vec<Agent>, EngineError>")]
+pub struct ListAgents {
+    /// Only the agents of this session, when set.
+    pub session: Option<SessionId>,
+}
+
+/// Stops an agent: SIGTERM to its whole process session, SIGKILL after the
+/// grace period. A queued or backing-off agent is stopped before it runs
+/// again. The answer comes once it is `stopped`; an agent whose run is already
+/// over is returned as it is.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Agent, EngineError>")]
+pub struct StopAgent {
+    /// Which agent.
+    pub id: AgentId,
+    /// How long it has to exit after SIGTERM; the engine's default when none.
+    pub grace: Option<Duration>,
+}
+
+/// Runs an agent whose run is over again (it is queued, then started when a
+/// slot is free).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Agent, EngineError>")]
+pub struct RestartAgent(pub AgentId);

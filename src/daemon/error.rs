@@ -66,7 +66,9 @@ impl From<Error> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
         let code = match &err {
-            EngineError::SessionNotFound(_) | EngineError::ObservationNotFound { .. } => ErrorCode::NotFound,
+            EngineError::SessionNotFound(_)
+            | EngineError::AgentNotFound(_)
+            | EngineError::ObservationNotFound { .. } => ErrorCode::NotFound,
             EngineError::InvalidTransition(_)
             | EngineError::WrongObservationState { .. }
             | EngineError::LeaseHeldByOther { .. }

@@ -56,11 +56,19 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let listener = bind_socket(&settings.socket)?;
     listener.set_nonblocking(true)?;
 
+    // Orphaned grandchildren of agents come to the daemon, which reaps them on
+    // watchdog ticks, rather than escaping to init.
+    let mut engine = settings.engine.clone();
+    match baton_actors::process::become_subreaper() {
+        Ok(()) => engine.agents.reap_orphans = true,
+        Err(err) => tracing::warn!(cause = %err, "cannot become a child subreaper; orphans of agents go to init"),
+    }
     let metrics = Arc::new(Metrics::new());
     let flushes = metrics.flush_observer();
+    engine.agents.socket.get_or_insert_with(|| settings.socket.clone());
     let baton = Baton::builder()
         .data_dir(&settings.data_dir)
-        .config(settings.engine.clone())
+        .config(engine)
         .on_flush(move |elapsed| flushes(elapsed))
         .spawn()
         .context("cannot start the engine")?;

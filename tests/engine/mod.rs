@@ -1,5 +1,6 @@
 //! The engine through the library handle.
 
+mod agents;
 mod crash_recovery;
 mod errors;
 mod events;

@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AgentId, InvalidTransition, Lifecycle, SessionId, state_names};
+use super::{AgentId, InvalidTransition, Lifecycle, SessionId, duration_ms, state_names};
+use crate::restart::{Backoff, RestartIntensity};
 
 /// Where an agent is in its life.
 ///
@@ -29,6 +31,7 @@ use super::{AgentId, InvalidTransition, Lifecycle, SessionId, state_names};
 /// No state is terminal: a manual restart queues an ended agent again. Use
 /// [`is_ended`](Self::is_ended) to ask whether a run is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AgentState {
     /// Waiting for the supervisor to spawn its process.
@@ -170,6 +173,7 @@ pub struct UnknownRestartPolicy {
 /// How a process ended, kept so people and the restart policy can tell a clean
 /// exit from a crash.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExitStatus {
     /// The code it passed to `exit`, when it exited rather than being killed.
     pub code: Option<i32>,
@@ -214,11 +218,59 @@ impl From<std::process::ExitStatus> for ExitStatus {
     }
 }
 
+/// The watchdog limits of an agent's runs, checked on watchdog ticks. A run
+/// that passes one is stopped, the limit is recorded as the reason, and its
+/// restart policy applies as to a failure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentLimits {
+    /// The longest a run may last.
+    #[serde(with = "duration_ms::option")]
+    pub max_runtime: Option<Duration>,
+    /// The longest a run may go without writing to stdout or stderr.
+    #[serde(with = "duration_ms::option")]
+    pub stale_after: Option<Duration>,
+    /// The most resident memory, in bytes, of all its processes together.
+    pub max_rss_bytes: Option<u64>,
+    /// The most CPU time of all its processes together.
+    #[serde(with = "duration_ms::option")]
+    pub max_cpu_time: Option<Duration>,
+}
+
+/// How soon, and how often, an agent's restart policy runs it again.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RestartSchedule {
+    /// At most this many restarts within a window; one more and it is `failed`.
+    pub intensity: RestartIntensity,
+    /// The wait before each restart in the window (the first is immediate).
+    pub backoff: Backoff,
+    /// A random share (0 to 1) of each wait added to it, so agents that
+    /// failed together do not all restart together.
+    pub jitter: f64,
+    /// A run that lasts this long forgets earlier restarts: the backoff and
+    /// the restart count start afresh.
+    #[serde(with = "duration_ms")]
+    pub stable_after: Duration,
+}
+
+impl Default for RestartSchedule {
+    /// 5 restarts in 60 s; 1 s doubling to 60 s, with 10% jitter; stable after 60 s.
+    fn default() -> Self {
+        Self {
+            intensity: RestartIntensity { max_restarts: 5, within: Duration::from_secs(60) },
+            backoff: Backoff { initial: Duration::from_secs(1), factor: 2.0, max: Duration::from_secs(60) },
+            jitter: 0.1,
+            stable_after: Duration::from_secs(60),
+        }
+    }
+}
+
 /// The durable record of an agent.
 ///
 /// Its `Debug` shows the names of its environment variables but not their
 /// values, which often hold tokens.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Agent {
     /// baton's own id for the agent, kept across its restarts.
@@ -236,9 +288,19 @@ pub struct Agent {
     /// environment on every run.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Names of the supervisor's own environment variables it may inherit,
+    /// besides the standard ones (PATH, HOME, ...).
+    #[serde(default)]
+    pub inherit_env: Vec<String>,
     /// Whether it is run again after it exits on its own.
     #[serde(default)]
     pub restart: RestartPolicy,
+    /// How soon and how often the restart policy runs it again.
+    #[serde(default)]
+    pub schedule: RestartSchedule,
+    /// The watchdog limits of each run.
+    #[serde(default)]
+    pub limits: AgentLimits,
     /// Where it is in its life.
     pub state: AgentState,
     /// Why it entered its current state, when that is worth telling
@@ -276,7 +338,10 @@ impl Agent {
             argv,
             cwd: None,
             env: BTreeMap::new(),
+            inherit_env: Vec::new(),
             restart: RestartPolicy::Never,
+            schedule: RestartSchedule::default(),
+            limits: AgentLimits::default(),
             state: AgentState::Queued,
             reason: None,
             pid: None,
@@ -314,6 +379,24 @@ impl Agent {
         self
     }
 
+    /// Sets how soon and how often its policy restarts it.
+    pub fn with_schedule(mut self, schedule: RestartSchedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Sets the watchdog limits of its runs.
+    pub fn with_limits(mut self, limits: AgentLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Lets it inherit the supervisor's variable `name` too.
+    pub fn inheriting(mut self, name: impl Into<String>) -> Self {
+        self.inherit_env.push(name.into());
+        self
+    }
+
     /// Moves the agent to `next`, recording why; returns the state it left.
     /// An invalid change is refused and leaves the record as it was.
     pub fn transition(
@@ -347,7 +430,10 @@ impl fmt::Debug for Agent {
             .field("argv", &self.argv)
             .field("cwd", &self.cwd)
             .field("env", &RedactedValues(&self.env))
+            .field("inherit_env", &self.inherit_env)
             .field("restart", &self.restart)
+            .field("schedule", &self.schedule)
+            .field("limits", &self.limits)
             .field("state", &self.state)
             .field("reason", &self.reason)
             .field("pid", &self.pid)

@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AgentId, SessionId, SessionState};
+use super::{AgentId, AgentState, ExitStatus, SessionId, SessionState};
 
 /// One durable event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +91,37 @@ pub enum EventKind {
         /// Why it was given up on.
         reason: String,
     },
+    /// An agent changed state.
+    AgentStateChanged {
+        /// Which agent.
+        agent: AgentId,
+        /// The state it left.
+        from: AgentState,
+        /// The state it entered.
+        to: AgentState,
+        /// Why, when that is worth telling (the limit that fired, the restart
+        /// limit passed, a stop asked for).
+        reason: Option<String>,
+    },
+    /// An agent's process was started.
+    AgentSpawned {
+        /// Which agent.
+        agent: AgentId,
+        /// The process's pid.
+        pid: u32,
+        /// Its restarts so far (0 for its first run).
+        restarts: u32,
+    },
+    /// An agent's process ended.
+    AgentExited {
+        /// Which agent.
+        agent: AgentId,
+        /// The process's pid.
+        pid: u32,
+        /// How it ended; unknown for a process adopted after a restart of
+        /// baton, which was not its parent.
+        exit: Option<ExitStatus>,
+    },
     /// An actor crashed more often than its restart limit allows and was given up on.
     ActorFailed {
         /// Which actor.
@@ -109,6 +140,9 @@ impl EventKind {
             EventKind::ActorRestarted { .. } => "actor_restarted",
             EventKind::ActorFailed { .. } => "actor_failed",
             EventKind::ObservationDead { .. } => "observation_dead",
+            EventKind::AgentStateChanged { .. } => "agent_state_changed",
+            EventKind::AgentSpawned { .. } => "agent_spawned",
+            EventKind::AgentExited { .. } => "agent_exited",
         }
     }
 }

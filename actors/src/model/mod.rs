@@ -14,7 +14,7 @@ pub mod observation;
 pub mod queue;
 pub mod session;
 
-pub use agent::{Agent, AgentState};
+pub use agent::{Agent, AgentLimits, AgentState, RestartSchedule};
 pub use agent::{ExitStatus, RestartPolicy, UnknownRestartPolicy};
 pub use event::{ActorRef, Event, EventKind, NewEvent};
 pub use handoff::{Handoff, HandoffState};

@@ -16,7 +16,7 @@ pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
 use tokio::sync::broadcast;
 
 use crate::error::StoreError;
-use crate::model::{Event, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId};
+use crate::model::{Agent, AgentId, Event, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId};
 
 /// Where the engine keeps its records.
 ///
@@ -36,6 +36,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every session, oldest first.
     fn sessions(&self) -> Result<Vec<Session>, StoreError>;
+
+    /// Writes an agent's record and the events that report the change, all or
+    /// nothing; returns the events with their sequence numbers.
+    fn save_agent(&self, agent: &Agent, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
+
+    /// The agent with this id.
+    fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError>;
+
+    /// Every agent, oldest first.
+    fn agents(&self) -> Result<Vec<Agent>, StoreError>;
 
     /// Up to `limit` events with a sequence number above `after`, in order.
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError>;

@@ -8,6 +8,7 @@
 //! | `meta` | `schema_version` | u32 big-endian |
 //! | `sessions` | session id (UUIDv7, 16 bytes) | session record, JSON |
 //! | `session_external_ids` | external id, UTF-8 | session id |
+//! | `agents` | agent id (UUIDv7, 16 bytes) | agent record, JSON |
 //! | `events` | sequence number, u64 big-endian | event, JSON |
 //! | `observations` | session id, then a tag byte and the rest below | |
 //!
@@ -39,7 +40,7 @@ use super::group_commit::{Commit, CommitMode, GroupCommit};
 use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
 use crate::fault::Faults;
-use crate::model::{Event, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId};
+use crate::model::{Agent, AgentId, Event, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId};
 
 /// The schema version this build writes and reads. A store with a newer one is
 /// refused at open.
@@ -76,6 +77,7 @@ pub struct SledStore {
     db: sled::Db,
     sessions: sled::Tree,
     external_ids: sled::Tree,
+    agents: sled::Tree,
     pub(super) events: sled::Tree,
     pub(super) observations: sled::Tree,
     /// Events appended but not yet durable, in sequence order; the committer
@@ -120,6 +122,7 @@ impl SledStore {
             path: dir.to_owned(),
             sessions: db.open_tree("sessions")?,
             external_ids: db.open_tree("session_external_ids")?,
+            agents: db.open_tree("agents")?,
             events,
             observations: db.open_tree("observations")?,
             db,
@@ -309,6 +312,37 @@ impl Store for SledStore {
             .map(|entry| {
                 let (key, value) = entry?;
                 decode("sessions", &key, &value)
+            })
+            .collect()
+    }
+
+    fn save_agent(&self, agent: &Agent, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        self.refuse_if_faulty()?;
+        let key = agent.id.to_bytes();
+        let value = encode(agent)?;
+        let mut unpublished = self.unpublished();
+        let (events, encoded_events) = self.sequence(events)?;
+        (&self.agents, &self.events)
+            .transaction(|(agents, event_tree)| {
+                agents.insert(&key, value.as_slice())?;
+                insert_events(event_tree, &encoded_events)
+            })
+            .map_err(storage_error)?;
+        self.appended(&mut unpublished, &events);
+        Ok(events)
+    }
+
+    fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
+        let key = id.to_bytes();
+        self.agents.get(key)?.map(|bytes| decode("agents", &key, &bytes)).transpose()
+    }
+
+    fn agents(&self) -> Result<Vec<Agent>, StoreError> {
+        self.agents
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode("agents", &key, &value)
             })
             .collect()
     }

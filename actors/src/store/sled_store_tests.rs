@@ -45,7 +45,7 @@ fn sessions_are_listed_oldest_first() {
 fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
     let dir = TempDir::new().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_db(dir.path()).unwrap();
         db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
@@ -58,7 +58,7 @@ fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
 fn a_new_store_records_the_current_schema_version() {
     let dir = TempDir::new().unwrap();
     drop(open(&dir));
-    let db = sled::open(dir.path()).unwrap();
+    let db = open_db(dir.path()).unwrap();
     let version = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
     assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
 }
@@ -133,4 +133,36 @@ async fn refused_writes_change_nothing_and_failed_flushes_reach_every_waiter() {
     store.save_session(&session, vec![]).unwrap();
     store.commit().await.unwrap();
     assert_eq!(store.session(session.id).unwrap().unwrap().state, SessionState::Idle);
+}
+
+#[tokio::test]
+async fn committed_agents_and_their_events_are_there_after_reopening_oldest_first() {
+    use crate::model::{Agent, AgentState};
+    let dir = TempDir::new().unwrap();
+    let session = SessionId::new();
+    let agents: Vec<Agent> = (0..5).map(|n| Agent::queued(session, vec![format!("agent-{n}")], Utc::now())).collect();
+    {
+        let store = open(&dir);
+        for agent in agents.iter().rev() {
+            let event = NewEvent::session(
+                session,
+                Utc::now(),
+                EventKind::AgentStateChanged {
+                    agent: agent.id,
+                    from: AgentState::Queued,
+                    to: AgentState::Queued,
+                    reason: None,
+                },
+            );
+            store.save_agent(agent, vec![event]).unwrap();
+        }
+        store.commit().await.unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.agents().unwrap(), agents);
+    assert_eq!(store.agent(agents[2].id).unwrap(), Some(agents[2].clone()));
+    assert_eq!(store.agent(crate::model::AgentId::new()).unwrap(), None);
+    let events = store.events_after(0, 10).unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[0].kind.name(), "agent_state_changed");
 }

@@ -15,6 +15,8 @@
 //! checkpoint or say when to retry), or absent (wake the actor from its record,
 //! or answer from the record of an ended session).
 
+mod agent_requests;
+mod agents;
 pub(crate) mod child;
 
 use std::collections::HashMap;
@@ -55,6 +57,8 @@ pub struct Supervisor {
     next_generation: u64,
     /// Set by [`Shutdown`]: no new work is taken.
     shutting_down: bool,
+    /// The agents' actors and the spawns waiting for a slot (`agents.rs`).
+    agents: agents::Agents,
 }
 
 /// What the supervisor knows of one session's actor.
@@ -96,7 +100,15 @@ impl Supervisor {
                 SessionState::Closed | SessionState::Failed => {}
             }
         }
-        Ok(Self { engine, sessions: HashMap::new(), expiries, boot, next_generation: 0, shutting_down: false })
+        Ok(Self {
+            engine,
+            sessions: HashMap::new(),
+            expiries,
+            boot,
+            next_generation: 0,
+            shutting_down: false,
+            agents: agents::Agents::default(),
+        })
     }
 
     fn start_session(&mut self, session: Session, ctx: &mut Context<Self>) -> Addr<SessionActor> {
@@ -289,6 +301,14 @@ where
     Box::pin(async move { reply.await.unwrap_or(Err(EngineError::ActorCrashed { actor: ActorRef::Session(id) })) })
 }
 
+fn commit_agent_in_background(commit: Commit, id: crate::model::AgentId, ctx: &mut Context<Supervisor>) {
+    ctx.spawn(wrap_future(async move {
+        if let Err(err) = commit.await {
+            warn!(agent_id = %id, cause = %err, "supervisor change not committed");
+        }
+    }));
+}
+
 fn commit_in_background(commit: Commit, id: SessionId, ctx: &mut Context<Supervisor>) {
     ctx.spawn(wrap_future(async move {
         if let Err(err) = commit.await {
@@ -304,6 +324,7 @@ impl Actor for Supervisor {
         for session in std::mem::take(&mut self.boot) {
             self.start_session(session, ctx);
         }
+        self.boot_agents(ctx);
         self.schedule_tick(ctx);
     }
 }
@@ -346,10 +367,17 @@ impl Handler<GetSession> for Supervisor {
 }
 
 impl Handler<CloseSession> for Supervisor {
-    type Result = Reply<Session>;
+    type Result = ResponseActFuture<Self, Result<Session, EngineError>>;
 
+    /// Closing a session (or starting to drain it) stops its agents.
     fn handle(&mut self, CloseSession { id, reason, mode }: CloseSession, ctx: &mut Context<Self>) -> Self::Result {
-        self.deliver(id, Close { reason, mode }, ctx)
+        let reply = self.deliver(id, Close { reason, mode }, ctx);
+        Box::pin(wrap_future::<_, Self>(reply).map(move |result, act, ctx| {
+            if result.is_ok() {
+                act.stop_session_agents(id, ctx);
+            }
+            result
+        }))
     }
 }
 
@@ -436,6 +464,7 @@ impl Handler<WatchdogTick> for Supervisor {
                 addr.do_send(tick);
             }
         }
+        self.agents_tick(tick);
         let expired: Vec<SessionId> =
             self.expiries.iter().filter(|(_, at)| **at <= tick.now).map(|(id, _)| *id).collect();
         for id in expired {
@@ -458,7 +487,10 @@ impl Handler<ChildExited> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, ChildExited { actor, generation, exit }: ChildExited, ctx: &mut Context<Self>) {
-        let ActorRef::Session(id) = actor else { return };
+        let id = match actor {
+            ActorRef::Session(id) => id,
+            ActorRef::Agent(id) => return self.agent_exited(id, generation, exit, ctx),
+        };
         if self.sessions.get(&id).is_none_or(|child| child.generation != generation) {
             return;
         }
@@ -482,7 +514,10 @@ impl Handler<Retire> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, Retire { actor, generation }: Retire, _: &mut Context<Self>) {
-        let ActorRef::Session(id) = actor else { return };
+        let id = match actor {
+            ActorRef::Session(id) => id,
+            ActorRef::Agent(id) => return self.retire_agent(id, generation),
+        };
         let Some(child) = self.sessions.get_mut(&id).filter(|child| child.generation == generation) else {
             return;
         };
@@ -512,9 +547,12 @@ impl Handler<Shutdown> for Supervisor {
         for request in held {
             request(self, ctx);
         }
+        // Agents' processes go on running: the next engine adopts them.
+        let agent_stops = self.stop_agent_actors();
         let store = self.engine.store.clone();
         Box::pin(async move {
             join_all(stops).await;
+            join_all(agent_stops).await;
             store.commit().await?;
             info!("engine stopped; every change is durable");
             Ok(())

@@ -1,0 +1,241 @@
+//! The agent actor: one per agent whose process runs, waits to restart, or is
+//! being stopped. It owns the agent's record and its one OS process.
+//!
+//! Like the session actor it checkpoints every change (and the events that
+//! report it) before it answers or acts on it, so the record always says which
+//! process (pid and start time) is the agent's. That is what lets a new actor,
+//! after this one crashed, or a new engine, after the daemon died, know the
+//! process again and *adopt* it instead of spawning a second one.
+//!
+//! # Layout
+//! - `run.rs`: starting a run, noticing its end, the restart policy and backoff.
+//! - `stop.rs`: stopping the process session, on request or when a limit fires.
+//! - `watchdog.rs`: the limits checked on watchdog ticks, and log rotation.
+//! - `spawned.rs`: the pids this process spawned, so orphan reaping spares them.
+//!
+//! How a run's end is seen: a process this actor spawned is its child, and a
+//! future spawned in the actor's context waits for it, so its exit status is
+//! known at once. An adopted process (started by an earlier actor or engine)
+//! is not waited for here: its identity is checked on each watchdog tick, and
+//! its exit status is unknown (counted as a failure by the restart policy).
+
+mod run;
+mod spawned;
+mod stop;
+mod watchdog;
+
+use std::collections::VecDeque;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use tracing::warn;
+
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::messages::WatchdogTick;
+use crate::model::{ActorRef, Agent, AgentState, EventKind, NewEvent};
+use crate::process::{LogCursor, LogPaths, ProcessIdentity};
+use crate::store::Commit;
+use crate::supervisor::Supervisor;
+use crate::supervisor::child::{DeathNotice, Retire, Stop};
+pub(crate) use spawned::reap_orphans;
+
+use stop::{StopCause, Stopping};
+
+/// The actor of one agent.
+pub struct AgentActor {
+    /// The record as last checkpointed.
+    agent: Agent,
+    engine: Engine,
+    supervisor: Addr<Supervisor>,
+    /// This incarnation, so the supervisor can tell its notices from an older one's.
+    generation: u64,
+    /// Tells the supervisor how this actor ended, panics included.
+    notice: DeathNotice,
+    /// Counts runs (and cancelled backoffs): a notice of exit or a backoff
+    /// timer from an earlier run is ignored.
+    run: u64,
+    /// The process of the current run, while it lives.
+    watch: Option<Watch>,
+    /// Set while the process session is being stopped.
+    stopping: Option<Stopping>,
+    /// When the restart policy ran it again, within the current window.
+    restarts: VecDeque<DateTime<Utc>>,
+    /// Set once it asked to retire, so it asks once.
+    retiring: bool,
+}
+
+/// The process of the current run.
+struct Watch {
+    identity: ProcessIdentity,
+    /// Whether this actor spawned it and waits for it; false for one adopted,
+    /// whose identity is polled on ticks instead.
+    waited: bool,
+    /// Where its output goes, followed to notice activity.
+    cursors: [LogCursor; 2],
+    /// When it last wrote output (or started, or was adopted).
+    last_output: DateTime<Utc>,
+}
+
+impl AgentActor {
+    pub(crate) fn new(agent: Agent, engine: Engine, supervisor: Addr<Supervisor>, generation: u64) -> Self {
+        let notice = DeathNotice::new(supervisor.clone().recipient(), ActorRef::Agent(agent.id), generation);
+        Self {
+            agent,
+            engine,
+            supervisor,
+            generation,
+            notice,
+            run: 0,
+            watch: None,
+            stopping: None,
+            restarts: VecDeque::new(),
+            retiring: false,
+        }
+    }
+
+    fn actor(&self) -> ActorRef {
+        ActorRef::Agent(self.agent.id)
+    }
+
+    fn logs(&self) -> LogPaths {
+        LogPaths::in_dir(logs_dir(&self.engine), self.agent.id)
+    }
+
+    /// Checkpoints `next` with `events`, keeps it, and returns the commit to wait for.
+    fn save(&mut self, next: Agent, events: Vec<EventKind>) -> Result<Commit, EngineError> {
+        let now = next.updated_at;
+        let events = events.into_iter().map(|kind| NewEvent::session(next.session, now, kind)).collect();
+        self.engine.store.save_agent(&next, events)?;
+        self.agent = next;
+        Ok(self.engine.store.commit())
+    }
+
+    /// Moves `next` (a copy of the record) to `to`, adding the event to `events`.
+    fn step(
+        next: &mut Agent,
+        to: AgentState,
+        now: DateTime<Utc>,
+        reason: Option<String>,
+        events: &mut Vec<EventKind>,
+    ) -> Result<(), EngineError> {
+        let from = next.transition(to, now, reason.clone())?;
+        events.push(EventKind::AgentStateChanged { agent: next.id, from, to, reason });
+        Ok(())
+    }
+
+    /// Moves the record through `states` in one checkpoint, each with `reason`.
+    fn change_state(&mut self, states: &[AgentState], reason: Option<String>) -> Result<Commit, EngineError> {
+        let now = self.engine.clock.now();
+        let mut next = self.agent.clone();
+        let mut events = Vec::new();
+        for &to in states {
+            Self::step(&mut next, to, now, reason.clone(), &mut events)?;
+        }
+        self.save(next, events)
+    }
+
+    /// Asks the supervisor to retire this actor once `change` is durable: the
+    /// agent's run is over, and it frees its slot.
+    fn retire_after(&mut self, change: Result<Commit, EngineError>, ctx: &mut Context<Self>) {
+        let agent_id = self.agent.id;
+        match change {
+            Ok(commit) => {
+                ctx.spawn(actix::fut::wrap_future::<_, Self>(commit).map(move |result, act, _| {
+                    if let Err(err) = result {
+                        warn!(%agent_id, cause = %err, "agent change not committed");
+                    }
+                    act.retire();
+                }));
+            }
+            Err(err) => {
+                warn!(%agent_id, cause = %err, "agent change refused");
+                self.retire();
+            }
+        }
+    }
+
+    fn retire(&mut self) {
+        if !self.retiring {
+            self.retiring = true;
+            self.supervisor.do_send(Retire { actor: self.actor(), generation: self.generation });
+        }
+    }
+}
+
+/// Where agents' log files go.
+pub(crate) fn logs_dir(engine: &Engine) -> std::path::PathBuf {
+    engine.config.agents.logs_dir.clone().unwrap_or_else(|| std::env::temp_dir().join("baton-agents"))
+}
+
+impl Actor for AgentActor {
+    type Context = Context<Self>;
+
+    /// A queued agent waits for [`Launch`]; any other picks up where its
+    /// record says: a live process is adopted, a dead one gets its restart
+    /// policy, a pending restart is run.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.agent.state != AgentState::Queued {
+            self.resume(ctx);
+        }
+    }
+}
+
+/// Starts a queued agent's run; answers with its record once the run's start
+/// (or its failure to start) is durable.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Agent, EngineError>")]
+pub(crate) struct Launch;
+
+impl Handler<Launch> for AgentActor {
+    type Result = ResponseFuture<Result<Agent, EngineError>>;
+
+    fn handle(&mut self, _: Launch, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let change = self.start_run(ctx);
+        let agent = self.agent.clone();
+        Box::pin(async move {
+            change?.await?;
+            Ok(agent)
+        })
+    }
+}
+
+/// Stops the agent's run, for a user or because its session closed; answers
+/// once it is stopped.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Agent, EngineError>")]
+pub(crate) struct StopRun {
+    pub(crate) grace: Option<std::time::Duration>,
+    pub(crate) reason: String,
+}
+
+impl Handler<StopRun> for AgentActor {
+    type Result = ResponseFuture<Result<Agent, EngineError>>;
+
+    fn handle(&mut self, StopRun { grace, reason }: StopRun, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let (answer, answered) = oneshot::channel();
+        self.stop(StopCause::Requested(reason), grace, Some(answer), ctx);
+        Box::pin(async move { answered.await.unwrap_or(Err(EngineError::ShuttingDown)) })
+    }
+}
+
+impl Handler<WatchdogTick> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, WatchdogTick { now }: WatchdogTick, ctx: &mut Context<Self>) {
+        self.engine.faults.maybe_panic(self.actor());
+        self.check(now, ctx);
+    }
+}
+
+impl Handler<Stop> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, Stop { exit }: Stop, ctx: &mut Context<Self>) {
+        self.notice.set_exit(exit);
+        ctx.stop();
+    }
+}

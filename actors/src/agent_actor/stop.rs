@@ -1,0 +1,198 @@
+//! Stopping an agent's run: SIGTERM to its whole process session, SIGKILL
+//! after the grace period, then the state the cause calls for: `stopped` for a
+//! stop someone asked for, the restart policy for a limit that fired.
+//!
+//! A stop ends when both the session is empty and, for a process this actor
+//! waits for, its exit status is in, so the record says how it ended.
+
+use std::time::Duration;
+
+use actix::fut::wrap_future;
+use actix::prelude::*;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::AgentActor;
+use crate::error::EngineError;
+use crate::model::{Agent, AgentState, ExitStatus};
+use crate::process::{Signal, StopOutcome, stop_session};
+
+/// How often a stop looks at `/proc` to see whether the session is empty.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// Why a run is being stopped.
+#[derive(Debug, Clone)]
+pub(super) enum StopCause {
+    /// Someone asked (a user, or the close of its session); the reason says who.
+    Requested(String),
+    /// A watchdog limit fired; the reason says which.
+    Limit(String),
+}
+
+/// A stop in progress.
+pub(super) struct Stopping {
+    cause: StopCause,
+    /// Who waits for the stop to end.
+    waiters: Vec<oneshot::Sender<Result<Agent, EngineError>>>,
+    /// Whether the session has been emptied (or failed to be).
+    pub(super) signalled: bool,
+    /// Whether the run's end has been seen (always, for an adopted process).
+    pub(super) exit_seen: bool,
+    /// How the process ended, when it was this actor's child.
+    pub(super) exit: Option<ExitStatus>,
+    /// What stopping the session came to.
+    outcome: Option<Result<StopOutcome, String>>,
+}
+
+type Answer = oneshot::Sender<Result<Agent, EngineError>>;
+
+impl AgentActor {
+    /// Stops the agent's run for `cause`, giving it `grace` (the engine's
+    /// default when none) after SIGTERM; `answer` is told once it is over.
+    pub(super) fn stop(
+        &mut self,
+        cause: StopCause,
+        grace: Option<Duration>,
+        answer: Option<Answer>,
+        ctx: &mut Context<Self>,
+    ) {
+        let reason = match &cause {
+            StopCause::Requested(reason) | StopCause::Limit(reason) => reason.clone(),
+        };
+        match self.agent.state {
+            AgentState::Running => {
+                let Some(watch) = &self.watch else {
+                    return reply(answer, Ok(self.agent.clone()));
+                };
+                let (identity, waited) = (watch.identity, watch.waited);
+                if let Err(err) = self.change_state(&[AgentState::Stopping], Some(reason)) {
+                    return reply(answer, Err(err));
+                }
+                self.stop_process(identity, waited, cause, grace, answer, ctx);
+            }
+            AgentState::Stopping => match &mut self.stopping {
+                Some(stopping) => {
+                    // A stop asked for wins over a limit: the agent stays stopped.
+                    if matches!(cause, StopCause::Requested(_)) {
+                        stopping.cause = cause;
+                    }
+                    stopping.waiters.extend(answer);
+                }
+                None => reply(answer, Ok(self.agent.clone())),
+            },
+            AgentState::Backoff | AgentState::Queued => {
+                // Cancels the pending restart.
+                self.run += 1;
+                match self.change_state(&[AgentState::Stopped], Some(reason)) {
+                    Ok(commit) => self.answer_after(commit, answer.into_iter().collect(), ctx),
+                    Err(err) => {
+                        reply(answer, Err(err));
+                        self.retire();
+                    }
+                }
+            }
+            AgentState::Starting
+            | AgentState::Exited
+            | AgentState::Failed
+            | AgentState::TimedOut
+            | AgentState::Stopped => reply(answer, Ok(self.agent.clone())),
+        }
+    }
+
+    /// Signals the process session of `identity` (the record already says
+    /// `stopping`) and ends the stop once it is empty.
+    pub(super) fn stop_process(
+        &mut self,
+        identity: crate::process::ProcessIdentity,
+        waited: bool,
+        cause: StopCause,
+        grace: Option<Duration>,
+        answer: Option<Answer>,
+        ctx: &mut Context<Self>,
+    ) {
+        info!(agent_id = %self.agent.id, pid = identity.pid, ?cause, "stopping the agent");
+        self.stopping = Some(Stopping {
+            cause,
+            waiters: answer.into_iter().collect(),
+            signalled: false,
+            exit_seen: !waited,
+            exit: None,
+            outcome: None,
+        });
+        // A process adopted, not waited for, is signalled only while its
+        // session is still its own: its pid may have gone to a stranger.
+        if !waited && !identity.session_is_ours() {
+            return self.signalled(Ok(StopOutcome::Exited), ctx);
+        }
+        let grace = grace.unwrap_or(self.engine.config.agents.stop_grace);
+        let stopping = stop_session(identity.pid, Signal::SIGTERM, grace, STOP_POLL);
+        ctx.spawn(wrap_future::<_, Self>(stopping).map(|result, act, ctx| {
+            act.signalled(result.map_err(|err| err.to_string()), ctx);
+        }));
+    }
+
+    /// The session has been emptied (or could not be): the stop ends once the
+    /// run's end is in too.
+    fn signalled(&mut self, outcome: Result<StopOutcome, String>, ctx: &mut Context<Self>) {
+        let Some(stopping) = &mut self.stopping else { return };
+        stopping.signalled = true;
+        stopping.outcome = Some(outcome);
+        if stopping.exit_seen {
+            self.finish_stop(ctx);
+        }
+    }
+
+    /// Records how the stop ended and answers whoever waits for it.
+    pub(super) fn finish_stop(&mut self, ctx: &mut Context<Self>) {
+        let Some(stopping) = self.stopping.take() else { return };
+        if let Some(watch) = self.watch.take().filter(|watch| !watch.waited) {
+            super::spawned::reap_adopted(watch.identity);
+        }
+        self.run += 1;
+        let killed = matches!(stopping.outcome, Some(Ok(StopOutcome::Killed)));
+        self.agent.last_exit = stopping.exit;
+        let change = match (stopping.outcome, stopping.cause) {
+            (Some(Err(err)), _) => {
+                warn!(agent_id = %self.agent.id, cause = %err, "cannot stop the agent");
+                self.change_state(&[AgentState::Failed], Some(format!("could not stop it: {err}")))
+            }
+            (_, StopCause::Requested(reason)) => {
+                let reason = if killed { format!("{reason}; killed after the grace period") } else { reason };
+                self.change_state(&[AgentState::Stopped], Some(reason))
+            }
+            (_, StopCause::Limit(limit)) => {
+                // Nobody waits on a limit's stop: a stop asked for meanwhile
+                // turned it into a requested one.
+                return self.after_run(stopping.exit, Some(limit), ctx);
+            }
+        };
+        match change {
+            Ok(commit) => self.answer_after(commit, stopping.waiters, ctx),
+            Err(err) => {
+                for waiter in stopping.waiters {
+                    let _ = waiter.send(Err(err.clone()));
+                }
+                self.retire();
+            }
+        }
+    }
+
+    /// Answers `waiters` with the record once `commit` is durable, then
+    /// retires the actor: the run is over. (Retiring first would drop the
+    /// answers with the actor.)
+    fn answer_after(&mut self, commit: crate::store::Commit, waiters: Vec<Answer>, ctx: &mut Context<Self>) {
+        ctx.spawn(wrap_future::<_, Self>(commit).map(move |result, act, _| {
+            for waiter in waiters {
+                let answer = result.clone().map(|()| act.agent.clone()).map_err(EngineError::from);
+                let _ = waiter.send(answer);
+            }
+            act.retire();
+        }));
+    }
+}
+
+fn reply(answer: Option<Answer>, result: Result<Agent, EngineError>) {
+    if let Some(answer) = answer {
+        let _ = answer.send(result);
+    }
+}

@@ -1,0 +1,82 @@
+//! What a watchdog tick checks of a running agent: that an adopted process
+//! still lives, that its logs stay under their size, and its limits (max
+//! runtime, stale output, max RSS, max CPU time). The first limit found passed
+//! stops the run, with the limit as the reason.
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use super::AgentActor;
+use super::stop::StopCause;
+use crate::clock::to_chrono;
+use crate::model::AgentState;
+use crate::process::{LogCursor, SessionUsage, rotate_if_over};
+
+impl AgentActor {
+    pub(super) fn check(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+        if self.agent.state != AgentState::Running || self.stopping.is_some() {
+            return;
+        }
+        let Some(watch) = &self.watch else { return };
+        if !watch.waited && !watch.identity.is_alive() {
+            let run = self.run;
+            return self.exited(run, None, ctx);
+        }
+        self.rotate_logs();
+        if let Some(limit) = self.limit_passed(now) {
+            self.stop(StopCause::Limit(limit), None, None, ctx);
+        }
+    }
+
+    /// Rotates a log file past its size; its cursor starts again at the top.
+    fn rotate_logs(&mut self) {
+        let config = &self.engine.config.agents;
+        let (max, keep) = (config.log_max_bytes, config.log_keep);
+        let Some(watch) = &mut self.watch else { return };
+        for cursor in &mut watch.cursors {
+            // What was written since the last look is activity, even if it is rotated away.
+            if cursor.read_new().is_ok_and(|chunk| !chunk.is_empty()) {
+                watch.last_output = watch.last_output.max(self.engine.clock.now());
+            }
+            match rotate_if_over(cursor.path(), max, keep) {
+                Ok(true) => *cursor = LogCursor::at_start(cursor.path()),
+                Ok(false) => {}
+                Err(err) => warn!(path = %cursor.path().display(), cause = %err, "cannot rotate an agent's log"),
+            }
+        }
+    }
+
+    /// The first limit the current run has passed, as a reason.
+    fn limit_passed(&self, now: DateTime<Utc>) -> Option<String> {
+        let limits = self.agent.limits;
+        let watch = self.watch.as_ref()?;
+        if let (Some(max), Some(started)) = (limits.max_runtime, self.agent.started_at) {
+            if now - started >= to_chrono(max) {
+                return Some(format!("max runtime of {max:?} reached"));
+            }
+        }
+        if let Some(stale) = limits.stale_after {
+            if now - watch.last_output >= to_chrono(stale) {
+                return Some(format!("no output for {stale:?}"));
+            }
+        }
+        if limits.max_rss_bytes.is_none() && limits.max_cpu_time.is_none() {
+            return None;
+        }
+        let usage = match SessionUsage::measure(watch.identity.pid) {
+            Ok(usage) => usage,
+            Err(err) => {
+                warn!(agent_id = %self.agent.id, cause = %err, "cannot measure the agent's usage");
+                return None;
+            }
+        };
+        if let Some(max) = limits.max_rss_bytes.filter(|&max| usage.rss_bytes > max) {
+            return Some(format!("RSS of {} bytes over the limit of {max} bytes", usage.rss_bytes));
+        }
+        if let Some(max) = limits.max_cpu_time.filter(|&max| usage.cpu_time > max) {
+            return Some(format!("CPU time of {:?} over the limit of {max:?}", usage.cpu_time));
+        }
+        None
+    }
+}

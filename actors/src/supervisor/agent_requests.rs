@@ -1,0 +1,131 @@
+//! The requests about agents that reach the supervisor: spawn, get, list,
+//! stop, restart. Records are read from the store (every change is
+//! checkpointed before it is answered); changes to a running agent go to its
+//! actor.
+
+use actix::prelude::*;
+
+use super::agents::{AgentChild, AgentSlot};
+use super::{Reply, Supervisor, ready};
+use crate::agent_actor::StopRun;
+use crate::error::EngineError;
+use crate::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent};
+use crate::model::{ActorRef, Agent, AgentState, EventKind};
+
+impl Handler<SpawnAgent> for Supervisor {
+    type Result = Reply<Agent>;
+
+    fn handle(&mut self, SpawnAgent { agent: spec }: SpawnAgent, ctx: &mut Context<Self>) -> Self::Result {
+        if self.shutting_down {
+            return ready(Err(EngineError::ShuttingDown));
+        }
+        if spec.argv.first().is_none_or(String::is_empty) {
+            return ready(Err(EngineError::InvalidRequest("an agent needs a command to run".into())));
+        }
+        let session = match self.stored(spec.session) {
+            Ok(session) => session,
+            Err(err) => return ready(Err(err)),
+        };
+        if !session.is_open() || session.state == crate::model::SessionState::Closing {
+            return ready(Err(EngineError::SessionNotAccepting {
+                session: session.id,
+                state: session.state,
+                what: "new agents",
+            }));
+        }
+        let now = self.engine.clock.now();
+        let mut agent = Agent::queued(spec.session, spec.argv.clone(), now);
+        agent.role = spec.role;
+        agent.cwd = spec.cwd;
+        agent.env = spec.env;
+        agent.inherit_env = spec.inherit_env;
+        agent.restart = spec.restart;
+        agent.schedule = spec.schedule;
+        agent.limits = spec.limits;
+        let queued = EventKind::AgentStateChanged {
+            agent: agent.id,
+            from: AgentState::Queued,
+            to: AgentState::Queued,
+            reason: Some("spawned".into()),
+        };
+        self.enqueue(agent, vec![queued], ctx)
+    }
+}
+
+impl Handler<GetAgent> for Supervisor {
+    type Result = Result<Agent, EngineError>;
+
+    fn handle(&mut self, GetAgent(id): GetAgent, _: &mut Context<Self>) -> Self::Result {
+        self.stored_agent(id)
+    }
+}
+
+impl Handler<ListAgents> for Supervisor {
+    type Result = Result<Vec<Agent>, EngineError>;
+
+    fn handle(&mut self, ListAgents { session }: ListAgents, _: &mut Context<Self>) -> Self::Result {
+        let mut agents = self.engine.store.agents()?;
+        agents.retain(|agent| session.is_none_or(|session| agent.session == session));
+        Ok(agents)
+    }
+}
+
+impl Handler<StopAgent> for Supervisor {
+    type Result = Reply<Agent>;
+
+    fn handle(&mut self, StopAgent { id, grace }: StopAgent, _: &mut Context<Self>) -> Self::Result {
+        if self.agents.waiting.iter().any(|(waiting, _)| *waiting == id) {
+            let commit = match self.stop_queued(id, "stopped on request".into()) {
+                Ok(commit) => commit,
+                Err(err) => return ready(Err(err)),
+            };
+            let store = self.engine.store.clone();
+            return Box::pin(async move {
+                commit.await?;
+                store.agent(id)?.ok_or(EngineError::AgentNotFound(id))
+            });
+        }
+        match self.agents.children.get(&id).map(|child| &child.slot) {
+            Some(AgentSlot::Running(addr)) => {
+                let reply = addr.send(StopRun { grace, reason: "stopped on request".into() });
+                Box::pin(
+                    async move { reply.await.unwrap_or(Err(EngineError::ActorCrashed { actor: ActorRef::Agent(id) })) },
+                )
+            }
+            Some(AgentSlot::Restarting) => {
+                let retry_after = self.engine.config.agents.actor_restart.backoff.initial;
+                ready(Err(EngineError::Restarting { actor: ActorRef::Agent(id), retry_after }))
+            }
+            Some(AgentSlot::Retiring) | None => ready(self.stored_agent(id)),
+        }
+    }
+}
+
+impl Handler<RestartAgent> for Supervisor {
+    type Result = Reply<Agent>;
+
+    fn handle(&mut self, RestartAgent(id): RestartAgent, ctx: &mut Context<Self>) -> Self::Result {
+        if self.shutting_down {
+            return ready(Err(EngineError::ShuttingDown));
+        }
+        let mut agent = match self.stored_agent(id) {
+            Ok(agent) => agent,
+            Err(err) => return ready(Err(err)),
+        };
+        let now = self.engine.clock.now();
+        let reason = Some("restarted on request".to_owned());
+        // Only an agent whose run is over can be queued again.
+        let from = match agent.transition(AgentState::Queued, now, reason.clone()) {
+            Ok(from) => from,
+            Err(err) => return ready(Err(err.into())),
+        };
+        // Its run is over, but its actor may not have retired yet: it has
+        // nothing left to do, so it is let go now (its notice, from an older
+        // generation, is ignored).
+        if let Some(AgentChild { slot: AgentSlot::Running(addr), .. }) = self.agents.children.remove(&id) {
+            addr.do_send(super::child::Stop { exit: super::child::Exit::Retired });
+        }
+        let event = EventKind::AgentStateChanged { agent: id, from, to: AgentState::Queued, reason };
+        self.enqueue(agent, vec![event], ctx)
+    }
+}

@@ -1,0 +1,339 @@
+//! The supervisor's side of agents: their actors, the caps on how many run,
+//! the queue of spawns waiting for a slot, and the requests about them.
+//!
+//! An agent holds a slot while it has an actor: while its process runs, while
+//! it waits out a restart backoff, while it is being stopped. When its run is
+//! over its actor retires, the slot frees, and the oldest queued agent that
+//! fits under both caps (global and per session) starts.
+//!
+//! A crashed agent actor is rebuilt from the record, as a session's is; its
+//! process is not touched: the new actor finds it by pid and start time and
+//! adopts it.
+//!
+//! The requests about agents (spawn, get, list, stop, restart) are handled in
+//! `agent_requests.rs`.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use actix::fut::wrap_future;
+use actix::prelude::*;
+use tracing::{error, info, warn};
+
+use super::{Reply, Supervisor, commit_agent_in_background, ready};
+use crate::agent_actor::{AgentActor, Launch, StopRun};
+use crate::error::EngineError;
+use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, NewEvent, SessionId};
+use crate::restart::{RestartDecision, RestartHistory};
+
+/// What the supervisor knows of the agents.
+#[derive(Default)]
+pub(super) struct Agents {
+    /// Agents holding a slot, by id.
+    pub(super) children: HashMap<AgentId, AgentChild>,
+    /// Agents waiting for a slot, oldest first.
+    pub(super) waiting: VecDeque<(AgentId, SessionId)>,
+}
+
+pub(super) struct AgentChild {
+    session: SessionId,
+    generation: u64,
+    pub(super) slot: AgentSlot,
+    /// Recent crashes of its actor, for the restart intensity limit.
+    history: RestartHistory,
+}
+
+pub(super) enum AgentSlot {
+    Running(Addr<AgentActor>),
+    /// Its run is over and its actor is stopping.
+    Retiring,
+    /// Its actor crashed and is rebuilt after a backoff.
+    Restarting,
+}
+
+impl Supervisor {
+    /// Sorts the stored agents at start: those with a process or a pending
+    /// restart get an actor (which adopts or restarts them), queued ones wait.
+    pub(super) fn boot_agents(&mut self, ctx: &mut Context<Self>) {
+        let agents = match self.engine.store.agents() {
+            Ok(agents) => agents,
+            Err(err) => return error!(cause = %err, "cannot read the stored agents"),
+        };
+        for agent in agents {
+            match agent.state {
+                AgentState::Queued => self.agents.waiting.push_back((agent.id, agent.session)),
+                state if state.is_ended() => {}
+                _ => {
+                    self.start_agent(agent, ctx);
+                }
+            }
+        }
+        self.pump_agents(ctx);
+    }
+
+    fn start_agent(&mut self, agent: Agent, ctx: &mut Context<Self>) -> Addr<AgentActor> {
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let (id, session) = (agent.id, agent.session);
+        let addr = AgentActor::new(agent, self.engine.clone(), ctx.address(), generation).start();
+        let slot = AgentSlot::Running(addr.clone());
+        match self.agents.children.get_mut(&id) {
+            Some(child) => {
+                child.generation = generation;
+                child.slot = slot;
+            }
+            None => {
+                let history = RestartHistory::default();
+                self.agents.children.insert(id, AgentChild { session, generation, slot, history });
+            }
+        }
+        addr
+    }
+
+    fn has_slot(&self, session: SessionId) -> bool {
+        let config = &self.engine.config.agents;
+        let in_session = self.agents.children.values().filter(|child| child.session == session).count();
+        self.agents.children.len() < config.max_running && in_session < config.max_running_per_session
+    }
+
+    /// Starts queued agents, oldest first, while they fit under the caps.
+    pub(super) fn pump_agents(&mut self, ctx: &mut Context<Self>) {
+        if self.shutting_down {
+            return;
+        }
+        let mut index = 0;
+        while index < self.agents.waiting.len() {
+            let (id, session) = self.agents.waiting[index];
+            if !self.has_slot(session) {
+                index += 1;
+                continue;
+            }
+            self.agents.waiting.remove(index);
+            match self.engine.store.agent(id) {
+                Ok(Some(agent)) if agent.state == AgentState::Queued => {
+                    self.start_agent(agent, ctx).do_send(Launch);
+                }
+                Ok(_) => {}
+                Err(err) => warn!(agent_id = %id, cause = %err, "cannot read a queued agent"),
+            }
+        }
+    }
+
+    /// Checkpoints a queued `agent` and starts it if a slot is free; answers
+    /// with its record once durable (running, or queued).
+    pub(super) fn enqueue(&mut self, agent: Agent, events: Vec<EventKind>, ctx: &mut Context<Self>) -> Reply<Agent> {
+        let now = agent.updated_at;
+        let events = events.into_iter().map(|kind| NewEvent::session(agent.session, now, kind)).collect();
+        if let Err(err) = self.engine.store.save_agent(&agent, events) {
+            return ready(Err(err.into()));
+        }
+        let commit = self.engine.store.commit();
+        if !self.has_slot(agent.session) {
+            self.agents.waiting.push_back((agent.id, agent.session));
+            return Box::pin(async move {
+                commit.await?;
+                Ok(agent)
+            });
+        }
+        let launched = self.start_agent(agent.clone(), ctx).send(Launch);
+        let id = agent.id;
+        Box::pin(async move {
+            commit.await?;
+            launched.await.unwrap_or(Err(EngineError::ActorCrashed { actor: ActorRef::Agent(id) }))
+        })
+    }
+
+    pub(super) fn stored_agent(&self, id: AgentId) -> Result<Agent, EngineError> {
+        self.engine.store.agent(id)?.ok_or(EngineError::AgentNotFound(id))
+    }
+
+    /// Stops a queued agent before it runs.
+    pub(super) fn stop_queued(&mut self, id: AgentId, reason: String) -> Result<crate::store::Commit, EngineError> {
+        self.agents.waiting.retain(|(waiting, _)| *waiting != id);
+        let mut agent = self.stored_agent(id)?;
+        let now = self.engine.clock.now();
+        let from = agent.transition(AgentState::Stopped, now, Some(reason.clone()))?;
+        let event = EventKind::AgentStateChanged { agent: id, from, to: AgentState::Stopped, reason: Some(reason) };
+        self.engine.store.save_agent(&agent, vec![NewEvent::session(agent.session, now, event)])?;
+        Ok(self.engine.store.commit())
+    }
+
+    /// Stops every agent of `session` (it closed), in the background.
+    pub(super) fn stop_session_agents(&mut self, session: SessionId, ctx: &mut Context<Self>) {
+        let reason = "its session closed".to_owned();
+        let queued: Vec<AgentId> =
+            self.agents.waiting.iter().filter(|(_, of)| *of == session).map(|(id, _)| *id).collect();
+        for id in queued {
+            match self.stop_queued(id, reason.clone()) {
+                Ok(commit) => commit_agent_in_background(commit, id, ctx),
+                Err(err) => warn!(agent_id = %id, cause = %err, "cannot stop a queued agent"),
+            }
+        }
+        for child in self.agents.children.values().filter(|child| child.session == session) {
+            if let AgentSlot::Running(addr) = &child.slot {
+                addr.do_send(StopRun { grace: None, reason: reason.clone() });
+            }
+        }
+    }
+
+    pub(super) fn agents_tick(&mut self, tick: crate::messages::WatchdogTick) {
+        for child in self.agents.children.values() {
+            if let AgentSlot::Running(addr) = &child.slot {
+                addr.do_send(tick);
+            }
+        }
+        if !self.engine.config.agents.reap_orphans {
+            return;
+        }
+        match crate::agent_actor::reap_orphans() {
+            Ok(reaped) => {
+                for orphan in reaped {
+                    info!(pid = orphan.pid, exit = %orphan.exit, "reaped an orphaned agent process");
+                }
+            }
+            Err(err) => warn!(cause = %err, "cannot reap orphans"),
+        }
+    }
+
+    /// An agent actor asks to retire: its run is over.
+    pub(super) fn retire_agent(&mut self, id: AgentId, generation: u64) {
+        let Some(child) = self.agents.children.get_mut(&id).filter(|child| child.generation == generation) else {
+            return;
+        };
+        if let AgentSlot::Running(addr) = &child.slot {
+            addr.do_send(super::child::Stop { exit: super::child::Exit::Retired });
+            child.slot = AgentSlot::Retiring;
+        }
+    }
+
+    /// An agent actor is gone: `exit` says how.
+    pub(super) fn agent_exited(
+        &mut self,
+        id: AgentId,
+        generation: u64,
+        exit: super::child::Exit,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.agents.children.get(&id).is_none_or(|child| child.generation != generation) {
+            return;
+        }
+        match exit {
+            super::child::Exit::Crashed if !self.shutting_down => self.agent_actor_crashed(id, ctx),
+            _ => {
+                self.agents.children.remove(&id);
+                self.pump_agents(ctx);
+            }
+        }
+    }
+
+    fn agent_actor_crashed(&mut self, id: AgentId, ctx: &mut Context<Self>) {
+        let now = self.engine.clock.now();
+        let strategy = self.engine.config.agents.actor_restart;
+        let Some(child) = self.agents.children.get_mut(&id) else { return };
+        child.slot = AgentSlot::Restarting;
+        match child.history.record_crash(now, &strategy) {
+            RestartDecision::Restart { attempt, after } => {
+                warn!(agent_id = %id, attempt, backoff = ?after, "agent actor crashed; rebuilding it from its record");
+                let generation = child.generation;
+                ctx.spawn(wrap_future::<_, Self>(self.engine.clock.sleep(after)).map(move |(), act, ctx| {
+                    let waiting = act.agents.children.get(&id).is_some_and(|child| {
+                        child.generation == generation && matches!(child.slot, AgentSlot::Restarting)
+                    });
+                    if !waiting {
+                        return;
+                    }
+                    match act.engine.store.agent(id) {
+                        Ok(Some(agent)) => {
+                            let backoff_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+                            let event =
+                                EventKind::ActorRestarted { actor: ActorRef::Agent(id), restarts: attempt, backoff_ms };
+                            let now = act.engine.clock.now();
+                            if let Err(err) =
+                                act.engine.store.save_agent(&agent, vec![NewEvent::session(agent.session, now, event)])
+                            {
+                                warn!(agent_id = %id, cause = %err, "restart not recorded");
+                            }
+                            // A queued one crashed in its launch: launch it again.
+                            let queued = agent.state == AgentState::Queued;
+                            let addr = act.start_agent(agent, ctx);
+                            if queued {
+                                addr.do_send(Launch);
+                            }
+                        }
+                        Ok(None) => {
+                            act.agents.children.remove(&id);
+                        }
+                        Err(err) => {
+                            error!(agent_id = %id, cause = %err, "cannot read a crashed agent's record");
+                            act.agent_actor_crashed(id, ctx);
+                        }
+                    }
+                }));
+            }
+            RestartDecision::GiveUp { reason } => {
+                error!(agent_id = %id, %reason, "gave up on the agent actor; stopping its process");
+                self.agents.children.remove(&id);
+                self.give_up_agent(id, reason, ctx);
+            }
+        }
+    }
+
+    /// Stops the process of an agent whose actor keeps crashing, and marks it failed.
+    fn give_up_agent(&mut self, id: AgentId, reason: String, ctx: &mut Context<Self>) {
+        let Ok(mut agent) = self.stored_agent(id) else { return };
+        if let (Some(pid), Some(start_time)) = (agent.pid, agent.pid_start_time) {
+            let identity = crate::process::ProcessIdentity { pid, start_time };
+            if agent.state.is_live() && identity.session_is_ours() {
+                let grace = self.engine.config.agents.stop_grace;
+                ctx.spawn(wrap_future(async move {
+                    let stopping = crate::process::stop_session(
+                        pid,
+                        crate::process::Signal::SIGTERM,
+                        grace,
+                        Duration::from_millis(20),
+                    );
+                    if let Err(err) = stopping.await {
+                        warn!(agent_id = %id, cause = %err, "cannot stop a given-up agent");
+                    }
+                }));
+            }
+        }
+        let now = self.engine.clock.now();
+        let from = agent.state;
+        // The lifecycle lets a run fail from any state with a process; a queued
+        // or backing-off one is stopped instead.
+        let to = if agent.state.is_live() { AgentState::Failed } else { AgentState::Stopped };
+        if agent.transition(to, now, Some(reason.clone())).is_err() {
+            return;
+        }
+        let events = vec![
+            NewEvent::session(
+                agent.session,
+                now,
+                EventKind::ActorFailed { actor: ActorRef::Agent(id), reason: reason.clone() },
+            ),
+            NewEvent::session(
+                agent.session,
+                now,
+                EventKind::AgentStateChanged { agent: id, from, to, reason: Some(reason) },
+            ),
+        ];
+        match self.engine.store.save_agent(&agent, events) {
+            Ok(_) => commit_agent_in_background(self.engine.store.commit(), id, ctx),
+            Err(err) => error!(agent_id = %id, cause = %err, "cannot mark the agent failed"),
+        }
+        self.pump_agents(ctx);
+    }
+
+    /// Tells every agent actor to stop (their processes go on running) and
+    /// returns the replies to wait for.
+    pub(super) fn stop_agent_actors(&mut self) -> Vec<Request<AgentActor, super::child::Stop>> {
+        let mut stops = Vec::new();
+        for child in self.agents.children.values() {
+            if let AgentSlot::Running(addr) = &child.slot {
+                stops.push(addr.send(super::child::Stop { exit: super::child::Exit::Shutdown }));
+            }
+        }
+        stops
+    }
+}
