@@ -234,3 +234,49 @@ fn bad_input_spawns_nothing() {
     assert_eq!(json_of(&home.ok(&["ps", "--json"])), json!([]));
     assert!(processes_running(&["sleep", "3613"]).is_empty());
 }
+
+#[test]
+fn spawn_options_reach_the_record_and_the_process() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let view = json_of(&home.ok(&[
+        "spawn",
+        "--session",
+        &session,
+        "--json",
+        "--restart",
+        "on-failure",
+        "--max-restarts",
+        "1",
+        "--max-runtime",
+        "1h",
+        "--stale-after",
+        "10m",
+        "--max-rss",
+        "1000000000",
+        "--env",
+        "GREETING=hello there",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$GREETING\"; exit 1",
+    ]));
+    let agent = &view["agent"];
+    assert_eq!(agent["restart"], "on-failure");
+    assert_eq!(agent["schedule"]["intensity"]["max_restarts"], 1);
+    assert_eq!(agent["limits"]["max_runtime"], 3_600_000);
+    assert_eq!(agent["limits"]["stale_after"], 600_000);
+    assert_eq!(agent["limits"]["max_rss_bytes"], 1_000_000_000_u64);
+    let id = agent["id"].as_str().unwrap().to_owned();
+    // It fails, is run once more, fails again, and baton gives up on it.
+    let view = eventually("the agent to be given up on", || {
+        let view = view_of(&home, &id);
+        (view["agent"]["state"] == "failed").then_some(view)
+    });
+    assert_eq!(view["agent"]["restarts"], 1, "{view}");
+    assert_eq!(view["agent"]["last_exit"]["code"], 1, "{view}");
+    assert_eq!(home.ok(&["logs", &id]), "hello there\nhello there\n");
+    let table = home.ok(&["ps", "--session", &session]);
+    assert!(table.contains("failed") && table.contains("exit code 1"), "{table}");
+}

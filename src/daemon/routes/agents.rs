@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::api::{AgentLogs, AgentUsage, AgentView, ErrorBody, SpawnAgentRequest, StopAgentRequest};
+use crate::api::{AgentLogs, AgentUsage, AgentView, ErrorBody, ErrorCode, SpawnAgentRequest, StopAgentRequest};
 use crate::daemon::error::ApiError;
 use crate::daemon::state::AppState;
 use crate::{Baton, SpawnAgent};
@@ -122,7 +122,12 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<web::Json<Vec<AgentView>>, ApiError> {
     let agents = state.baton.agents(query.session).await?;
-    Ok(web::Json(agents.into_iter().map(|agent| view(&state.baton, agent)).collect()))
+    // Measuring reads /proc and the log files: off the server's threads.
+    let baton = state.baton.clone();
+    let views = web::block(move || agents.into_iter().map(|agent| view(&baton, agent)).collect())
+        .await
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot measure the agents: {err}")))?;
+    Ok(web::Json(views))
 }
 
 /// Shows one agent.
@@ -209,7 +214,7 @@ pub async fn logs(
     let path = state.baton.agent_logs(agent.id).of(stream).to_path_buf();
     let tail = web::block(move || tail_or_empty(&path, lines))
         .await
-        .map_err(|err| ApiError::new(crate::api::ErrorCode::Internal, format!("cannot read the log: {err}")))?;
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot read the log: {err}")))?;
     let mut text = String::new();
     for line in tail {
         text.push_str(&line);
