@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use baton_actors::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent};
 use baton_actors::model::{Agent, AgentId, SessionId};
+use baton_actors::process::LogPaths;
 
 use crate::Baton;
 use crate::error::Result;
@@ -45,5 +46,11 @@ impl Baton {
     /// Runs again an agent whose run is over; it is queued when a cap is reached.
     pub async fn restart_agent(&self, id: AgentId) -> Result<Agent> {
         self.ask(RestartAgent(id)).await
+    }
+
+    /// Where the agent with this id writes its stdout and stderr (whether or
+    /// not it exists).
+    pub fn agent_logs(&self, id: AgentId) -> LogPaths {
+        LogPaths::in_dir(self.logs_dir(), id)
     }
 }

@@ -40,6 +40,8 @@ struct Inner {
     /// open once the engine has stopped.
     store: Weak<dyn Store>,
     data_dir: PathBuf,
+    /// Where agents' log files are, for reading their output.
+    logs_dir: PathBuf,
     /// Completes when the engine's thread has ended and the store is closed.
     exited: Mutex<Option<oneshot::Receiver<()>>>,
     #[cfg(feature = "fault-injection")]
@@ -119,6 +121,11 @@ impl Baton {
     /// The data dir this engine keeps its files in.
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    /// Where agents' log files are.
+    pub fn logs_dir(&self) -> &Path {
+        &self.inner.logs_dir
     }
 
     /// Stops every actor, flushes the store and ends the engine's thread;
@@ -264,9 +271,7 @@ impl BatonBuilder {
             flush_observer: self.flush_observer,
         };
         let mut config = self.config;
-        if config.agents.logs_dir.is_none() {
-            config.agents.logs_dir = Some(data_dir.join("agents"));
-        }
+        let logs_dir = config.agents.logs_dir.get_or_insert_with(|| data_dir.join("agents")).clone();
         let (clock, config, faults) = (self.clock, Arc::new(config), self.faults.clone());
         std::thread::Builder::new()
             .name("baton-engine".into())
@@ -298,6 +303,7 @@ impl BatonBuilder {
                 system,
                 store,
                 data_dir,
+                logs_dir,
                 exited: Mutex::new(Some(exited_rx)),
                 #[cfg(feature = "fault-injection")]
                 faults: self.faults,

@@ -5,6 +5,7 @@
 //! messages never cross the wire. Every type derives `utoipa::ToSchema`, so the
 //! OpenAPI document is generated from these definitions and cannot drift.
 
+mod agents;
 mod error;
 mod queue;
 
@@ -15,6 +16,7 @@ use baton_actors::model::{CloseMode, QueueStats};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use agents::{AgentLogs, AgentUsage, AgentView, SpawnAgentRequest, StopAgentRequest};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use queue::{
     AckRequest, AllKeyword, ClaimRequest, MAX_WAIT_MS, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection,
@@ -60,6 +62,9 @@ pub struct Status {
     pub socket: PathBuf,
     /// How many sessions are in each state.
     pub sessions: BTreeMap<String, usize>,
+    /// How many agents are in each state.
+    #[serde(default)]
+    pub agents: BTreeMap<String, usize>,
     /// The observation queues of all sessions together.
     pub queue: QueueStats,
 }

@@ -7,6 +7,7 @@
 //! 1 failure, 2 usage, 3 daemon unreachable, 4 not found, 5 conflict or
 //! invalid state; errors are one line on stderr.
 
+mod agent;
 mod completions;
 mod context;
 mod doctor;
@@ -91,6 +92,16 @@ pub enum Command {
     /// Claims, acks, nacks and inspects a session's observations.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Starts an agent process in a session and prints its id.
+    Spawn(agent::spawn::SpawnArgs),
+    /// Lists agents: state, pid, uptime, restarts, last exit, memory, command.
+    Ps(agent::ps::PsArgs),
+    /// Stops an agent and everything it started.
+    Stop(agent::stop::StopArgs),
+    /// Runs again an agent whose run is over.
+    Restart(agent::restart::RestartArgs),
+    /// Prints what an agent wrote, or follows it.
+    Logs(agent::logs::LogsArgs),
     /// Claude Code's hook: reads one hook event on stdin and records it (always exits 0).
     Hook(hook::HookArgs),
     /// Lists stored events, or follows them live.
@@ -134,6 +145,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Observe(args) => observe::run(&context, args).await,
                     Command::Queue(command) => queue::run(&context, command).await,
                     Command::Events(args) => events::run(&context, args).await,
+                    Command::Spawn(args) => agent::spawn::run(&context, args).await,
+                    Command::Ps(args) => agent::ps::run(&context, args).await,
+                    Command::Stop(args) => agent::stop::run(&context, args).await,
+                    Command::Restart(args) => agent::restart::run(&context, args).await,
+                    Command::Logs(args) => agent::logs::run(&context, args).await,
                     Command::Serve(_) | Command::Completions(_) | Command::Hook(_) => unreachable!("handled above"),
                 };
                 if let Some(daemon) = context.client.daemon_version() {

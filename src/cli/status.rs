@@ -1,22 +1,20 @@
 //! `baton status`: what the daemon is and holds.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::context::Context;
 use super::output;
 use crate::api::Status;
 
-/// Prints the daemon's version, uptime, paths, session counts and queue depth.
+/// Prints the daemon's version, uptime, paths, session and agent counts and queue depth.
 pub async fn run(context: &Context) -> anyhow::Result<()> {
     let status: Status = context.connect().await?.get("/v1/status").await?;
     if context.json {
         return output::json(&status);
     }
-    let sessions = if status.sessions.is_empty() {
-        "none".to_owned()
-    } else {
-        status.sessions.iter().map(|(state, count)| format!("{count} {state}")).collect::<Vec<_>>().join(", ")
-    };
+    let sessions = counts(&status.sessions);
+    let agents = counts(&status.agents);
     output::fields([
         ("version", status.version.clone()),
         ("pid", status.pid.to_string()),
@@ -24,6 +22,7 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         ("data dir", status.data_dir.display().to_string()),
         ("socket", status.socket.display().to_string()),
         ("sessions", sessions),
+        ("agents", agents),
         (
             "queue",
             format!(
@@ -32,4 +31,12 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
             ),
         ),
     ])
+}
+
+/// `2 running, 1 stopped`, or `none`.
+fn counts(by_state: &BTreeMap<String, usize>) -> String {
+    if by_state.is_empty() {
+        return "none".to_owned();
+    }
+    by_state.iter().map(|(state, count)| format!("{count} {state}")).collect::<Vec<_>>().join(", ")
 }

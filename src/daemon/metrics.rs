@@ -1,6 +1,6 @@
 //! `GET /metrics`: Prometheus text format.
 //!
-//! Gauges that describe stored state (sessions by state, restarts) are read
+//! Gauges that describe stored state (sessions and agents by state, restarts) are read
 //! from the engine at scrape time, so they are never stale. Latencies are
 //! histograms fed as things happen: every HTTP request (by method, route
 //! pattern and status) and every store flush.
@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 
 use super::error::ApiError;
 use crate::api::ErrorCode;
-use crate::{Baton, SessionState};
+use crate::{AgentState, Baton, SessionState};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
@@ -35,6 +35,7 @@ struct RequestLabels {
 pub struct Metrics {
     registry: Registry,
     sessions: Family<StateLabel, Gauge>,
+    agents: Family<StateLabel, Gauge>,
     session_restarts: Gauge,
     observations: Family<StateLabel, Gauge>,
     acked: Gauge,
@@ -53,6 +54,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("baton");
         let sessions = Family::<StateLabel, Gauge>::default();
         registry.register("sessions", "Sessions by state", sessions.clone());
+        let agents = Family::<StateLabel, Gauge>::default();
+        registry.register("agents", "Agents by state", agents.clone());
         let session_restarts = Gauge::default();
         registry.register(
             "session_actor_restarts",
@@ -71,7 +74,7 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency", requests.clone());
         let flushes = Histogram::new(latency_buckets());
         registry.register("store_flush_duration_seconds", "Latency of store flushes (group commits)", flushes.clone());
-        Self { registry, sessions, session_restarts, observations, acked, requests, flushes }
+        Self { registry, sessions, agents, session_restarts, observations, acked, requests, flushes }
     }
 
     /// Records one HTTP request.
@@ -95,6 +98,11 @@ impl Metrics {
         }
         let restarts: u64 = sessions.iter().map(|session| u64::from(session.restarts)).sum();
         self.session_restarts.set(i64::try_from(restarts).unwrap_or(i64::MAX));
+        let agents = baton.agents(None).await?;
+        for &state in AgentState::ALL {
+            let count = agents.iter().filter(|agent| agent.state == state).count();
+            self.agents.get_or_create(&StateLabel { state: state.as_str() }).set(gauge_value(count));
+        }
         let queue = baton.queue_totals().await?;
         for (state, count) in [("pending", queue.pending), ("leased", queue.leased), ("dead", queue.dead)] {
             self.observations.get_or_create(&StateLabel { state }).set(i64::try_from(count).unwrap_or(i64::MAX));

@@ -1,5 +1,6 @@
 //! The daemon and the CLI, as users run them: the real binary, real sockets.
 
+mod agents;
 mod autostart;
 mod bad_input;
 mod concurrency;

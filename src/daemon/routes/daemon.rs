@@ -33,6 +33,10 @@ pub async fn status(state: web::Data<AppState>) -> Result<web::Json<Status>, Api
     for session in &sessions {
         *counts.entry(session.state.to_string()).or_insert(0) += 1;
     }
+    let mut agents = std::collections::BTreeMap::new();
+    for agent in state.baton.agents(None).await? {
+        *agents.entry(agent.state.to_string()).or_insert(0) += 1;
+    }
     Ok(web::Json(Status {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
@@ -40,6 +44,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<web::Json<Status>, Api
         data_dir: state.settings.data_dir.clone(),
         socket: state.settings.socket.clone(),
         sessions: counts,
+        agents,
         queue: state.baton.queue_totals().await?,
     }))
 }

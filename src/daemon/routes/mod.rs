@@ -1,6 +1,7 @@
 //! The HTTP routes, one file per resource, and the OpenAPI document built
 //! from their annotations.
 
+pub mod agents;
 pub mod daemon;
 pub mod events;
 pub mod hook;
@@ -18,6 +19,7 @@ use utoipa::OpenApi;
         daemon::health, daemon::version, daemon::status, daemon::metrics, daemon::openapi,
         sessions::open, sessions::list, sessions::show, sessions::close,
         queue::observe, queue::list, queue::stats, queue::claim, queue::ack, queue::nack, queue::requeue,
+        agents::spawn, agents::list, agents::show, agents::stop, agents::restart, agents::logs,
         hook::claude_code,
         events::stream_events, events::event_log,
     ),
@@ -26,6 +28,7 @@ use utoipa::OpenApi;
         (name = "daemon", description = "The daemon itself"),
         (name = "sessions", description = "Durable records of agent sessions"),
         (name = "queue", description = "Each session's durable observation queue"),
+        (name = "agents", description = "Supervised agent processes of sessions"),
         (name = "hooks", description = "Editor hooks: Claude Code's events, posted whole"),
         (name = "events", description = "What happened, in order"),
     )
@@ -51,6 +54,12 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(queue::ack)
         .service(queue::nack)
         .service(queue::requeue)
+        .service(agents::spawn)
+        .service(agents::list)
+        .service(agents::show)
+        .service(agents::stop)
+        .service(agents::restart)
+        .service(agents::logs)
         .service(hook::claude_code)
         .service(events::event_log)
         .service(events::stream_events);

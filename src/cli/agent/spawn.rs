@@ -1,0 +1,86 @@
+//! `baton spawn`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use baton_actors::model::{RestartPolicy, SessionId};
+
+use super::millis;
+use crate::api::{AgentView, SpawnAgentRequest};
+use crate::cli::context::Context;
+use crate::cli::output;
+
+/// Options of `baton spawn`.
+#[derive(Debug, clap::Args)]
+pub struct SpawnArgs {
+    /// The session the agent works for.
+    #[arg(long, value_name = "ID")]
+    session: SessionId,
+    /// Its role in the session, for routing handoffs.
+    #[arg(long)]
+    role: Option<String>,
+    /// When to run it again after it ends.
+    #[arg(long, value_name = "POLICY", default_value = "never")]
+    restart: RestartPolicy,
+    /// The most restarts within the restart window before it is failed.
+    #[arg(long, value_name = "N")]
+    max_restarts: Option<u32>,
+    /// Stop it after it has run this long (30s, 2h).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    max_runtime: Option<Duration>,
+    /// Stop it after this long without output.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    stale_after: Option<Duration>,
+    /// Stop it when its processes use more memory than this many bytes (RSS).
+    #[arg(long, value_name = "BYTES")]
+    max_rss: Option<u64>,
+    /// Stop it when its processes used this much CPU time.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    max_cpu_time: Option<Duration>,
+    /// The directory it runs in [default: this one].
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// An environment variable to set for it.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value)]
+    env: Vec<(String, String)>,
+    /// The command and its arguments, after `--`; run directly, never through a shell.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+/// Spawns the agent and prints its id (its view with `--json`).
+pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
+    let cwd = match args.cwd {
+        Some(cwd) => Some(cwd),
+        None => std::env::current_dir().ok(),
+    };
+    let request = SpawnAgentRequest {
+        session: args.session,
+        argv: args.command,
+        role: args.role,
+        cwd,
+        env: args.env.into_iter().collect::<BTreeMap<_, _>>(),
+        restart: Some(args.restart.to_string()),
+        max_restarts: args.max_restarts,
+        max_runtime_ms: args.max_runtime.map(millis),
+        stale_after_ms: args.stale_after.map(millis),
+        max_rss_bytes: args.max_rss,
+        max_cpu_time_ms: args.max_cpu_time.map(millis),
+    };
+    let view: AgentView = context.connect().await?.post("/v1/agents", &request).await?;
+    if context.json {
+        return output::json(&view);
+    }
+    if let Some(reason) = view.agent.reason.as_deref().filter(|_| view.agent.state.is_ended()) {
+        eprintln!("baton: agent {} is {}: {reason}", view.agent.id, view.agent.state);
+    }
+    output::line(view.agent.id)
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}

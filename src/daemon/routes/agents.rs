@@ -1,0 +1,265 @@
+//! Agents: spawn, list, show, stop, restart, logs.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, post, web};
+use baton_actors::model::{Agent, AgentId, AgentLimits, AgentState, RestartPolicy, SessionId};
+use baton_actors::process::{OutputStream, SessionUsage, tail_lines};
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::api::{AgentLogs, AgentUsage, AgentView, ErrorBody, ErrorCode, SpawnAgentRequest, StopAgentRequest};
+use crate::daemon::error::ApiError;
+use crate::daemon::state::AppState;
+use crate::{Baton, SpawnAgent};
+
+/// How many lines of each stream a view carries.
+const VIEW_TAIL_LINES: usize = 5;
+
+/// The most lines the logs route returns.
+const MAX_LOG_LINES: usize = 10_000;
+
+/// Spawns an agent: answers once its record is durable, `running` with its
+/// pid, `queued` at a cap, or `failed` when its command could not start.
+#[utoipa::path(
+    post, path = "/v1/agents", tag = "agents",
+    request_body = SpawnAgentRequest,
+    responses(
+        (status = 200, description = "The agent, once durable", body = AgentView),
+        (status = 400, body = ErrorBody), (status = 404, description = "No such session", body = ErrorBody),
+        (status = 409, description = "The session is closing or ended", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/v1/agents")]
+pub async fn spawn(
+    state: web::Data<AppState>,
+    body: web::Json<SpawnAgentRequest>,
+) -> Result<web::Json<AgentView>, ApiError> {
+    let message = spawn_message(body.into_inner())?;
+    let agent = state.baton.spawn_agent(message).await?;
+    Ok(web::Json(view(&state.baton, agent)))
+}
+
+/// The engine's message for a spawn request; a bad value is an error before
+/// anything is spawned.
+fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
+    let SpawnAgentRequest {
+        session,
+        argv,
+        role,
+        cwd,
+        env,
+        restart: policy,
+        max_restarts,
+        max_runtime_ms,
+        stale_after_ms,
+        max_rss_bytes,
+        max_cpu_time_ms,
+    } = request;
+    if argv.first().is_none_or(|program| program.is_empty()) {
+        return Err(ApiError::bad_request("argv must name a command to run"));
+    }
+    for (name, value) in [
+        ("max_runtime_ms", max_runtime_ms),
+        ("stale_after_ms", stale_after_ms),
+        ("max_rss_bytes", max_rss_bytes),
+        ("max_cpu_time_ms", max_cpu_time_ms),
+    ] {
+        if value == Some(0) {
+            return Err(ApiError::bad_request(format!("{name} must be above 0")));
+        }
+    }
+    if env.keys().any(|key| key.is_empty() || key.contains('=') || key.contains('\0')) {
+        return Err(ApiError::bad_request("an environment variable's name must be non-empty, without '=' or NUL"));
+    }
+    let mut message = SpawnAgent::new(session, argv);
+    if let Some(role) = role {
+        message = message.role(role);
+    }
+    if let Some(cwd) = cwd {
+        message = message.cwd(cwd);
+    }
+    for (key, value) in env {
+        message = message.env(key, value);
+    }
+    if let Some(policy) = policy {
+        let policy: RestartPolicy = policy.parse().map_err(|err| ApiError::bad_request(format!("{err}")))?;
+        message = message.restart(policy);
+    }
+    if let Some(max_restarts) = max_restarts {
+        let mut schedule = baton_actors::model::RestartSchedule::default();
+        schedule.intensity.max_restarts = max_restarts;
+        message = message.schedule(schedule);
+    }
+    let limits = AgentLimits {
+        max_runtime: max_runtime_ms.map(Duration::from_millis),
+        stale_after: stale_after_ms.map(Duration::from_millis),
+        max_rss_bytes,
+        max_cpu_time: max_cpu_time_ms.map(Duration::from_millis),
+    };
+    Ok(message.limits(limits))
+}
+
+/// Which agents to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only the agents of this session.
+    #[param(value_type = Option<String>)]
+    session: Option<SessionId>,
+}
+
+/// Lists agents, oldest first, each with what its process uses now.
+#[utoipa::path(
+    get, path = "/v1/agents", tag = "agents", params(ListQuery),
+    responses((status = 200, body = Vec<AgentView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/v1/agents")]
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<Vec<AgentView>>, ApiError> {
+    let agents = state.baton.agents(query.session).await?;
+    // Measuring reads /proc and the log files: off the server's threads.
+    let baton = state.baton.clone();
+    let views = web::block(move || agents.into_iter().map(|agent| view(&baton, agent)).collect())
+        .await
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot measure the agents: {err}")))?;
+    Ok(web::Json(views))
+}
+
+/// Shows one agent.
+#[utoipa::path(
+    get, path = "/v1/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "The agent id")),
+    responses((status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/v1/agents/{id}")]
+pub async fn show(state: web::Data<AppState>, id: web::Path<AgentId>) -> Result<web::Json<AgentView>, ApiError> {
+    let agent = state.baton.agent(id.into_inner()).await?;
+    Ok(web::Json(view(&state.baton, agent)))
+}
+
+/// Stops an agent: SIGTERM to its process group, SIGKILL after the grace
+/// period; answers once it is stopped. One whose run is over is returned as it is.
+#[utoipa::path(
+    post, path = "/v1/agents/{id}/stop", tag = "agents",
+    params(("id" = String, Path, description = "The agent id")),
+    request_body(content = Option<StopAgentRequest>, description = "Optional; `{}` or no body uses the default grace"),
+    responses(
+        (status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/v1/agents/{id}/stop")]
+pub async fn stop(
+    state: web::Data<AppState>,
+    id: web::Path<AgentId>,
+    body: Option<web::Json<StopAgentRequest>>,
+) -> Result<web::Json<AgentView>, ApiError> {
+    let grace = body.and_then(|body| body.into_inner().grace_ms).map(Duration::from_millis);
+    let agent = state.baton.stop_agent(id.into_inner(), grace).await?;
+    Ok(web::Json(view(&state.baton, agent)))
+}
+
+/// Runs again an agent whose run is over (queued when a cap is reached).
+#[utoipa::path(
+    post, path = "/v1/agents/{id}/restart", tag = "agents",
+    params(("id" = String, Path, description = "The agent id")),
+    responses(
+        (status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "It is still running", body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/v1/agents/{id}/restart")]
+pub async fn restart(state: web::Data<AppState>, id: web::Path<AgentId>) -> Result<web::Json<AgentView>, ApiError> {
+    let agent = state.baton.restart_agent(id.into_inner()).await?;
+    Ok(web::Json(view(&state.baton, agent)))
+}
+
+/// Which output, and how much of it.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogsQuery {
+    /// `stdout` (the default) or `stderr`.
+    stream: Option<String>,
+    /// The last this many lines (default 100, at most 10000).
+    lines: Option<usize>,
+}
+
+/// The last lines an agent wrote, as text, one line each.
+#[utoipa::path(
+    get, path = "/v1/agents/{id}/logs", tag = "agents",
+    params(("id" = String, Path, description = "The agent id"), LogsQuery),
+    responses(
+        (status = 200, description = "The lines, oldest first", body = String, content_type = "text/plain"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/v1/agents/{id}/logs")]
+pub async fn logs(
+    state: web::Data<AppState>,
+    id: web::Path<AgentId>,
+    query: web::Query<LogsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let stream = match query.stream.as_deref() {
+        None | Some("stdout") => OutputStream::Stdout,
+        Some("stderr") => OutputStream::Stderr,
+        Some(other) => return Err(ApiError::bad_request(format!("unknown stream {other:?}: stdout or stderr"))),
+    };
+    let lines = query.lines.unwrap_or(100).min(MAX_LOG_LINES);
+    let agent = state.baton.agent(id.into_inner()).await?;
+    let path = state.baton.agent_logs(agent.id).of(stream).to_path_buf();
+    let tail = web::block(move || tail_or_empty(&path, lines))
+        .await
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot read the log: {err}")))?;
+    let mut text = String::new();
+    for line in tail {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text))
+}
+
+/// The last `n` lines of a log file; none when it does not exist yet or
+/// cannot be read (logged).
+fn tail_or_empty(path: &std::path::Path, n: usize) -> Vec<String> {
+    match tail_lines(path, n) {
+        Ok(lines) => lines,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => {
+            tracing::warn!(cause = %err, path = %path.display(), "cannot read an agent's log");
+            Vec::new()
+        }
+    }
+}
+
+/// An agent's record with its live usage, uptime and the tail of its output.
+pub fn view(baton: &Baton, agent: Agent) -> AgentView {
+    let paths = baton.agent_logs(agent.id);
+    let running = agent.state == AgentState::Running;
+    let usage = match agent.pid {
+        Some(pid) if running => {
+            SessionUsage::measure(pid).ok().filter(|usage| !usage.is_empty()).map(|usage| AgentUsage {
+                rss_bytes: usage.rss_bytes,
+                cpu_time_ms: u64::try_from(usage.cpu_time.as_millis()).unwrap_or(u64::MAX),
+                processes: usage.processes(),
+            })
+        }
+        _ => None,
+    };
+    let uptime_ms = match agent.started_at {
+        Some(started) if running => Some(u64::try_from((Utc::now() - started).num_milliseconds()).unwrap_or_default()),
+        _ => None,
+    };
+    AgentView {
+        usage,
+        uptime_ms,
+        stdout_tail: tail_or_empty(&paths.stdout, VIEW_TAIL_LINES),
+        stderr_tail: tail_or_empty(&paths.stderr, VIEW_TAIL_LINES),
+        logs: AgentLogs { stdout: paths.stdout, stderr: paths.stderr },
+        agent,
+    }
+}

@@ -1,0 +1,282 @@
+//! `baton spawn`, `ps`, `stop`, `restart` and `logs` end to end: the real
+//! daemon running real processes. Every test stops what it spawned, and checks
+//! that no process of its own is left.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+use super::harness::{Home, error_code, request};
+
+/// How long a test waits for something that should happen soon.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
+}
+
+fn open_session(home: &Home) -> String {
+    home.ok(&["session", "open", "--name", "agents"]).trim().to_owned()
+}
+
+/// Polls `condition` until it holds, or panics with `what` after [`PATIENCE`].
+fn eventually<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The agent's view from `ps --json`.
+fn view_of(home: &Home, id: &str) -> Value {
+    let views = json_of(&home.ok(&["ps", "--json"]));
+    views.as_array().unwrap().iter().find(|view| view["agent"]["id"] == id).cloned().expect("the agent is listed")
+}
+
+/// The pids of live processes whose command line is exactly `argv`.
+fn processes_running(argv: &[&str]) -> Vec<u32> {
+    let wanted: Vec<u8> = argv.iter().flat_map(|arg| arg.bytes().chain([0])).collect();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')));
+        if cmdline == wanted && !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Kills the process groups of agents a failed test left running.
+struct Leftovers(Vec<u32>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            let _ = killpg(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn spawn_ps_stop_and_restart_a_real_process() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let command = ["sleep", "3611"];
+    let id = home.ok(&["spawn", "--session", &session, "--role", "worker", "--", command[0], command[1]]);
+    let id = id.trim().to_owned();
+    let view = view_of(&home, &id);
+    let pid = u32::try_from(view["agent"]["pid"].as_u64().expect("a running agent has a pid")).unwrap();
+    let mut leftovers = Leftovers(vec![pid]);
+    assert_eq!(view["agent"]["state"], "running");
+    assert_eq!(view["agent"]["role"], "worker");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} is alive");
+    assert!(view["usage"]["rss_bytes"].as_u64().unwrap() > 0, "{view}");
+    assert!(view["uptime_ms"].is_u64(), "{view}");
+
+    let table = home.ok(&["ps", "--session", &session]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("ID") && lines[0].contains("LAST EXIT") && lines[0].contains("COMMAND"), "{table}");
+    assert_eq!(lines.len(), 2, "{table}");
+    for expected in [id.as_str(), "running", &pid.to_string(), "sleep 3611"] {
+        assert!(lines[1].contains(expected), "{expected} in {table}");
+    }
+
+    let stopped = home.ok(&["stop", &id, "--grace", "2s"]);
+    assert!(stopped.starts_with(&format!("{id} stopped")), "{stopped}");
+    assert_eq!(view_of(&home, &id)["agent"]["state"], "stopped");
+    assert!(home.ok(&["ps"]).contains("stopped"));
+    eventually("the process to be gone", || processes_running(&command).is_empty().then_some(()));
+
+    // A stopped agent runs again, with a new process.
+    let restarted = json_of(&home.ok(&["restart", &id, "--json"]));
+    assert_eq!(restarted["agent"]["id"], id.as_str());
+    let new_pid = eventually("the agent to run again", || {
+        let view = view_of(&home, &id);
+        (view["agent"]["state"] == "running").then(|| view["agent"]["pid"].as_u64()).flatten()
+    });
+    leftovers.0.push(u32::try_from(new_pid).unwrap());
+    assert_eq!(processes_running(&command), vec![u32::try_from(new_pid).unwrap()]);
+    // Restarting a running agent is a conflict.
+    home.fails(&["restart", &id], 5);
+
+    let stopped = json_of(&home.ok(&["stop", &id, "--json"]));
+    assert_eq!(stopped["agent"]["state"], "stopped");
+    eventually("no sleep to be left", || processes_running(&command).is_empty().then_some(()));
+    // Stopping it again is no error: it is returned as it is.
+    assert!(home.ok(&["stop", &id]).contains("stopped"));
+    let status = json_of(&home.ok(&["status", "--json"]));
+    assert_eq!(status["agents"]["stopped"], 1, "{status}");
+    let (code, metrics) = request(&home.socket(), "GET", "/metrics", None).unwrap();
+    assert_eq!(code, 200);
+    assert!(metrics.contains(r#"baton_agents{state="stopped"} 1"#), "{metrics}");
+    leftovers.0.clear();
+}
+
+#[test]
+fn exit_code_and_output_are_shown() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let id = home.ok(&["spawn", "--session", &session, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3"]);
+    let id = id.trim().to_owned();
+    let view = eventually("the agent to exit", || {
+        let view = view_of(&home, &id);
+        (view["agent"]["state"] == "exited").then_some(view)
+    });
+    assert_eq!(view["agent"]["last_exit"], json!({"code": 3, "signal": null}));
+    assert_eq!(view["stdout_tail"], json!(["hi"]));
+    assert_eq!(view["stderr_tail"], json!(["oops"]));
+    assert!(view["usage"].is_null() && view["uptime_ms"].is_null(), "{view}");
+    let table = home.ok(&["ps"]);
+    assert!(table.contains("exited") && table.contains("exit code 3"), "{table}");
+
+    assert_eq!(home.ok(&["logs", &id]), "hi\n");
+    assert_eq!(home.ok(&["logs", &id, "--stderr"]), "oops\n");
+    assert_eq!(json_of(&home.ok(&["logs", &id, "--json"])), json!(["hi"]));
+    let (code, text) =
+        request(&home.socket(), "GET", &format!("/v1/agents/{id}/logs?stream=stderr&lines=5"), None).unwrap();
+    assert_eq!((code, text.as_str()), (200, "oops\n"));
+}
+
+#[test]
+fn logs_follow_prints_new_output_until_stopped() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let script = "echo first; while [ ! -e go ]; do sleep 0.05; done; echo second; exec sleep 3612";
+    let dir = home.dir.path().to_str().unwrap().to_owned();
+    let id = home.ok(&["spawn", "--session", &session, "--cwd", &dir, "--", "sh", "-c", script]).trim().to_owned();
+    let pid = view_of(&home, &id)["agent"]["pid"].as_u64().unwrap();
+    let _leftovers = Leftovers(vec![u32::try_from(pid).unwrap()]);
+    eventually("the first line", || (home.ok(&["logs", &id]) == "first\n").then_some(()));
+
+    let mut follower = home.command(&["logs", &id, "--follow"]).stdout(Stdio::piped()).spawn().unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = follower.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(lines.recv_timeout(PATIENCE).unwrap(), "first");
+    std::fs::write(home.dir.path().join("go"), "").unwrap();
+    assert_eq!(lines.recv_timeout(PATIENCE).unwrap(), "second");
+    // It follows until interrupted.
+    assert!(follower.try_wait().unwrap().is_none(), "--follow keeps running");
+    nix::sys::signal::kill(Pid::from_raw(i32::try_from(follower.id()).unwrap()), Signal::SIGINT).unwrap();
+    let status = follower.wait().unwrap();
+    assert!(status.success(), "ctrl-c ends --follow cleanly: {status:?}");
+    reader.join().unwrap();
+
+    home.ok(&["stop", &id]);
+    eventually("no sleep to be left", || processes_running(&["sleep", "3612"]).is_empty().then_some(()));
+}
+
+#[test]
+fn bad_input_spawns_nothing() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let unknown_session = "01890000-0000-7000-8000-000000000000";
+    let unknown_agent = "01890000-0000-7000-8000-000000000001";
+
+    // Usage errors, caught before the daemon is asked.
+    home.fails(&["spawn", "--session", &session], 2);
+    home.fails(&["spawn", "--session", &session, "--max-runtime", "soon", "--", "sleep", "3613"], 2);
+    home.fails(&["spawn", "--session", &session, "--restart", "sometimes", "--", "sleep", "3613"], 2);
+    home.fails(&["spawn", "--session", &session, "--max-rss", "lots", "--", "sleep", "3613"], 2);
+    home.fails(&["stop", "not-an-id"], 2);
+    // Unknown ids.
+    let stderr = home.fails(&["spawn", "--session", unknown_session, "--", "sleep", "3613"], 4);
+    assert!(stderr.starts_with("baton: ") && stderr.lines().count() == 1, "{stderr}");
+    for verb in [&["stop", unknown_agent][..], &["restart", unknown_agent], &["logs", unknown_agent]] {
+        home.fails(verb, 4);
+    }
+    home.fails(&["logs", unknown_agent, "--follow"], 4);
+
+    // Over raw HTTP, what the CLI never sends.
+    let socket = home.socket();
+    let spawn = |body: Value| {
+        let (code, answer) = request(&socket, "POST", "/v1/agents", Some(body.to_string().as_bytes())).unwrap();
+        (code, error_code(&answer))
+    };
+    let bad_request = (400, "bad_request".to_owned());
+    assert_eq!(spawn(json!({"session": session, "argv": []})), bad_request);
+    assert_eq!(spawn(json!({"session": session, "argv": [""]})), bad_request);
+    assert_eq!(spawn(json!({"session": session, "argv": ["sleep", "3613"], "restart": "sometimes"})), bad_request);
+    assert_eq!(spawn(json!({"session": session, "argv": ["sleep", "3613"], "max_runtime_ms": 0})), bad_request);
+    assert_eq!(spawn(json!({"session": session, "argv": ["sleep", "3613"], "max_rss_bytes": "1G"})), bad_request);
+    assert_eq!(spawn(json!({"session": session, "argv": ["sleep", "3613"], "argc": 2})), bad_request);
+    assert_eq!(spawn(json!({"session": unknown_session, "argv": ["sleep", "3613"]})), (404, "not_found".to_owned()));
+    let (code, answer) =
+        request(&socket, "GET", &format!("/v1/agents/{unknown_agent}/logs?stream=stdin"), None).unwrap();
+    assert_eq!((code, error_code(&answer)), bad_request);
+    let (code, answer) = request(&socket, "GET", &format!("/v1/agents/{unknown_agent}/logs"), None).unwrap();
+    assert_eq!((code, error_code(&answer)), (404, "not_found".to_owned()));
+    let (code, _) = request(&socket, "GET", "/v1/agents?session=nope", None).unwrap();
+    assert_eq!(code, 400);
+
+    assert_eq!(json_of(&home.ok(&["ps", "--json"])), json!([]));
+    assert!(processes_running(&["sleep", "3613"]).is_empty());
+}
+
+#[test]
+fn spawn_options_reach_the_record_and_the_process() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let view = json_of(&home.ok(&[
+        "spawn",
+        "--session",
+        &session,
+        "--json",
+        "--restart",
+        "on-failure",
+        "--max-restarts",
+        "1",
+        "--max-runtime",
+        "1h",
+        "--stale-after",
+        "10m",
+        "--max-rss",
+        "1000000000",
+        "--env",
+        "GREETING=hello there",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$GREETING\"; exit 1",
+    ]));
+    let agent = &view["agent"];
+    assert_eq!(agent["restart"], "on-failure");
+    assert_eq!(agent["schedule"]["intensity"]["max_restarts"], 1);
+    assert_eq!(agent["limits"]["max_runtime"], 3_600_000);
+    assert_eq!(agent["limits"]["stale_after"], 600_000);
+    assert_eq!(agent["limits"]["max_rss_bytes"], 1_000_000_000_u64);
+    let id = agent["id"].as_str().unwrap().to_owned();
+    // It fails, is run once more, fails again, and baton gives up on it.
+    let view = eventually("the agent to be given up on", || {
+        let view = view_of(&home, &id);
+        (view["agent"]["state"] == "failed").then_some(view)
+    });
+    assert_eq!(view["agent"]["restarts"], 1, "{view}");
+    assert_eq!(view["agent"]["last_exit"]["code"], 1, "{view}");
+    assert_eq!(home.ok(&["logs", &id]), "hello there\nhello there\n");
+    let table = home.ok(&["ps", "--session", &session]);
+    assert!(table.contains("failed") && table.contains("exit code 1"), "{table}");
+}
