@@ -11,7 +11,7 @@ use std::time::Duration;
 use baton::engine::process::ProcessIdentity;
 use baton::{
     ActorRef, Agent, AgentConfig, AgentId, AgentLimits, AgentState, Backoff, BatonBuilder, Clock, EventKind,
-    OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, SessionId, SpawnAgent,
+    OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, SessionId, SessionState, SpawnAgent,
 };
 
 use crate::support::{TestEngine, eventually};
@@ -406,5 +406,29 @@ async fn output_counts_as_activity_for_the_stale_limit() {
     }
     let current = engine.baton.agent(agent.id).await.unwrap();
     assert_eq!((current.state, current.restarts), (AgentState::Running, 0), "{:?}", current.reason);
+    finish(engine).await;
+}
+
+#[tokio::test]
+async fn a_session_with_an_agent_at_work_is_not_reaped_as_idle() {
+    let engine = TestEngine::start_with(|builder| configure(builder).idle_after(Duration::from_secs(5)));
+    let working = session(&engine).await;
+    let quiet = session(&engine).await;
+    let agent = engine.baton.spawn_agent(SpawnAgent::new(working, ["sleep", "3600"])).await.unwrap();
+
+    // The quiet session shows the watchdog ran past idle_after; the working one stays.
+    eventually("the quiet session to go idle", || async {
+        engine.clock.advance(TICK);
+        (engine.baton.session(quiet).await.ok()?.state == SessionState::Idle).then_some(())
+    })
+    .await;
+    assert_eq!(engine.baton.session(working).await.unwrap().state, SessionState::Active);
+
+    engine.baton.stop_agent(agent.id, None).await.unwrap();
+    eventually("the working session to go idle once its agent stopped", || async {
+        engine.clock.advance(TICK);
+        (engine.baton.session(working).await.ok()?.state == SessionState::Idle).then_some(())
+    })
+    .await;
     finish(engine).await;
 }

@@ -8,7 +8,8 @@
 //! closes a session whose lifetime ran out and marks a quiet one idle; then it
 //! asks the supervisor to retire it, so an idle session costs no actor until its
 //! next message. A session with observations still pending or leased is never
-//! idle: its actor must be there to notice lapsed leases.
+//! idle (its actor must be there to notice lapsed leases), nor is one with
+//! agents at work.
 
 mod queue;
 
@@ -47,6 +48,9 @@ pub struct SessionActor {
     notice: DeathNotice,
     /// Set once it has asked to retire, so it asks once.
     retiring: bool,
+    /// Whether some agent of the session runs or waits to: the supervisor
+    /// says so before each watchdog tick. Such a session is not idle.
+    agents_at_work: bool,
 }
 
 impl SessionActor {
@@ -61,6 +65,7 @@ impl SessionActor {
             generation,
             notice,
             retiring: false,
+            agents_at_work: false,
         }
     }
 
@@ -347,7 +352,7 @@ impl Handler<WatchdogTick> for SessionActor {
         self.return_lapsed(now, ctx);
         self.serve_waiters(now, ctx);
         let idle_after = self.engine.config.idle_after;
-        let busy = self.queue.stats().outstanding() > 0 || !self.waiters.is_empty();
+        let busy = self.queue.stats().outstanding() > 0 || !self.waiters.is_empty() || self.agents_at_work;
         if self.session.lifetime_expired(now) && self.session.state != SessionState::Closing {
             let change = self.close(now, Some("max lifetime reached".into()), CloseMode::Drain);
             if !self.session.is_open() {
@@ -365,6 +370,20 @@ impl Handler<WatchdogTick> for SessionActor {
         } else if self.session.state == SessionState::Idle {
             self.retire();
         }
+    }
+}
+
+/// Tells a session's actor whether any of its agents runs or waits to, ahead
+/// of a watchdog tick.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct AgentsAtWork(pub(crate) bool);
+
+impl Handler<AgentsAtWork> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, AgentsAtWork(at_work): AgentsAtWork, _: &mut Context<Self>) {
+        self.agents_at_work = at_work;
     }
 }
 

@@ -176,6 +176,12 @@ impl Supervisor {
         }
     }
 
+    /// The sessions with an agent that holds a slot or waits for one.
+    pub(super) fn sessions_with_agents(&self) -> std::collections::HashSet<SessionId> {
+        let holding = self.agents.children.values().map(|child| child.session);
+        holding.chain(self.agents.waiting.iter().map(|(_, session)| *session)).collect()
+    }
+
     pub(super) fn agents_tick(&mut self, tick: crate::messages::WatchdogTick) {
         for child in self.agents.children.values() {
             if let AgentSlot::Running(addr) = &child.slot {

@@ -39,7 +39,7 @@ use crate::model::{
     AckReport, ActorRef, Enqueued, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState,
 };
 use crate::restart::{RestartDecision, RestartHistory};
-use crate::session_actor::{Close, Get, Resume, SessionActor, SessionRequest};
+use crate::session_actor::{AgentsAtWork, Close, Get, Resume, SessionActor, SessionRequest};
 use crate::store::Commit;
 use child::{ChildExited, Exit, Retire, Stop};
 
@@ -459,8 +459,11 @@ impl Handler<WatchdogTick> for Supervisor {
         if self.shutting_down {
             return;
         }
-        for child in self.sessions.values() {
+        let at_work = self.sessions_with_agents();
+        for (id, child) in &self.sessions {
             if let Slot::Running(addr) = &child.slot {
+                // Ahead of the tick, which decides whether the session is idle.
+                addr.do_send(AgentsAtWork(at_work.contains(id)));
                 addr.do_send(tick);
             }
         }
