@@ -432,3 +432,20 @@ async fn a_session_with_an_agent_at_work_is_not_reaped_as_idle() {
     .await;
     finish(engine).await;
 }
+
+#[tokio::test]
+async fn spawning_into_an_idle_session_wakes_it() {
+    let engine = TestEngine::start_with(|builder| configure(builder).idle_after(Duration::from_secs(5)));
+    let id = session(&engine).await;
+    eventually("the session to go idle", || async {
+        engine.clock.advance(TICK);
+        (engine.baton.session(id).await.ok()?.state == SessionState::Idle).then_some(())
+    })
+    .await;
+    engine.baton.spawn_agent(SpawnAgent::new(id, ["sleep", "3600"])).await.unwrap();
+    eventually("the session to wake", || async {
+        (engine.baton.session(id).await.ok()?.state == SessionState::Active).then_some(())
+    })
+    .await;
+    finish(engine).await;
+}

@@ -33,6 +33,16 @@ impl Handler<SpawnAgent> for Supervisor {
                 what: "new agents",
             }));
         }
+        if session.state == crate::model::SessionState::Idle {
+            // A spawn is activity: an idle session comes back, and stays while its agent works.
+            let woken = self.deliver(session.id, crate::session_actor::Resume, ctx);
+            let session_id = session.id;
+            ctx.spawn(actix::fut::wrap_future(async move {
+                if let Err(err) = woken.await {
+                    tracing::warn!(%session_id, cause = %err, "cannot wake the session of a spawned agent");
+                }
+            }));
+        }
         let now = self.engine.clock.now();
         let mut agent = Agent::queued(spec.session, spec.argv.clone(), now);
         agent.role = spec.role;
