@@ -20,7 +20,9 @@ use super::{SessionActor, SessionRequest, queue_without_actor};
 use crate::clock::to_chrono;
 use crate::error::EngineError;
 use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations, Selection};
-use crate::model::{AckReport, Enqueued, EventKind, NewEvent, Observation, ObservationState, Session, SessionState};
+use crate::model::{
+    AckReport, Enqueued, EventKind, NewEvent, NewObservation, Observation, ObservationState, Session, SessionState,
+};
 use crate::queue::Standing;
 use crate::store::{Commit, QueueOp};
 
@@ -74,9 +76,9 @@ impl Waiters {
 
 type Reply<T> = ResponseFuture<Result<T, EngineError>>;
 
-fn after_commit<T: Send + 'static>(commit: Result<Commit, EngineError>, value: T) -> Reply<T> {
+fn after_commit<T: Send + 'static>(commit: Commit, value: T) -> Reply<T> {
     Box::pin(async move {
-        commit?.await?;
+        commit.await?;
         Ok(value)
     })
 }
@@ -257,12 +259,26 @@ impl SessionActor {
     }
 }
 
-impl SessionRequest for Observe {
-    type Output = Enqueued;
+/// Without an actor a queue request gets [`queue_without_actor`]'s answer:
+/// retry later while the actor restarts, refused once the session ended.
+macro_rules! queue_requests {
+    ($($message:ty => $output:ty),* $(,)?) => {$(
+        impl SessionRequest for $message {
+            type Output = $output;
 
-    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Enqueued, EngineError> {
-        queue_without_actor(&stored, restarting_in)
-    }
+            fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<$output, EngineError> {
+                queue_without_actor(&stored, restarting_in)
+            }
+        }
+    )*};
+}
+
+queue_requests! {
+    Observe => Enqueued,
+    ClaimObservations => Vec<Observation>,
+    AckObservations => AckReport,
+    NackObservations => Vec<Observation>,
+    RequeueObservations => Vec<Observation>,
 }
 
 impl Handler<Observe> for SessionActor {
@@ -285,31 +301,21 @@ impl Handler<Observe> for SessionActor {
                 }
             }
             let seq = self.queue.stats().next_seq;
-            let record = Observation::new(self.session.id, seq, observation.kind, observation.payload, None, now);
+            let NewObservation { kind, payload, key, .. } = observation;
             let mut ops = Vec::with_capacity(2);
-            if let Some(key) = observation.key {
+            if let Some(key) = &key {
                 ops.push(QueueOp::Key { key: key.clone(), seq });
-                ops.push(QueueOp::Put(Observation { key: Some(key), ..record }));
-            } else {
-                ops.push(QueueOp::Put(record));
             }
+            ops.push(QueueOp::Put(Observation::new(self.session.id, seq, kind, payload, key, now)));
             Ok((Enqueued { seq, duplicate: false }, self.write_queue(ops, Vec::new())?))
         };
         match enqueue() {
             Ok((enqueued, commit)) => {
                 self.serve_waiters(now, ctx);
-                after_commit(Ok(commit), enqueued)
+                after_commit(commit, enqueued)
             }
             Err(err) => refused(err),
         }
-    }
-}
-
-impl SessionRequest for ClaimObservations {
-    type Output = Vec<Observation>;
-
-    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Vec<Observation>, EngineError> {
-        queue_without_actor(&stored, restarting_in)
     }
 }
 
@@ -332,8 +338,8 @@ impl Handler<ClaimObservations> for SessionActor {
             return refused(err);
         }
         match self.claim_now(&claim, now) {
-            Ok(Some((claimed, commit))) => after_commit(Ok(commit), claimed),
-            Ok(None) if claim.wait.is_zero() => after_commit(Ok(self.engine.store.commit()), Vec::new()),
+            Ok(Some((claimed, commit))) => after_commit(commit, claimed),
+            Ok(None) if claim.wait.is_zero() => after_commit(self.engine.store.commit(), Vec::new()),
             Ok(None) => {
                 let (answer, answered) = oneshot::channel();
                 let wait = claim.wait;
@@ -349,14 +355,6 @@ impl Handler<ClaimObservations> for SessionActor {
             }
             Err(err) => refused(err),
         }
-    }
-}
-
-impl SessionRequest for AckObservations {
-    type Output = AckReport;
-
-    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<AckReport, EngineError> {
-        queue_without_actor(&stored, restarting_in)
     }
 }
 
@@ -383,18 +381,10 @@ impl Handler<AckObservations> for SessionActor {
         match result {
             Ok((report, commit)) => {
                 self.after_settling(now, ctx);
-                after_commit(Ok(commit), report)
+                after_commit(commit, report)
             }
             Err(err) => refused(err),
         }
-    }
-}
-
-impl SessionRequest for NackObservations {
-    type Output = Vec<Observation>;
-
-    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Vec<Observation>, EngineError> {
-        queue_without_actor(&stored, restarting_in)
     }
 }
 
@@ -428,18 +418,10 @@ impl Handler<NackObservations> for SessionActor {
         match result {
             Ok((records, commit)) => {
                 self.after_settling(now, ctx);
-                after_commit(Ok(commit), records)
+                after_commit(commit, records)
             }
             Err(err) => refused(err),
         }
-    }
-}
-
-impl SessionRequest for RequeueObservations {
-    type Output = Vec<Observation>;
-
-    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Vec<Observation>, EngineError> {
-        queue_without_actor(&stored, restarting_in)
     }
 }
 
@@ -494,7 +476,7 @@ impl Handler<RequeueObservations> for SessionActor {
         match result {
             Ok((records, commit)) => {
                 self.serve_waiters(now, ctx);
-                after_commit(Ok(commit), records)
+                after_commit(commit, records)
             }
             Err(err) => refused(err),
         }
