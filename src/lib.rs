@@ -6,7 +6,7 @@
 //! - The agent methods of [`Baton`] (`agents.rs`): spawn, watch, stop, restart agents.
 //! - [`Claim`] and the queue methods of [`Baton`] (`queue.rs`): the observation queue.
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
-//! - `paths.rs`: default locations.
+//! - `paths.rs`: default locations; `lock_file.rs`: opening the files `flock`s are taken on.
 //! - `cli/`: the `baton` command, one file per verb.
 //! - [`hook`]: the Claude Code hook adapter: reading hook events, the
 //!   fail-open spool, installing the hook in Claude Code's settings.
@@ -23,6 +23,7 @@ mod error;
 mod events;
 mod handle;
 pub mod hook;
+mod lock_file;
 mod paths;
 mod queue;
 

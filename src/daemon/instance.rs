@@ -6,15 +6,17 @@
 //! removes it only if nothing answers (a stale socket of a crashed daemon). A
 //! socket with a live daemon behind it is never removed.
 
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::{File, Permissions};
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
+
+use crate::lock_file::open_lock_file;
 
 /// The held lock on a data dir; released when dropped (or when the process dies).
 #[derive(Debug)]
@@ -26,14 +28,7 @@ pub struct InstanceLock {
 impl InstanceLock {
     /// Takes the lock, or explains who holds it.
     pub fn acquire(path: &Path) -> anyhow::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        let file = open_lock_file(path).with_context(|| format!("cannot open the lock file {}", path.display()))?;
         let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((_, Errno::EWOULDBLOCK)) => {

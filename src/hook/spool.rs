@@ -69,6 +69,7 @@ use uuid::Uuid;
 
 use super::JsonSize;
 use super::durable::{FileMode, sync_dir, with_path, write_atomically};
+use crate::lock_file::open_lock_file;
 
 /// The spool's file name in the data dir.
 pub const SPOOL_FILE: &str = "hook-spool.jsonl";
@@ -396,14 +397,7 @@ impl Spool {
     /// said not to wait.
     fn flock(&self, name: &str, how: FlockArg) -> io::Result<Option<Flock<File>>> {
         let path = self.dir.join(name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|err| with_path(&path, err))?;
+        let file = open_lock_file(&path).map_err(|err| with_path(&path, err))?;
         match Flock::lock(file, how) {
             Ok(lock) => Ok(Some(lock)),
             Err((_, Errno::EWOULDBLOCK)) if how == FlockArg::LockExclusiveNonblock => Ok(None),
