@@ -6,10 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-300}"
-cargo build --release --quiet
-bin="$PWD/target/release/baton"
 peers="$(scripts/peers.sh)"
-home="$(mktemp -d)"
+source scripts/lib/daemon.sh
+stop_all() {
+  # Only the peers this script started: PM2_HOME is set once they have a home.
+  if [ -n "${PM2_HOME:-}" ]; then
+    "$peers/pm2" kill >/dev/null 2>&1 || true
+    "$peers/supervisorctl" -c "$home/supervisord.conf" shutdown >/dev/null 2>&1 || true
+  fi
+  stop_daemon
+}
+trap stop_all EXIT
+start_daemon
 export PM2_HOME="$home/pm2"
 cat >"$home/supervisord.conf" <<CONF
 [unix_http_server]
@@ -22,17 +30,14 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 [supervisorctl]
 serverurl=unix://$home/supervisor.sock
 CONF
-trap '"$peers/pm2" kill >/dev/null 2>&1 || true; "$peers/supervisorctl" -c "$home/supervisord.conf" shutdown >/dev/null 2>&1 || true; kill "$daemon" 2>/dev/null || true; rm -rf "$home"' EXIT
 "$peers/pm2" ping >/dev/null
 "$peers/supervisord" -c "$home/supervisord.conf"
 until "$peers/supervisorctl" -c "$home/supervisord.conf" status >/dev/null 2>&1 || [ $? -eq 3 ]; do sleep 0.05; done
-export BATON_DATA_DIR="$home/data" BATON_SOCKET="$home/baton.sock" BATON_NO_AUTOSTART=1 XDG_CONFIG_HOME="$home/config"
-"$bin" serve 2>"$home/serve.log" &
-daemon=$!
-until "$bin" status >/dev/null 2>&1; do sleep 0.02; done
 
 python3 - "$runs" "$bin" "$BATON_SOCKET" "$daemon" "$peers" "$home/supervisord.conf" <<'PY'
-import statistics, subprocess, sys, time
+import sys
+sys.path.insert(0, "scripts/lib")
+from wall_time import print_table, time_cases
 runs, baton, socket, pid, peers, supervisor_conf = int(sys.argv[1]), *sys.argv[2:]
 cases = {
     "baton status": [baton, "status"],
@@ -47,20 +52,9 @@ def rss_kb():
     line = next(line for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS"))
     return int(line.split()[1])
 idle_rss = rss_kb()
-results = {}
-for name, argv in cases.items():
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        # supervisorctl status exits 3 when it supervises nothing, which is not a failure here.
-        subprocess.run(argv, stdout=subprocess.DEVNULL, check="supervisorctl" not in argv[0])
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    results[name] = (statistics.median(times), times[int(len(times) * 0.99) - 1])
-print(f"| command ({runs} runs each) | median | p99 |")
-print("|---|---:|---:|")
-for name, (median, p99) in results.items():
-    print(f"| {name} | {median:.2f} ms | {p99:.2f} ms |")
+results = time_cases({name: (lambda n, argv=argv: (argv, None)) for name, argv in cases.items()}, runs,
+                     may_fail={"supervisorctl status"})
+print_table(results, runs)
 for ours, theirs in [("baton status", "curl GET /v1/status"), ("baton status", "pm2 jlist"),
                      ("baton status", "supervisorctl status"), ("baton session open", "curl POST /v1/sessions")]:
     print(f"\n{ours}: {results[theirs][0] / results[ours][0]:.2f}x the speed of {theirs} (median).")

@@ -6,17 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-1000}"
-cargo build --release --quiet
-bin="$PWD/target/release/baton"
-home="$(mktemp -d)"
-trap 'kill "$daemon" 2>/dev/null || true; rm -rf "$home"' EXIT
-export BATON_DATA_DIR="$home/data" BATON_SOCKET="$home/baton.sock" BATON_NO_AUTOSTART=1 XDG_CONFIG_HOME="$home/config"
-"$bin" serve 2>"$home/serve.log" &
-daemon=$!
-until "$bin" status >/dev/null 2>&1; do sleep 0.02; done
+source scripts/lib/daemon.sh
+trap stop_daemon EXIT
+start_daemon
 
 python3 - "$runs" "$bin" "$BATON_SOCKET" <<'PY'
-import json, statistics, subprocess, sys, time
+import json, sys
+sys.path.insert(0, "scripts/lib")
+from wall_time import print_table, time_cases
 runs, baton, socket = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 def event(n):
     return json.dumps({
@@ -31,20 +28,8 @@ cases = {
         "content-type: application/json", "--data-binary", "@-", "http://localhost/v1/hooks/claude-code"],
         event(10_000_000 + n)),
 }
-results = {}
-for name, case in cases.items():
-    times = []
-    for n in range(runs):
-        argv, stdin = case(n)
-        start = time.perf_counter()
-        subprocess.run(argv, input=stdin, stdout=subprocess.DEVNULL, check=True)
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    results[name] = (statistics.median(times), times[int(len(times) * 0.99) - 1])
-print(f"| command ({runs} runs each) | median | p99 |")
-print("|---|---:|---:|")
-for name, (median, p99) in results.items():
-    print(f"| {name} | {median:.2f} ms | {p99:.2f} ms |")
+results = time_cases(cases, runs)
+print_table(results, runs)
 median, p99 = results["baton hook (PostToolUse)"]
 print(f"\nbaton hook: {results['curl POST /v1/hooks/claude-code'][0] / median:.2f}x the speed of curl (median).")
 print(f"Goal (median <= 3 ms, p99 <= 10 ms): {'MET' if median <= 3 and p99 <= 10 else 'NOT MET'}.")

@@ -12,22 +12,19 @@ runs="${1:-300}"
 enqueues="${2:-10000}"
 # Two builds, so the daemon is the plain release binary: the example pulls in
 # the dev-dependencies, and with them the fault-injection feature.
-cargo build --release --quiet
 cargo build --release --quiet --example queue_load
-bin="$PWD/target/release/baton"
 load="$PWD/target/release/examples/queue_load"
-home="$(mktemp -d)"
-trap 'kill "$daemon" 2>/dev/null || true; rm -rf "$home"' EXIT
-export BATON_DATA_DIR="$home/data" BATON_SOCKET="$home/baton.sock" BATON_NO_AUTOSTART=1 XDG_CONFIG_HOME="$home/config"
-"$bin" serve 2>"$home/serve.log" &
-daemon=$!
-until "$bin" status >/dev/null 2>&1; do sleep 0.02; done
+source scripts/lib/daemon.sh
+trap stop_daemon EXIT
+start_daemon
 session="$("$bin" session open --name bench-queue)"
 
 echo "## baton observe, whole process"
 echo
 python3 - "$runs" "$bin" "$BATON_SOCKET" "$session" <<'PY'
-import json, statistics, subprocess, sys, time
+import json, sys
+sys.path.insert(0, "scripts/lib")
+from wall_time import print_table, time_cases
 runs, baton, socket, session = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 old = "    let limit = query.limit.unwrap_or(100).min(10_000);"
 def payload(n):
@@ -49,20 +46,8 @@ cases = {
         "-d", json.dumps({"kind": "tool_use", "key": f"toolu_curl_{n}", "payload": json.loads(payload(n))}), url],
 }
 print(f"Payload: {len(payload(0))} bytes of JSON.\n")
-results = {}
-for name, argv in cases.items():
-    times = []
-    for n in range(runs):
-        command = argv(n)
-        start = time.perf_counter()
-        subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    results[name] = (statistics.median(times), times[int(len(times) * 0.99) - 1])
-print(f"| command ({runs} runs each) | median | p99 |")
-print("|---|---:|---:|")
-for name, (median, p99) in results.items():
-    print(f"| {name} | {median:.2f} ms | {p99:.2f} ms |")
+results = time_cases({name: (lambda n, argv=argv: (argv(n), None)) for name, argv in cases.items()}, runs)
+print_table(results, runs)
 ours, theirs = results["baton observe"], results["curl POST /v1/sessions/{id}/observations"]
 print(f"\nbaton observe: {theirs[0] / ours[0]:.2f}x the speed of curl on the same route (median).")
 PY
