@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::duration_ms;
+use crate::model::{Agent, AgentLimits, RestartPolicy, RestartSchedule, SessionId, duration_ms};
 use crate::queue::QueueConfig;
 use crate::restart::RestartStrategy;
 
@@ -64,6 +64,74 @@ pub struct AgentConfig {
     /// supervisor's own when none. Tests set it so as not to touch their own.
     #[serde(skip)]
     pub env_source: Option<BTreeMap<String, String>>,
+    /// Named agent templates: `baton spawn --role R` without a command runs
+    /// role R's, and a handoff to a role with no free agent spawns one from it.
+    pub roles: BTreeMap<String, RoleTemplate>,
+}
+
+/// A role's template: how to run an agent of that role.
+///
+/// In the config file, under `[engine.agents.roles.<name>]`:
+/// ```toml
+/// [engine.agents.roles.reviewer]
+/// command = ["claude", "-p", "review the diff"]
+/// restart = "on-failure"
+/// env = { REVIEW_DEPTH = "2" }
+/// limits = { max_runtime = 600000 }
+/// ```
+///
+/// Its `Debug` shows the names of its variables, not their values.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RoleTemplate {
+    /// The program and its arguments, run directly (never through a shell).
+    pub command: Vec<String>,
+    /// The directory to run it in.
+    pub cwd: Option<PathBuf>,
+    /// Variables set for it.
+    pub env: BTreeMap<String, String>,
+    /// Names of the supervisor's variables it may inherit, besides the standard ones.
+    pub inherit_env: Vec<String>,
+    /// When it is run again after it ends.
+    pub restart: RestartPolicy,
+    /// How soon and how often it is run again.
+    pub schedule: RestartSchedule,
+    /// The watchdog limits of its runs.
+    pub limits: AgentLimits,
+}
+
+impl std::fmt::Debug for RoleTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleTemplate")
+            .field("command", &self.command)
+            .field("cwd", &self.cwd)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("inherit_env", &self.inherit_env)
+            .field("restart", &self.restart)
+            .field("schedule", &self.schedule)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl RoleTemplate {
+    /// A template that runs `command`.
+    pub fn new(command: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self { command: command.into_iter().map(Into::into).collect(), ..Self::default() }
+    }
+
+    /// A queued agent of `role` in `session`, made from this template.
+    pub fn agent(&self, role: &str, session: SessionId, now: chrono::DateTime<chrono::Utc>) -> Agent {
+        let mut agent = Agent::queued(session, self.command.clone(), now).with_role(role);
+        agent.cwd = self.cwd.clone();
+        agent.env = self.env.clone();
+        agent.inherit_env = self.inherit_env.clone();
+        agent.restart = self.restart;
+        agent.schedule = self.schedule;
+        agent.limits = self.limits;
+        agent
+    }
 }
 
 impl Default for AgentConfig {
@@ -79,6 +147,7 @@ impl Default for AgentConfig {
             actor_restart: RestartStrategy::default(),
             reap_orphans: false,
             env_source: None,
+            roles: BTreeMap::new(),
         }
     }
 }
@@ -97,6 +166,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("actor_restart", &self.actor_restart)
             .field("reap_orphans", &self.reap_orphans)
             .field("env_source", &self.env_source.as_ref().map(|env| env.keys().collect::<Vec<_>>()))
+            .field("roles", &self.roles.keys().collect::<Vec<_>>())
             .finish()
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{ActorRef, AgentId, InvalidTransition, ObservationState, SessionId, SessionState};
+use crate::model::{ActorRef, AgentId, AgentState, HandoffId, InvalidTransition, ObservationState, SessionId, SessionState};
 
 /// An error from the store. Cheap to clone, because one failed group commit
 /// answers every write that was waiting on it.
@@ -76,6 +76,32 @@ pub enum EngineError {
     /// No agent has this id.
     #[error("no agent {0}")]
     AgentNotFound(AgentId),
+    /// No handoff has this id.
+    #[error("no handoff {0}")]
+    HandoffNotFound(HandoffId),
+    /// A handoff was addressed to an agent whose run is over (or that belongs
+    /// to another session); nothing was created.
+    #[error("agent {agent} is {state}; it takes no handoffs")]
+    AgentNotAccepting {
+        /// The agent.
+        agent: AgentId,
+        /// Its state.
+        state: AgentState,
+    },
+    /// An agent asked for a change to a handoff that only another party may
+    /// make (only its target acknowledges, starts, completes or fails it; only
+    /// its sender cancels it; an operator may do any); nothing was changed.
+    #[error("agent {agent} may not {action} handoff {handoff}: only its {party} (or an operator) may")]
+    NotPermitted {
+        /// The handoff.
+        handoff: HandoffId,
+        /// The agent that asked.
+        agent: AgentId,
+        /// What it asked, such as "acknowledge".
+        action: &'static str,
+        /// Who may: "target" or "sender".
+        party: &'static str,
+    },
     /// The request asks for a change of state that the lifecycle does not allow;
     /// nothing was changed.
     #[error(transparent)]

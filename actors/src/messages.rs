@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::EngineError;
 use crate::model::{
-    AckReport, Agent, AgentId, AgentLimits, CloseMode, Enqueued, NewObservation, Observation, ObservationState,
-    OpenSession, QueueStats, RestartPolicy, RestartSchedule, Session, SessionId, SessionState,
+    AckReport, Agent, AgentId, AgentLimits, CloseMode, Enqueued, Handoff, HandoffId, HandoffState, HandoffStats,
+    HandoffTarget, NewObservation, Observation, ObservationState, OpenSession, QueueStats, RestartPolicy,
+    RestartSchedule, Session, SessionId, SessionState,
 };
 
 /// Opens a session, or returns the open one with the same external id (and
@@ -266,3 +267,242 @@ pub struct StopAgent {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Agent, EngineError>")]
 pub struct RestartAgent(pub AgentId);
+
+/// Hands work to an agent of a session, or to whichever agent of a role is
+/// free. The answer comes once the handoff (routed, when an agent was found)
+/// is durable.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Handoff, EngineError>")]
+#[non_exhaustive]
+pub struct CreateHandoff {
+    /// The session it happens in.
+    pub session: SessionId,
+    /// The agent handing the work off; none when it comes from outside.
+    pub from: Option<AgentId>,
+    /// Whom it is for.
+    pub to: HandoffTarget,
+    /// What the receiver is asked to do.
+    pub task: String,
+    /// Data passed along with the task.
+    pub payload: Option<serde_json::Value>,
+    /// How long an agent has to acknowledge it: from now, and again each time
+    /// it is routed anew.
+    pub ack_within: Option<Duration>,
+    /// How long it has, from now, to be completed.
+    pub complete_within: Option<Duration>,
+    /// When it is not acknowledged in time, give it to another agent of its
+    /// role instead of timing it out.
+    pub redeliver: bool,
+}
+
+impl CreateHandoff {
+    /// A handoff of `task` in `session`, for `to`, from outside, without
+    /// payload or deadlines.
+    pub fn new(session: SessionId, to: HandoffTarget, task: impl Into<String>) -> Self {
+        Self {
+            session,
+            from: None,
+            to,
+            task: task.into(),
+            payload: None,
+            ack_within: None,
+            complete_within: None,
+            redeliver: false,
+        }
+    }
+
+    /// Says which agent hands the work off.
+    pub fn from(mut self, agent: AgentId) -> Self {
+        self.from = Some(agent);
+        self
+    }
+
+    /// Passes data along with the task.
+    pub fn payload(mut self, payload: serde_json::Value) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// Gives agents this long to acknowledge it.
+    pub fn ack_within(mut self, within: Duration) -> Self {
+        self.ack_within = Some(within);
+        self
+    }
+
+    /// Gives it this long, from now, to be completed.
+    pub fn complete_within(mut self, within: Duration) -> Self {
+        self.complete_within = Some(within);
+        self
+    }
+
+    /// Redelivers it to another agent of its role when it is not acknowledged in time.
+    pub fn redeliver(mut self, redeliver: bool) -> Self {
+        self.redeliver = redeliver;
+        self
+    }
+}
+
+/// A step a party takes on a handoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffAction {
+    /// The target takes it on (`initiated` -> `acknowledged`).
+    Acknowledge,
+    /// The target starts on it (`acknowledged` -> `in_progress`).
+    Start,
+    /// The target is done (`in_progress` -> `completed`).
+    Complete,
+    /// The target cannot do it (`acknowledged` or `in_progress` -> `failed`).
+    Fail,
+    /// The sender calls it off (any open state -> `cancelled`).
+    Cancel,
+}
+
+impl HandoffAction {
+    /// Every action.
+    pub const ALL: &'static [HandoffAction] = &[
+        HandoffAction::Acknowledge,
+        HandoffAction::Start,
+        HandoffAction::Complete,
+        HandoffAction::Fail,
+        HandoffAction::Cancel,
+    ];
+
+    /// The state the action moves a handoff to.
+    pub fn target(self) -> HandoffState {
+        match self {
+            HandoffAction::Acknowledge => HandoffState::Acknowledged,
+            HandoffAction::Start => HandoffState::InProgress,
+            HandoffAction::Complete => HandoffState::Completed,
+            HandoffAction::Fail => HandoffState::Failed,
+            HandoffAction::Cancel => HandoffState::Cancelled,
+        }
+    }
+
+    /// The verb, as in errors: "acknowledge".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffAction::Acknowledge => "acknowledge",
+            HandoffAction::Start => "start",
+            HandoffAction::Complete => "complete",
+            HandoffAction::Fail => "fail",
+            HandoffAction::Cancel => "cancel",
+        }
+    }
+
+    /// Whether only the sender (rather than the target) may take it, besides an operator.
+    pub fn is_senders(self) -> bool {
+        self == HandoffAction::Cancel
+    }
+}
+
+/// Moves a handoff along its lifecycle. The answer comes once the change is
+/// durable; a change the lifecycle does not allow, or one asked by an agent
+/// that is not the party to make it, changes nothing.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Handoff, EngineError>")]
+pub struct UpdateHandoff {
+    /// Which handoff.
+    pub id: HandoffId,
+    /// What to do.
+    pub action: HandoffAction,
+    /// The agent asking; none for an operator, who may take any step.
+    pub by: Option<AgentId>,
+    /// What the receiver hands back (on completion or failure).
+    pub result: Option<serde_json::Value>,
+    /// Why, kept in the handoff's history.
+    pub note: Option<String>,
+}
+
+impl UpdateHandoff {
+    /// `action` on handoff `id`, by an operator, with no result or note.
+    pub fn new(id: HandoffId, action: HandoffAction) -> Self {
+        Self { id, action, by: None, result: None, note: None }
+    }
+
+    /// Says which agent asks.
+    pub fn by(mut self, agent: AgentId) -> Self {
+        self.by = Some(agent);
+        self
+    }
+
+    /// Hands a result back.
+    pub fn result(mut self, result: serde_json::Value) -> Self {
+        self.result = Some(result);
+        self
+    }
+
+    /// Says why.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// Reads one handoff.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Handoff, EngineError>")]
+pub struct GetHandoff(pub HandoffId);
+
+/// Lists handoffs, oldest first.
+#[derive(Debug, Clone, Copy, Default, Message)]
+#[rtype(result = "Result<Vec<Handoff>, EngineError>")]
+pub struct ListHandoffs {
+    /// Only those of this session, when set.
+    pub session: Option<SessionId>,
+    /// Only those in this state, when set.
+    pub state: Option<HandoffState>,
+    /// Only those sent by or assigned to this agent, when set.
+    pub agent: Option<AgentId>,
+}
+
+/// Handoff metrics of one session, or of all when none is named.
+#[derive(Debug, Clone, Copy, Default, Message)]
+#[rtype(result = "Result<HandoffStats, EngineError>")]
+pub struct GetHandoffStats {
+    /// Which session; every one when none.
+    pub session: Option<SessionId>,
+}
+
+/// Sets (or clears) where the open handoffs of an agent that stops for good go.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Session, EngineError>")]
+pub struct SetFallback {
+    /// Which session.
+    pub session: SessionId,
+    /// The agent or role; none to route them anew.
+    pub fallback: Option<HandoffTarget>,
+}
+
+/// What waits for an agent: the handoffs routed to it that it has not
+/// acknowledged yet, and observations of its session claimed for it.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<InboxItems, EngineError>")]
+pub struct Inbox {
+    /// Whose inbox.
+    pub agent: AgentId,
+    /// The most observations to claim for it; zero takes none.
+    pub max_observations: usize,
+    /// How long it holds the observations before they return to the queue.
+    pub lease: Duration,
+    /// How long to wait when the inbox is empty; zero answers at once.
+    pub wait: Duration,
+}
+
+/// The contents of an agent's inbox.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct InboxItems {
+    /// Handoffs routed to it and not yet acknowledged, oldest first.
+    pub handoffs: Vec<Handoff>,
+    /// Observations of its session leased to it (the consumer is its id);
+    /// ack them with the queue's ack.
+    pub observations: Vec<Observation>,
+}
+
+impl InboxItems {
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.handoffs.is_empty() && self.observations.is_empty()
+    }
+}

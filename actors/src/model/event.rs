@@ -10,7 +10,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AgentId, AgentState, ExitStatus, SessionId, SessionState};
+use super::{AgentId, AgentState, ExitStatus, HandoffId, HandoffState, HandoffTarget, SessionId, SessionState};
 
 /// One durable event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +122,36 @@ pub enum EventKind {
         /// baton, which was not its parent.
         exit: Option<ExitStatus>,
     },
+    /// A handoff was created.
+    HandoffCreated {
+        /// Which handoff.
+        handoff: HandoffId,
+        /// The agent that handed the work off; none when it came from outside.
+        from: Option<AgentId>,
+        /// Whom it is addressed to.
+        to: HandoffTarget,
+    },
+    /// A handoff was routed to an agent: it is in that agent's inbox. Also
+    /// reported when it moves to another agent (a redelivery or a transfer).
+    HandoffAssigned {
+        /// Which handoff.
+        handoff: HandoffId,
+        /// The agent it now waits for.
+        agent: AgentId,
+        /// The agent it was assigned to before, if any.
+        previous: Option<AgentId>,
+    },
+    /// A handoff changed state.
+    HandoffStateChanged {
+        /// Which handoff.
+        handoff: HandoffId,
+        /// The state it left.
+        from: HandoffState,
+        /// The state it entered.
+        to: HandoffState,
+        /// Why, when that is worth telling.
+        note: Option<String>,
+    },
     /// An actor crashed more often than its restart limit allows and was given up on.
     ActorFailed {
         /// Which actor.
@@ -143,6 +173,9 @@ impl EventKind {
             EventKind::AgentStateChanged { .. } => "agent_state_changed",
             EventKind::AgentSpawned { .. } => "agent_spawned",
             EventKind::AgentExited { .. } => "agent_exited",
+            EventKind::HandoffCreated { .. } => "handoff_created",
+            EventKind::HandoffAssigned { .. } => "handoff_assigned",
+            EventKind::HandoffStateChanged { .. } => "handoff_state_changed",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! explained and its latencies measured.
 
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,8 @@ use super::{AgentId, HandoffId, InvalidTransition, Lifecycle, SessionId, state_n
 /// acknowledged | in_progress -> failed
 /// initiated | acknowledged | in_progress -> cancelled | timed_out
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffState {
     /// Created and waiting for the agent it was routed to to acknowledge it.
@@ -78,6 +80,7 @@ impl Lifecycle for HandoffState {
 /// Serialized as `{"kind": "agent", "value": "<id>"}` or
 /// `{"kind": "role", "value": "reviewer"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum HandoffTarget {
     /// One agent in particular.
@@ -95,15 +98,39 @@ impl fmt::Display for HandoffTarget {
     }
 }
 
-/// One entry of a handoff's history: a state it entered, and when.
+/// Which of a handoff's deadlines passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// It was not acknowledged in time.
+    Acknowledge,
+    /// It was not completed in time.
+    Complete,
+}
+
+impl fmt::Display for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Deadline::Acknowledge => "not acknowledged before its deadline",
+            Deadline::Complete => "not completed before its deadline",
+        })
+    }
+}
+
+/// One entry of a handoff's history: a state it entered, or an agent it was
+/// routed to, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HandoffStep {
-    /// The state it entered.
+    /// The state it entered (or stayed in, for a step that only routed it).
     pub state: HandoffState,
-    /// When it entered it, to measure how long each step took.
+    /// When, to measure how long each step took.
     pub at: DateTime<Utc>,
-    /// Why, when that is worth telling (such as who cancelled it, or which
-    /// deadline passed).
+    /// The agent it was assigned to after this step; none while it waits to
+    /// be routed.
+    #[serde(default)]
+    pub assigned: Option<AgentId>,
+    /// Why, when that is worth telling (such as who cancelled it, which
+    /// deadline passed, or why it was transferred).
     pub note: Option<String>,
 }
 
@@ -112,6 +139,7 @@ pub struct HandoffStep {
 /// Its `Debug` shows the task by its length and the payload and result by their
 /// size: they carry whatever the agents pass each other.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct Handoff {
     /// baton's own id for the handoff.
@@ -123,14 +151,19 @@ pub struct Handoff {
     pub from: Option<AgentId>,
     /// Whom it is addressed to, as the sender said.
     pub to: HandoffTarget,
+    /// Whom it is routed to now: `to`, until its agent stops for good and it
+    /// is transferred to the session's fallback.
+    pub route_to: HandoffTarget,
     /// The agent it was routed to; none until routed, and again after it is
     /// transferred back to be routed anew.
     pub assigned: Option<AgentId>,
     /// What the receiver is asked to do, in words.
     pub task: String,
     /// Data the sender passes along with the task.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub payload: Option<serde_json::Value>,
     /// What the receiver handed back on completion.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub result: Option<serde_json::Value>,
     /// Where it is in its life.
     pub state: HandoffState,
@@ -138,6 +171,15 @@ pub struct Handoff {
     pub ack_deadline: Option<DateTime<Utc>>,
     /// It times out if not completed by then.
     pub complete_deadline: Option<DateTime<Utc>>,
+    /// How long an agent has to acknowledge it once it is routed anew (after
+    /// a redelivery or a transfer); the first deadline counts from creation.
+    #[serde(default, with = "crate::model::duration_ms::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u64>))]
+    pub ack_timeout: Option<Duration>,
+    /// When it is not acknowledged in time, route it to another agent of its
+    /// role instead of timing it out.
+    #[serde(default)]
+    pub redeliver: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When its record last changed.
@@ -160,6 +202,7 @@ impl Handoff {
             id: HandoffId::new(),
             session,
             from,
+            route_to: to.clone(),
             to,
             assigned: None,
             task: task.into(),
@@ -168,15 +211,25 @@ impl Handoff {
             state: HandoffState::Initiated,
             ack_deadline: None,
             complete_deadline: None,
+            ack_timeout: None,
+            redeliver: false,
             created_at: now,
             updated_at: now,
-            history: vec![HandoffStep { state: HandoffState::Initiated, at: now, note: None }],
+            history: vec![HandoffStep { state: HandoffState::Initiated, at: now, assigned: None, note: None }],
         }
     }
 
     /// Sets the data passed along with the task.
     pub fn with_payload(mut self, payload: serde_json::Value) -> Self {
         self.payload = Some(payload);
+        self
+    }
+
+    /// Gives it `timeout` to be acknowledged, from its creation and again
+    /// each time it is routed anew.
+    pub fn with_ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = Some(timeout);
+        self.ack_deadline = Some(self.created_at + chrono::Duration::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX));
         self
     }
 
@@ -207,8 +260,55 @@ impl Handoff {
         if next == HandoffState::Initiated {
             self.assigned = None;
         }
-        self.history.push(HandoffStep { state: next, at: now, note });
+        self.history.push(HandoffStep { state: next, at: now, assigned: self.assigned, note });
         Ok(from)
+    }
+
+    /// Routes an initiated handoff to `agent` (or, with `None`, takes it back
+    /// to wait for routing), adding a step to its history. A handoff past
+    /// `initiated` is refused: it is transferred by going back to `initiated` first.
+    pub fn assign(
+        &mut self,
+        agent: Option<AgentId>,
+        now: DateTime<Utc>,
+        note: Option<String>,
+    ) -> Result<(), InvalidTransition> {
+        if self.state != HandoffState::Initiated {
+            return Err(InvalidTransition {
+                entity: HandoffState::ENTITY,
+                from: self.state.to_string(),
+                to: "assigned".into(),
+            });
+        }
+        self.assigned = agent;
+        self.updated_at = now;
+        self.history.push(HandoffStep { state: self.state, at: now, assigned: agent, note });
+        Ok(())
+    }
+
+    /// Starts the acknowledgement clock again for a handoff routed anew, when
+    /// it has an acknowledgement timeout.
+    pub fn restart_ack_clock(&mut self, now: DateTime<Utc>) {
+        if let Some(timeout) = self.ack_timeout {
+            self.ack_deadline = Some(now + chrono::Duration::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX));
+        }
+    }
+
+    /// Whether it is still under way: not completed, failed, cancelled or timed out.
+    pub fn is_open(&self) -> bool {
+        !self.state.is_terminal()
+    }
+
+    /// The deadline that has passed at `now`, if one has: the acknowledgement
+    /// deadline while it is initiated, the completion deadline until it ends.
+    pub fn overdue(&self, now: DateTime<Utc>) -> Option<Deadline> {
+        if !self.is_open() {
+            return None;
+        }
+        if self.state == HandoffState::Initiated && self.ack_deadline.is_some_and(|at| at <= now) {
+            return Some(Deadline::Acknowledge);
+        }
+        self.complete_deadline.filter(|at| *at <= now).map(|_| Deadline::Complete)
     }
 
     /// When it first entered `state`, if it ever did.
@@ -234,6 +334,7 @@ impl fmt::Debug for Handoff {
             .field("session", &self.session)
             .field("from", &self.from)
             .field("to", &self.to)
+            .field("route_to", &self.route_to)
             .field("assigned", &self.assigned)
             .field("task", &TextLen(&self.task))
             .field("payload", &self.payload.as_ref().map(JsonSize))
@@ -241,6 +342,8 @@ impl fmt::Debug for Handoff {
             .field("state", &self.state)
             .field("ack_deadline", &self.ack_deadline)
             .field("complete_deadline", &self.complete_deadline)
+            .field("ack_timeout", &self.ack_timeout)
+            .field("redeliver", &self.redeliver)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .field("history", &self.history)

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod duration_ms;
 pub mod event;
 pub mod handoff;
+pub mod handoff_stats;
 mod ids;
 mod lifecycle;
 pub mod observation;
@@ -17,8 +18,8 @@ pub mod session;
 pub use agent::{Agent, AgentLimits, AgentState, RestartSchedule};
 pub use agent::{ExitStatus, RestartPolicy, UnknownRestartPolicy};
 pub use event::{ActorRef, Event, EventKind, NewEvent};
-pub use handoff::{Handoff, HandoffState};
-pub use handoff::{HandoffStep, HandoffTarget};
+pub use handoff::{Deadline, Handoff, HandoffState, HandoffStep, HandoffTarget};
+pub use handoff_stats::{HandoffStats, Latency};
 pub use ids::{AgentId, HandoffId, SessionId};
 #[cfg(test)]
 pub(crate) use lifecycle::assert_edges;

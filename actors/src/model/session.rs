@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::SessionId;
+use super::{HandoffTarget, SessionId};
 use super::lifecycle::{InvalidTransition, Lifecycle, state_names};
 
 /// Where a session is in its life.
@@ -96,6 +96,9 @@ pub struct OpenSession {
     /// Closes the session once it has been open this long, whatever it is doing.
     #[serde(default, with = "crate::model::duration_ms::option")]
     pub max_lifetime: Option<Duration>,
+    /// Where the open handoffs of an agent that stops for good go.
+    #[serde(default)]
+    pub fallback: Option<HandoffTarget>,
 }
 
 impl OpenSession {
@@ -130,6 +133,12 @@ impl OpenSession {
     /// Sets the maximum lifetime, after which the watchdog closes the session.
     pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
         self.max_lifetime = Some(max_lifetime);
+        self
+    }
+
+    /// Sends the open handoffs of an agent that stops for good to `fallback`.
+    pub fn with_fallback(mut self, fallback: HandoffTarget) -> Self {
+        self.fallback = Some(fallback);
         self
     }
 }
@@ -170,6 +179,10 @@ pub struct Session {
     pub max_lifetime: Option<Duration>,
     /// How many times its actor was restarted after a crash, over its whole life.
     pub restarts: u32,
+    /// Where the open handoffs of an agent that stops for good go: to this
+    /// agent or role. Without one, they go back to be routed anew.
+    #[serde(default)]
+    pub fallback: Option<HandoffTarget>,
 }
 
 impl Session {
@@ -189,6 +202,7 @@ impl Session {
             ended_at: None,
             max_lifetime: spec.max_lifetime,
             restarts: 0,
+            fallback: spec.fallback,
         }
     }
 
