@@ -4,6 +4,7 @@
 //! - [`Baton`] and [`BatonBuilder`] (`handle.rs`): the library facade.
 //! - [`EventStream`] (`events.rs`): a gapless stream of durable events.
 //! - The agent methods of [`Baton`] (`agents.rs`): spawn, watch, stop, restart agents.
+//! - The handoff methods of [`Baton`] (`handoffs.rs`): create, route, move along, inboxes.
 //! - [`Claim`] and the queue methods of [`Baton`] (`queue.rs`): the observation queue.
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
 //! - `paths.rs`: default locations; `lock_file.rs`: opening the files `flock`s are taken on.
@@ -22,6 +23,7 @@ pub mod daemon;
 mod error;
 mod events;
 mod handle;
+mod handoffs;
 pub mod hook;
 mod lock_file;
 mod paths;
@@ -30,15 +32,18 @@ mod queue;
 pub use baton_actors as engine;
 #[cfg(feature = "fault-injection")]
 pub use baton_actors::Faults;
-pub use baton_actors::messages::{Selection, SpawnAgent};
+pub use baton_actors::messages::{
+    CreateHandoff, HandoffAction, Inbox, InboxItems, ListHandoffs, Selection, SpawnAgent, UpdateHandoff,
+};
 pub use baton_actors::model::{
     AckReport, ActorRef, Agent, AgentId, AgentLimits, AgentState, CloseMode, Enqueued, Event, EventKind, ExitStatus,
-    NewObservation, Observation, ObservationKind, ObservationState, OpenSession, QueueStats, RestartPolicy,
-    RestartSchedule, Session, SessionId, SessionState,
+    Handoff, HandoffId, HandoffState, HandoffStats, HandoffStep, HandoffTarget, Latency, NewObservation, Observation,
+    ObservationKind, ObservationState, OpenSession, QueueStats, RestartPolicy, RestartSchedule, Session, SessionId,
+    SessionState,
 };
 pub use baton_actors::{
     AgentConfig, Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy,
-    SystemClock,
+    RoleTemplate, SystemClock,
 };
 pub use error::{EngineError, Error, Result, StoreError};
 pub use events::EventStream;

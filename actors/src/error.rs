@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{ActorRef, AgentId, AgentState, HandoffId, InvalidTransition, ObservationState, SessionId, SessionState};
+use crate::model::{
+    ActorRef, AgentId, AgentState, HandoffId, InvalidTransition, ObservationState, SessionId, SessionState,
+};
 
 /// An error from the store. Cheap to clone, because one failed group commit
 /// answers every write that was waiting on it.

@@ -4,6 +4,7 @@ mod agents;
 mod crash_recovery;
 mod errors;
 mod events;
+mod handoffs;
 mod persistence;
 mod queue;
 mod supervision;

@@ -231,6 +231,19 @@ impl Handler<WatchdogTick> for AgentActor {
     }
 }
 
+/// A handoff routed to this agent, durable and waiting in its inbox.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct HandoffDelivered(pub(crate) crate::model::Handoff);
+
+impl Handler<HandoffDelivered> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, HandoffDelivered(handoff): HandoffDelivered, _: &mut Context<Self>) {
+        tracing::debug!(agent_id = %self.agent.id, handoff_id = %handoff.id, "handoff delivered");
+    }
+}
+
 impl Handler<Stop> for AgentActor {
     type Result = ();
 

@@ -229,7 +229,8 @@ impl Handoff {
     /// each time it is routed anew.
     pub fn with_ack_timeout(mut self, timeout: Duration) -> Self {
         self.ack_timeout = Some(timeout);
-        self.ack_deadline = Some(self.created_at + chrono::Duration::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX));
+        self.ack_deadline =
+            Some(self.created_at + chrono::Duration::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX));
         self
     }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{HandoffTarget, SessionId};
 use super::lifecycle::{InvalidTransition, Lifecycle, state_names};
+use super::{HandoffTarget, SessionId};
 
 /// Where a session is in its life.
 ///

@@ -9,8 +9,11 @@
 //! asks the supervisor to retire it, so an idle session costs no actor until its
 //! next message. A session with observations still pending or leased is never
 //! idle (its actor must be there to notice lapsed leases), nor is one with
-//! agents at work.
+//! open handoffs (their deadlines) or agents at work.
+//!
+//! Its handoffs (`handoffs.rs`) follow the same rules as its queue.
 
+mod handoffs;
 mod queue;
 
 use std::time::Duration;
@@ -30,6 +33,8 @@ use crate::queue::Queue;
 use crate::store::{Commit, QueueOp};
 use crate::supervisor::Supervisor;
 use crate::supervisor::child::{DeathNotice, Retire, Stop};
+pub(crate) use handoffs::AgentGone;
+use handoffs::Handoffs;
 use queue::Waiters;
 
 /// The actor of one open session.
@@ -40,6 +45,8 @@ pub struct SessionActor {
     queue: Queue,
     /// Consumers waiting for observations to claim.
     waiters: Waiters,
+    /// The session's open handoffs and the agents waiting on their inbox.
+    handoffs: Handoffs,
     engine: Engine,
     supervisor: Addr<Supervisor>,
     /// This incarnation, so the supervisor can tell its notices from an older one's.
@@ -60,6 +67,7 @@ impl SessionActor {
             session,
             queue: Queue::load(Default::default()),
             waiters: Waiters::default(),
+            handoffs: Handoffs::default(),
             engine,
             supervisor,
             generation,
@@ -100,7 +108,9 @@ impl SessionActor {
     /// Closes the session as `mode` says. Draining with observations still
     /// outstanding leaves it `closing` until they are acked; otherwise it ends
     /// `closed`, and the actor retires once that is durable.
+    /// Open handoffs are cancelled: the session's agents are stopped.
     fn close(&mut self, now: DateTime<Utc>, reason: Option<String>, mode: CloseMode) -> Result<Commit, EngineError> {
+        self.cancel_open_handoffs(now)?;
         let outstanding = self.queue.stats().outstanding();
         let closing = self.session.state == SessionState::Closing;
         match mode {
@@ -207,8 +217,12 @@ impl Actor for SessionActor {
             Ok(stored) => self.queue = Queue::load(stored),
             Err(err) => {
                 error!(session_id = %self.session.id, cause = %err, "cannot load the session's queue");
-                ctx.stop();
+                return ctx.stop();
             }
+        }
+        if let Err(err) = self.load_handoffs(ctx) {
+            error!(session_id = %self.session.id, cause = %err, "cannot load the session's handoffs");
+            ctx.stop();
         }
     }
 
@@ -216,6 +230,7 @@ impl Actor for SessionActor {
     /// closed or shutting down), and a consumer claims again.
     fn stopped(&mut self, _: &mut Context<Self>) {
         self.waiters.release_all();
+        self.handoffs.release_all();
     }
 }
 
@@ -327,6 +342,7 @@ impl Handler<Close> for SessionActor {
         let change = self.close(self.engine.clock.now(), reason, mode);
         if !self.session.is_open() {
             self.waiters.release_all();
+            self.handoffs.release_all();
         }
         let session = self.session.clone();
         let reply = async move {
@@ -351,8 +367,13 @@ impl Handler<WatchdogTick> for SessionActor {
         }
         self.return_lapsed(now, ctx);
         self.serve_waiters(now, ctx);
+        self.handoff_tick(now, ctx);
         let idle_after = self.engine.config.idle_after;
-        let busy = self.queue.stats().outstanding() > 0 || !self.waiters.is_empty() || self.agents_at_work;
+        let busy = self.queue.stats().outstanding() > 0
+            || !self.waiters.is_empty()
+            || !self.handoffs.open.is_empty()
+            || self.handoffs.has_waiters()
+            || self.agents_at_work;
         if self.session.lifetime_expired(now) && self.session.state != SessionState::Closing {
             let change = self.close(now, Some("max lifetime reached".into()), CloseMode::Drain);
             if !self.session.is_open() {

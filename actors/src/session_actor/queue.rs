@@ -108,7 +108,7 @@ impl SessionActor {
     }
 
     /// Refuses a queue change unless the session is open; `what` names it.
-    fn accepting(&self, states: &[SessionState], what: &'static str) -> Result<(), EngineError> {
+    pub(super) fn accepting(&self, states: &[SessionState], what: &'static str) -> Result<(), EngineError> {
         if states.contains(&self.session.state) {
             Ok(())
         } else {
@@ -117,7 +117,7 @@ impl SessionActor {
     }
 
     /// Leases what `claim` may take now; `None` when nothing is available.
-    fn claim_now(
+    pub(super) fn claim_now(
         &mut self,
         claim: &ClaimObservations,
         now: DateTime<Utc>,
@@ -169,6 +169,10 @@ impl SessionActor {
                     break;
                 }
             }
+        }
+        // Agents waiting on their inbox take observations too.
+        if self.queue.has_available(now) {
+            self.serve_inboxes(now, ctx);
         }
     }
 

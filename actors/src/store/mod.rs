@@ -7,6 +7,7 @@
 //! power loss, and another backend may be wanted one day.
 
 mod group_commit;
+mod sled_handoffs;
 mod sled_queue;
 mod sled_store;
 
@@ -16,7 +17,9 @@ pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
 use tokio::sync::broadcast;
 
 use crate::error::StoreError;
-use crate::model::{Agent, AgentId, Event, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId};
+use crate::model::{
+    Agent, AgentId, Event, Handoff, HandoffId, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId,
+};
 
 /// Where the engine keeps its records.
 ///
@@ -46,6 +49,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every agent, oldest first.
     fn agents(&self) -> Result<Vec<Agent>, StoreError>;
+
+    /// Writes handoffs' records and the events that report their changes, all
+    /// or nothing; returns the events with their sequence numbers.
+    fn save_handoffs(&self, handoffs: &[Handoff], events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;
+
+    /// The handoff with this id.
+    fn handoff(&self, id: HandoffId) -> Result<Option<Handoff>, StoreError>;
+
+    /// The handoffs of `session` (of every session, when none), oldest first
+    /// within a session.
+    fn handoffs(&self, session: Option<SessionId>) -> Result<Vec<Handoff>, StoreError>;
 
     /// Up to `limit` events with a sequence number above `after`, in order.
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError>;

@@ -11,6 +11,8 @@
 //! | `agents` | agent id (UUIDv7, 16 bytes) | agent record, JSON |
 //! | `events` | sequence number, u64 big-endian | event, JSON |
 //! | `observations` | session id, then a tag byte and the rest below | |
+//! | `handoffs` | session id, then handoff id (UUIDv7) | handoff record, JSON |
+//! | `handoff_sessions` | handoff id | the id of its session |
 //!
 //! The `observations` tree holds every session's queue under the session's id,
 //! so one session's records are contiguous and one atomic batch covers any
@@ -40,7 +42,9 @@ use super::group_commit::{Commit, CommitMode, GroupCommit};
 use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
 use crate::fault::Faults;
-use crate::model::{Agent, AgentId, Event, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId};
+use crate::model::{
+    Agent, AgentId, Event, Handoff, HandoffId, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId,
+};
 
 /// The schema version this build writes and reads. A store with a newer one is
 /// refused at open.
@@ -80,6 +84,8 @@ pub struct SledStore {
     agents: sled::Tree,
     pub(super) events: sled::Tree,
     pub(super) observations: sled::Tree,
+    pub(super) handoffs: sled::Tree,
+    pub(super) handoff_sessions: sled::Tree,
     /// Events appended but not yet durable, in sequence order; the committer
     /// publishes them after the flush that covers them.
     unpublished: Arc<Mutex<Vec<Event>>>,
@@ -125,6 +131,8 @@ impl SledStore {
             agents: db.open_tree("agents")?,
             events,
             observations: db.open_tree("observations")?,
+            handoffs: db.open_tree("handoffs")?,
+            handoff_sessions: db.open_tree("handoff_sessions")?,
             db,
             unpublished,
             next_event_seq: AtomicU64::new(next_event_seq),
@@ -404,6 +412,18 @@ impl Store for SledStore {
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>, StoreError> {
         self.apply_queue_write(session, write, events)
+    }
+
+    fn save_handoffs(&self, handoffs: &[Handoff], events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        self.write_handoffs(handoffs, events)
+    }
+
+    fn handoff(&self, id: HandoffId) -> Result<Option<Handoff>, StoreError> {
+        self.read_handoff(id)
+    }
+
+    fn handoffs(&self, session: Option<SessionId>) -> Result<Vec<Handoff>, StoreError> {
+        self.read_handoffs(session)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {

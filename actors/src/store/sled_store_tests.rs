@@ -166,3 +166,26 @@ async fn committed_agents_and_their_events_are_there_after_reopening_oldest_firs
     assert_eq!(events.len(), 5);
     assert_eq!(events[0].kind.name(), "agent_state_changed");
 }
+
+#[tokio::test]
+async fn committed_handoffs_are_found_by_id_and_listed_by_session_after_reopening() {
+    use crate::model::{Handoff, HandoffTarget};
+    let dir = TempDir::new().unwrap();
+    let (one, two) = (SessionId::new(), SessionId::new());
+    let now = chrono::Utc::now();
+    let first = Handoff::new(one, None, HandoffTarget::Role("reviewer".into()), "a", now);
+    let second = Handoff::new(two, None, HandoffTarget::Role("reviewer".into()), "b", now);
+    let third = Handoff::new(one, None, HandoffTarget::Role("tester".into()), "c", now);
+    {
+        let store = open(&dir);
+        store.save_handoffs(&[first.clone(), second.clone()], vec![opened_event(one)]).unwrap();
+        store.save_handoffs(&[third.clone()], Vec::new()).unwrap();
+        store.commit().await.unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.handoff(second.id).unwrap(), Some(second.clone()));
+    assert_eq!(store.handoff(crate::model::HandoffId::new()).unwrap(), None);
+    assert_eq!(store.handoffs(Some(one)).unwrap(), vec![first.clone(), third.clone()]);
+    assert_eq!(store.handoffs(None).unwrap().len(), 3);
+    assert_eq!(store.events_after(0, 10).unwrap().len(), 1);
+}

@@ -15,9 +15,25 @@ use crate::model::{ActorRef, Agent, AgentState, EventKind};
 impl Handler<SpawnAgent> for Supervisor {
     type Result = Reply<Agent>;
 
-    fn handle(&mut self, SpawnAgent { agent: spec }: SpawnAgent, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, SpawnAgent { agent: mut spec }: SpawnAgent, ctx: &mut Context<Self>) -> Self::Result {
         if self.shutting_down {
             return ready(Err(EngineError::ShuttingDown));
+        }
+        if spec.argv.is_empty() {
+            // No command: the role's template says how to run it.
+            let Some(role) = spec.role.clone() else {
+                return ready(Err(EngineError::InvalidRequest("an agent needs a command to run, or a role".into())));
+            };
+            let Some(template) = self.engine.config.agents.roles.get(&role) else {
+                return ready(Err(EngineError::InvalidRequest(format!(
+                    "no command given and no role {role:?} in the configuration"
+                ))));
+            };
+            let mut templated = template.agent(&role, spec.session, spec.created_at);
+            templated.env.extend(std::mem::take(&mut spec.env));
+            templated.inherit_env.append(&mut spec.inherit_env);
+            templated.cwd = spec.cwd.take().or(templated.cwd);
+            spec = templated;
         }
         if spec.argv.first().is_none_or(String::is_empty) {
             return ready(Err(EngineError::InvalidRequest("an agent needs a command to run".into())));

@@ -36,7 +36,9 @@ pub(super) struct Agents {
 }
 
 pub(super) struct AgentChild {
-    session: SessionId,
+    pub(super) session: SessionId,
+    /// Its role, to route handoffs addressed to the role.
+    pub(super) role: Option<String>,
     generation: u64,
     pub(super) slot: AgentSlot,
     /// Recent crashes of its actor, for the restart intensity limit.
@@ -74,7 +76,7 @@ impl Supervisor {
     fn start_agent(&mut self, agent: Agent, ctx: &mut Context<Self>) -> Addr<AgentActor> {
         self.next_generation += 1;
         let generation = self.next_generation;
-        let (id, session) = (agent.id, agent.session);
+        let (id, session, role) = (agent.id, agent.session, agent.role.clone());
         let addr = AgentActor::new(agent, self.engine.clone(), ctx.address(), generation).start();
         let slot = AgentSlot::Running(addr.clone());
         match self.agents.children.get_mut(&id) {
@@ -84,13 +86,13 @@ impl Supervisor {
             }
             None => {
                 let history = RestartHistory::default();
-                self.agents.children.insert(id, AgentChild { session, generation, slot, history });
+                self.agents.children.insert(id, AgentChild { session, role, generation, slot, history });
             }
         }
         addr
     }
 
-    fn has_slot(&self, session: SessionId) -> bool {
+    pub(super) fn has_slot(&self, session: SessionId) -> bool {
         let config = &self.engine.config.agents;
         let in_session = self.agents.children.values().filter(|child| child.session == session).count();
         self.agents.children.len() < config.max_running && in_session < config.max_running_per_session
@@ -155,6 +157,7 @@ impl Supervisor {
         let from = agent.transition(AgentState::Stopped, now, Some(reason.clone()))?;
         let event = EventKind::AgentStateChanged { agent: id, from, to: AgentState::Stopped, reason: Some(reason) };
         self.engine.store.save_agent(&agent, vec![NewEvent::session(agent.session, now, event)])?;
+        self.agent_gone(id, agent.session);
         Ok(self.engine.store.commit())
     }
 
@@ -225,8 +228,12 @@ impl Supervisor {
         }
         match exit {
             super::child::Exit::Crashed if !self.shutting_down => self.agent_actor_crashed(id, ctx),
-            _ => {
-                self.agents.children.remove(&id);
+            exit => {
+                if let Some(child) = self.agents.children.remove(&id) {
+                    if matches!(exit, super::child::Exit::Retired) {
+                        self.agent_gone(id, child.session);
+                    }
+                }
                 self.pump_agents(ctx);
             }
         }
@@ -328,6 +335,7 @@ impl Supervisor {
             Ok(_) => commit_agent_in_background(self.engine.store.commit(), id, ctx),
             Err(err) => error!(agent_id = %id, cause = %err, "cannot mark the agent failed"),
         }
+        self.agent_gone(id, agent.session);
         self.pump_agents(ctx);
     }
 

@@ -18,6 +18,7 @@
 mod agent_requests;
 mod agents;
 pub(crate) mod child;
+mod handoffs;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -42,6 +43,7 @@ use crate::restart::{RestartDecision, RestartHistory};
 use crate::session_actor::{AgentsAtWork, Close, Get, Resume, SessionActor, SessionRequest};
 use crate::store::Commit;
 use child::{ChildExited, Exit, Retire, Stop};
+pub(crate) use handoffs::{DeliverHandoff, PickAgents, Want};
 
 /// The root actor of the engine.
 pub struct Supervisor {

@@ -1,0 +1,713 @@
+//! The session actor's handoffs: creating them, routing them to agents,
+//! moving them along their lifecycle, their deadlines, their transfer when an
+//! agent stops for good, and agents' inboxes.
+//!
+//! The actor keeps its session's open handoffs in memory (ended ones live only
+//! in the store). As with the queue, every change is checkpointed with the
+//! events that report it, and answered only once a commit covers it; the
+//! memory is updated only after the store took the write.
+//!
+//! Routing to an agent by id needs only its record. Routing to a role needs
+//! the supervisor, which knows the agents and spawns from role templates: one
+//! [`PickAgents`] request per routing pass, awaited with `ctx.wait`, so no
+//! other message finds handoffs half-routed and no two handoffs are given the
+//! same idle agent. A routed handoff is delivered to its agent's actor once
+//! durable, and answers any inbox waiting for it.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use actix::fut::{ActorFutureExt, wrap_future};
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+use tracing::warn;
+
+use super::{SessionActor, SessionRequest, queue_without_actor};
+use crate::error::EngineError;
+use crate::messages::{ClaimObservations, CreateHandoff, HandoffAction, Inbox, InboxItems, SetFallback, UpdateHandoff};
+use crate::model::{
+    AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, JsonSize, Lifecycle, NewEvent,
+    Session, SessionState,
+};
+use crate::store::Commit;
+use crate::supervisor::{DeliverHandoff, PickAgents, Want};
+
+type InboxAnswer = oneshot::Sender<Result<InboxItems, EngineError>>;
+
+/// What the session actor knows of its handoffs.
+#[derive(Default)]
+pub(super) struct Handoffs {
+    /// The open ones, by id (ids are UUIDv7: creation order).
+    pub(super) open: BTreeMap<HandoffId, Handoff>,
+    /// Agents waiting on their inbox, oldest first.
+    inboxes: VecDeque<InboxWaiter>,
+    next_waiter: u64,
+}
+
+struct InboxWaiter {
+    id: u64,
+    inbox: Inbox,
+    answer: InboxAnswer,
+    timer: Option<SpawnHandle>,
+}
+
+impl Handoffs {
+    /// Whether any agent still waits on its inbox.
+    pub(super) fn has_waiters(&self) -> bool {
+        self.inboxes.iter().any(|waiter| !waiter.answer.is_closed())
+    }
+
+    /// Ends every inbox wait empty-handed: the actor is going away.
+    pub(super) fn release_all(&mut self) {
+        for waiter in self.inboxes.drain(..) {
+            let _ = waiter.answer.send(Ok(InboxItems::default()));
+        }
+    }
+
+    /// The agents with an open handoff: they are not idle.
+    fn busy(&self) -> HashSet<AgentId> {
+        self.open.values().filter_map(|handoff| handoff.assigned).collect()
+    }
+}
+
+/// Why a handoff is in a routing pass.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    /// It waits, unassigned, for an agent of its role.
+    Route,
+    /// Its agent did not acknowledge it in time: another agent of the role
+    /// gets it, or it times out.
+    Redeliver(AgentId),
+}
+
+type Reply<T> = ResponseActFuture<SessionActor, Result<T, EngineError>>;
+
+fn refused<T: 'static>(err: EngineError) -> Reply<T> {
+    Box::pin(actix::fut::ready(Err(err)))
+}
+
+impl SessionActor {
+    /// Checkpoints changed handoffs with `events` and brings the memory in
+    /// line: ended ones leave it. Returns the commit to wait for.
+    fn save_handoffs(&mut self, changed: Vec<Handoff>, events: Vec<EventKind>) -> Result<Commit, EngineError> {
+        if changed.is_empty() {
+            return Ok(self.engine.store.commit());
+        }
+        let now = self.engine.clock.now();
+        let events = events.into_iter().map(|kind| NewEvent::session(self.session.id, now, kind)).collect();
+        self.engine.store.save_handoffs(&changed, events)?;
+        for handoff in changed {
+            if handoff.is_open() {
+                self.handoffs.open.insert(handoff.id, handoff);
+            } else {
+                self.handoffs.open.remove(&handoff.id);
+            }
+        }
+        Ok(self.engine.store.commit())
+    }
+
+    /// Loads the open handoffs when the actor starts, and hands on those whose
+    /// agent stopped for good while no actor was there to notice.
+    pub(super) fn load_handoffs(&mut self, ctx: &mut Context<Self>) -> Result<(), EngineError> {
+        let open = self.engine.store.handoffs(Some(self.session.id))?.into_iter().filter(Handoff::is_open);
+        self.handoffs.open = open.map(|handoff| (handoff.id, handoff)).collect();
+        let assignees: HashSet<AgentId> = self.handoffs.busy();
+        for agent in assignees {
+            self.agent_gone(agent, ctx);
+        }
+        self.route_pending(Vec::new(), ctx);
+        Ok(())
+    }
+
+    /// A new handoff, checked and checkpointed; routed already when it is for
+    /// an agent by id.
+    fn create(&mut self, request: CreateHandoff, now: DateTime<Utc>) -> Result<(Handoff, Commit), EngineError> {
+        self.accepting(&[SessionState::Active, SessionState::Idle], "new handoffs")?;
+        let CreateHandoff { session, from, to, task, payload, ack_within, complete_within, redeliver } = request;
+        if task.trim().is_empty() {
+            return Err(EngineError::InvalidRequest("a handoff needs a task".into()));
+        }
+        if [ack_within, complete_within].iter().any(|within| within.is_some_and(|within| within.is_zero())) {
+            return Err(EngineError::InvalidRequest("a handoff's deadlines must be later than now".into()));
+        }
+        if let Some(payload) = &payload {
+            let (size, limit) = (JsonSize::of(payload), self.engine.config.queue.max_payload_bytes);
+            if size > limit {
+                return Err(EngineError::PayloadTooLarge { size, limit });
+            }
+        }
+        if let Some(from) = from {
+            self.session_agent(from)?;
+        }
+        let target_agent = match &to {
+            HandoffTarget::Agent(agent) => {
+                let record = self.session_agent(*agent)?;
+                if record.state.is_ended() {
+                    return Err(EngineError::AgentNotAccepting { agent: *agent, state: record.state });
+                }
+                Some(*agent)
+            }
+            HandoffTarget::Role(role) if role.trim().is_empty() => {
+                return Err(EngineError::InvalidRequest("a handoff's role must not be empty".into()));
+            }
+            HandoffTarget::Role(_) => None,
+        };
+        let mut handoff = Handoff::new(session, from, to.clone(), task, now);
+        handoff.payload = payload;
+        handoff.redeliver = redeliver;
+        if let Some(within) = ack_within {
+            handoff = handoff.with_ack_timeout(within);
+        }
+        if let Some(within) = complete_within {
+            handoff = handoff.with_complete_deadline(now + crate::clock::to_chrono(within));
+        }
+        let mut events = vec![EventKind::HandoffCreated { handoff: handoff.id, from, to }];
+        if let Some(agent) = target_agent {
+            // Routed as it is created: its first step says to whom.
+            handoff.assigned = Some(agent);
+            handoff.history[0].assigned = Some(agent);
+            events.push(EventKind::HandoffAssigned { handoff: handoff.id, agent, previous: None });
+        }
+        let commit = self.save_handoffs(vec![handoff.clone()], events)?;
+        Ok((handoff, commit))
+    }
+
+    /// The record of an agent of this session.
+    fn session_agent(&self, id: AgentId) -> Result<crate::model::Agent, EngineError> {
+        let agent = self.engine.store.agent(id)?.ok_or(EngineError::AgentNotFound(id))?;
+        if agent.session != self.session.id {
+            return Err(EngineError::InvalidRequest(format!(
+                "agent {id} belongs to session {}, not {}",
+                agent.session, self.session.id
+            )));
+        }
+        Ok(agent)
+    }
+
+    /// Takes one step on a handoff for whoever asks.
+    fn update(&mut self, request: UpdateHandoff, now: DateTime<Utc>) -> Result<(Handoff, Commit), EngineError> {
+        let UpdateHandoff { id, action, by, result, note } = request;
+        let Some(handoff) = self.handoffs.open.get(&id) else {
+            return Err(match self.engine.store.handoff(id)? {
+                Some(ended) if ended.session == self.session.id => {
+                    EngineError::from(ended.state.transition(action.target()).unwrap_err())
+                }
+                _ => EngineError::HandoffNotFound(id),
+            });
+        };
+        if let Some(agent) = by {
+            let (party, holder) =
+                if action.is_senders() { ("sender", handoff.from) } else { ("target", handoff.assigned) };
+            if holder != Some(agent) {
+                return Err(EngineError::NotPermitted { handoff: id, agent, action: action.as_str(), party });
+            }
+        }
+        if result.is_some() && !matches!(action, HandoffAction::Complete | HandoffAction::Fail) {
+            return Err(EngineError::InvalidRequest("only a completion or a failure hands a result back".into()));
+        }
+        let mut next = handoff.clone();
+        let to = action.target();
+        let from = next.transition(to, now, note.clone())?;
+        if result.is_some() {
+            next.result = result;
+        }
+        let commit = self
+            .save_handoffs(vec![next.clone()], vec![EventKind::HandoffStateChanged { handoff: id, from, to, note }])?;
+        Ok((next, commit))
+    }
+
+    /// Routes the handoffs that wait for an agent, and redelivers `overdue`
+    /// ones (not acknowledged in time) to another agent of their role.
+    pub(super) fn route_pending(&mut self, overdue: Vec<HandoffId>, ctx: &mut Context<Self>) {
+        let now = self.engine.clock.now();
+        let mut changed = Vec::new();
+        let mut events = Vec::new();
+        let mut wants = Vec::new();
+        let mut purposes = Vec::new();
+        for handoff in self.handoffs.open.values() {
+            if handoff.state != HandoffState::Initiated || handoff.assigned.is_some() {
+                continue;
+            }
+            match &handoff.route_to {
+                HandoffTarget::Agent(agent) => {
+                    let live = match self.engine.store.agent(*agent) {
+                        Ok(record) => record.is_some_and(|record| !record.state.is_ended()),
+                        Err(err) => {
+                            warn!(session_id = %self.session.id, cause = %err, "cannot read a handoff's agent");
+                            false
+                        }
+                    };
+                    if live {
+                        let mut next = handoff.clone();
+                        if next.assign(Some(*agent), now, Some(format!("routed to agent {agent}"))).is_ok() {
+                            events.push(EventKind::HandoffAssigned { handoff: next.id, agent: *agent, previous: None });
+                            changed.push(next);
+                        }
+                    }
+                }
+                HandoffTarget::Role(role) => {
+                    wants.push(Want { role: role.clone(), exclude: Vec::new(), spawn: true });
+                    purposes.push((handoff.id, Purpose::Route));
+                }
+            }
+        }
+        for id in overdue {
+            let Some(handoff) = self.handoffs.open.get(&id) else { continue };
+            let (HandoffTarget::Role(role), Some(current)) = (&handoff.route_to, handoff.assigned) else { continue };
+            let exclude: Vec<AgentId> = handoff.history.iter().filter_map(|step| step.assigned).collect();
+            wants.push(Want { role: role.clone(), exclude, spawn: false });
+            purposes.push((id, Purpose::Redeliver(current)));
+        }
+        self.settle_routing(changed, events, ctx);
+        if wants.is_empty() {
+            return;
+        }
+        let pick = PickAgents { session: self.session.id, busy: self.handoffs.busy(), wants };
+        ctx.wait(wrap_future::<_, Self>(self.supervisor.send(pick)).map(move |picked, act, ctx| match picked {
+            Ok(Ok(picked)) => act.apply_picks(purposes, picked, ctx),
+            Ok(Err(err)) => warn!(session_id = %act.session.id, cause = %err, "cannot route handoffs"),
+            Err(err) => {
+                warn!(session_id = %act.session.id, cause = %err, "the supervisor did not answer a routing pass")
+            }
+        }));
+    }
+
+    /// Applies the supervisor's picks to the handoffs they were asked for
+    /// (unless something changed them meanwhile).
+    fn apply_picks(
+        &mut self,
+        purposes: Vec<(HandoffId, Purpose)>,
+        picked: Vec<Option<AgentId>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let now = self.engine.clock.now();
+        let mut changed = Vec::new();
+        let mut events = Vec::new();
+        for ((id, purpose), agent) in purposes.into_iter().zip(picked) {
+            let Some(handoff) = self.handoffs.open.get(&id) else { continue };
+            let mut next = handoff.clone();
+            match (purpose, agent) {
+                (Purpose::Route, Some(agent)) if next.state == HandoffState::Initiated && next.assigned.is_none() => {
+                    let note = format!("routed to agent {agent} of {}", next.route_to);
+                    if next.assign(Some(agent), now, Some(note)).is_ok() {
+                        events.push(EventKind::HandoffAssigned { handoff: id, agent, previous: None });
+                        changed.push(next);
+                    }
+                }
+                (Purpose::Redeliver(previous), agent)
+                    if next.state == HandoffState::Initiated && next.assigned == Some(previous) =>
+                {
+                    match agent {
+                        Some(agent) => {
+                            let note =
+                                format!("agent {previous} did not acknowledge it in time; redelivered to {agent}");
+                            if next.assign(Some(agent), now, Some(note)).is_ok() {
+                                next.restart_ack_clock(now);
+                                events.push(EventKind::HandoffAssigned {
+                                    handoff: id,
+                                    agent,
+                                    previous: Some(previous),
+                                });
+                                changed.push(next);
+                            }
+                        }
+                        None => {
+                            let note = format!(
+                                "{}; no other agent of {} to redeliver to",
+                                Deadline::Acknowledge,
+                                next.route_to
+                            );
+                            if let Ok(from) = next.transition(HandoffState::TimedOut, now, Some(note.clone())) {
+                                events.push(EventKind::HandoffStateChanged {
+                                    handoff: id,
+                                    from,
+                                    to: HandoffState::TimedOut,
+                                    note: Some(note),
+                                });
+                                changed.push(next);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.settle_routing(changed, events, ctx);
+    }
+
+    /// Checkpoints routing changes, then delivers the routed handoffs to their
+    /// agents once durable and answers inboxes waiting for them.
+    fn settle_routing(&mut self, changed: Vec<Handoff>, events: Vec<EventKind>, ctx: &mut Context<Self>) {
+        if changed.is_empty() {
+            return;
+        }
+        let deliveries: Vec<Handoff> = changed
+            .iter()
+            .filter(|handoff| handoff.state == HandoffState::Initiated && handoff.assigned.is_some())
+            .cloned()
+            .collect();
+        match self.save_handoffs(changed, events) {
+            Ok(commit) => {
+                self.deliver_after(commit, deliveries, ctx);
+                self.serve_inboxes(self.engine.clock.now(), ctx);
+            }
+            Err(err) => warn!(session_id = %self.session.id, cause = %err, "handoff routing not recorded"),
+        }
+    }
+
+    /// Hands routed handoffs to their agents' actors once `commit` makes them durable.
+    fn deliver_after(&mut self, commit: Commit, handoffs: Vec<Handoff>, ctx: &mut Context<Self>) {
+        if handoffs.is_empty() {
+            return;
+        }
+        let supervisor = self.supervisor.clone();
+        ctx.spawn(wrap_future(async move {
+            if commit.await.is_ok() {
+                for handoff in handoffs {
+                    supervisor.do_send(DeliverHandoff(handoff));
+                }
+            }
+        }));
+    }
+
+    /// Times out handoffs past a deadline, or redelivers them where they ask
+    /// for it, then routes what waits for an agent.
+    pub(super) fn handoff_tick(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+        let mut changed = Vec::new();
+        let mut events = Vec::new();
+        let mut overdue = Vec::new();
+        for handoff in self.handoffs.open.values() {
+            match handoff.overdue(now) {
+                None => {}
+                Some(Deadline::Acknowledge)
+                    if handoff.redeliver
+                        && handoff.assigned.is_some()
+                        && matches!(handoff.route_to, HandoffTarget::Role(_)) =>
+                {
+                    overdue.push(handoff.id);
+                }
+                Some(deadline) => {
+                    let mut next = handoff.clone();
+                    let note = deadline.to_string();
+                    if let Ok(from) = next.transition(HandoffState::TimedOut, now, Some(note.clone())) {
+                        let to = HandoffState::TimedOut;
+                        events.push(EventKind::HandoffStateChanged { handoff: next.id, from, to, note: Some(note) });
+                        changed.push(next);
+                    }
+                }
+            }
+        }
+        if let Err(err) = self.save_handoffs(changed, events) {
+            warn!(session_id = %self.session.id, cause = %err, "handoff deadlines not recorded");
+        }
+        self.route_pending(overdue, ctx);
+    }
+
+    /// Hands on the open handoffs of `agent` if its run is over for good: to
+    /// the session's fallback, or back to be routed anew.
+    pub(super) fn agent_gone(&mut self, agent: AgentId, ctx: &mut Context<Self>) {
+        let record = match self.engine.store.agent(agent) {
+            Ok(Some(record)) if record.state.is_ended() => record,
+            Ok(_) => return,
+            Err(err) => return warn!(session_id = %self.session.id, cause = %err, "cannot read a stopped agent"),
+        };
+        let now = self.engine.clock.now();
+        let fallback = self.session.fallback.clone().filter(|fallback| *fallback != HandoffTarget::Agent(agent));
+        let mut changed = Vec::new();
+        let mut events = Vec::new();
+        for handoff in self.handoffs.open.values().filter(|handoff| handoff.assigned == Some(agent)) {
+            let mut next = handoff.clone();
+            let why = format!("agent {agent} is {}", record.state);
+            let note = match &fallback {
+                Some(fallback) => format!("{why}: transferred to the session's fallback, {fallback}"),
+                None => format!("{why}: back to be routed anew"),
+            };
+            let moved = if next.state == HandoffState::Initiated {
+                next.assign(None, now, Some(note))
+            } else {
+                next.transition(HandoffState::Initiated, now, Some(note.clone())).map(|from| {
+                    let to = HandoffState::Initiated;
+                    events.push(EventKind::HandoffStateChanged { handoff: next.id, from, to, note: Some(note) });
+                })
+            };
+            if moved.is_ok() {
+                if let Some(fallback) = &fallback {
+                    next.route_to = fallback.clone();
+                }
+                next.restart_ack_clock(now);
+                changed.push(next);
+            }
+        }
+        if let Err(err) = self.save_handoffs(changed, events) {
+            return warn!(session_id = %self.session.id, cause = %err, "handoff transfer not recorded");
+        }
+        self.route_pending(Vec::new(), ctx);
+    }
+
+    /// Cancels every open handoff: the session is closing.
+    pub(super) fn cancel_open_handoffs(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let note = "the session closed".to_owned();
+        let mut changed = Vec::new();
+        let mut events = Vec::new();
+        for handoff in self.handoffs.open.values() {
+            let mut next = handoff.clone();
+            let from = next.transition(HandoffState::Cancelled, now, Some(note.clone()))?;
+            let to = HandoffState::Cancelled;
+            events.push(EventKind::HandoffStateChanged { handoff: next.id, from, to, note: Some(note.clone()) });
+            changed.push(next);
+        }
+        // The closing checkpoint that follows is committed after this write.
+        drop(self.save_handoffs(changed, events)?);
+        Ok(())
+    }
+
+    /// What waits in `inbox.agent`'s inbox now, claimed and ready to answer
+    /// once the returned commit completes; none when it is empty.
+    fn inbox_now(&mut self, inbox: &Inbox, now: DateTime<Utc>) -> Result<Option<(InboxItems, Commit)>, EngineError> {
+        let handoffs: Vec<Handoff> = self
+            .handoffs
+            .open
+            .values()
+            .filter(|handoff| handoff.assigned == Some(inbox.agent) && handoff.state == HandoffState::Initiated)
+            .cloned()
+            .collect();
+        let claimed = if inbox.max_observations == 0 {
+            None
+        } else {
+            let claim = ClaimObservations {
+                session: self.session.id,
+                consumer: inbox.agent.to_string(),
+                max: inbox.max_observations,
+                lease: inbox.lease,
+                wait: Duration::ZERO,
+            };
+            self.claim_now(&claim, now)?
+        };
+        if handoffs.is_empty() && claimed.is_none() {
+            return Ok(None);
+        }
+        let (observations, commit) = claimed.unwrap_or_else(|| (Vec::new(), self.engine.store.commit()));
+        Ok(Some((InboxItems { handoffs, observations }, commit)))
+    }
+
+    /// Answers the agents waiting on their inbox whose inbox is no longer empty.
+    pub(super) fn serve_inboxes(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
+        let mut index = 0;
+        while index < self.handoffs.inboxes.len() {
+            if self.handoffs.inboxes[index].answer.is_closed() {
+                self.handoffs.inboxes.remove(index);
+                continue;
+            }
+            let inbox = self.handoffs.inboxes[index].inbox.clone();
+            let outcome = self.inbox_now(&inbox, now);
+            if matches!(outcome, Ok(None)) {
+                index += 1;
+                continue;
+            }
+            let Some(mut waiter) = self.handoffs.inboxes.remove(index) else { break };
+            if let Some(timer) = waiter.timer.take() {
+                ctx.cancel_future(timer);
+            }
+            match outcome {
+                Ok(Some((items, commit))) => {
+                    ctx.spawn(wrap_future(async move {
+                        let _ = waiter.answer.send(commit.await.map(|()| items).map_err(EngineError::from));
+                    }));
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    let _ = waiter.answer.send(Err(err));
+                }
+            }
+        }
+    }
+}
+
+impl SessionRequest for CreateHandoff {
+    type Output = Handoff;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Handoff, EngineError> {
+        match restarting_in {
+            Some(_) => queue_without_actor(&stored, restarting_in),
+            None => {
+                Err(EngineError::SessionNotAccepting { session: stored.id, state: stored.state, what: "new handoffs" })
+            }
+        }
+    }
+}
+
+impl SessionRequest for UpdateHandoff {
+    type Output = Handoff;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Handoff, EngineError> {
+        match restarting_in {
+            Some(_) => queue_without_actor(&stored, restarting_in),
+            None => Err(EngineError::SessionNotAccepting {
+                session: stored.id,
+                state: stored.state,
+                what: "handoff changes",
+            }),
+        }
+    }
+}
+
+impl SessionRequest for SetFallback {
+    type Output = Session;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Session, EngineError> {
+        match restarting_in {
+            Some(_) => queue_without_actor(&stored, restarting_in),
+            None => Err(EngineError::SessionNotAccepting { session: stored.id, state: stored.state, what: "changes" }),
+        }
+    }
+}
+
+impl SessionRequest for Inbox {
+    type Output = InboxItems;
+
+    fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<InboxItems, EngineError> {
+        match restarting_in {
+            Some(_) => queue_without_actor(&stored, restarting_in),
+            // An ended session has no open handoffs and hands out no observations.
+            None => Ok(InboxItems::default()),
+        }
+    }
+}
+
+impl Handler<CreateHandoff> for SessionActor {
+    type Result = Reply<Handoff>;
+
+    fn handle(&mut self, request: CreateHandoff, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        let by_role = matches!(request.to, HandoffTarget::Role(_));
+        let (handoff, commit) = match self.touch(now).and_then(|()| self.create(request, now)) {
+            Ok(created) => created,
+            Err(err) => return refused(err),
+        };
+        if by_role {
+            self.route_pending(Vec::new(), ctx);
+        } else {
+            self.deliver_after(commit, vec![handoff.clone()], ctx);
+            self.serve_inboxes(now, ctx);
+        }
+        // Runs after the routing pass (which holds the actor until routed):
+        // answers with the routed record, once a commit covers the routing.
+        let id = handoff.id;
+        Box::pin(actix::fut::ready(()).then(move |(), act: &mut Self, _| {
+            let commit = act.engine.store.commit();
+            let record = act.handoffs.open.get(&id).cloned().unwrap_or(handoff);
+            wrap_future(async move {
+                commit.await?;
+                Ok(record)
+            })
+        }))
+    }
+}
+
+impl Handler<UpdateHandoff> for SessionActor {
+    type Result = Reply<Handoff>;
+
+    fn handle(&mut self, request: UpdateHandoff, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        match self.update(request, now) {
+            Ok((handoff, commit)) => {
+                if let Err(err) = self.touch(now) {
+                    warn!(session_id = %self.session.id, cause = %err, "activity not recorded");
+                }
+                if !handoff.is_open() {
+                    // Its agent may be free for a handoff that waits.
+                    self.route_pending(Vec::new(), ctx);
+                }
+                Box::pin(wrap_future(async move {
+                    commit.await?;
+                    Ok(handoff)
+                }))
+            }
+            Err(err) => refused(err),
+        }
+    }
+}
+
+impl Handler<SetFallback> for SessionActor {
+    type Result = Reply<Session>;
+
+    fn handle(&mut self, SetFallback { fallback, .. }: SetFallback, _: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        let change = (|| {
+            self.accepting(&[SessionState::Active, SessionState::Idle], "changes")?;
+            match &fallback {
+                Some(HandoffTarget::Agent(agent)) => drop(self.session_agent(*agent)?),
+                Some(HandoffTarget::Role(role)) if role.trim().is_empty() => {
+                    return Err(EngineError::InvalidRequest("a fallback role must not be empty".into()));
+                }
+                _ => {}
+            }
+            let mut next = self.session.clone();
+            next.fallback = fallback;
+            next.updated_at = now;
+            self.save(next, now, Vec::new())
+        })();
+        let session = self.session.clone();
+        Box::pin(wrap_future(async move {
+            change?.await?;
+            Ok(session)
+        }))
+    }
+}
+
+impl Handler<Inbox> for SessionActor {
+    type Result = Reply<InboxItems>;
+
+    fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
+        self.engine.faults.maybe_panic(self.actor());
+        let now = self.engine.clock.now();
+        let outcome = self
+            .accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "inbox requests")
+            .and_then(|()| self.touch(now))
+            .and_then(|()| self.inbox_now(&inbox, now));
+        match outcome {
+            Ok(Some((items, commit))) => Box::pin(wrap_future(async move {
+                commit.await?;
+                Ok(items)
+            })),
+            Ok(None) if inbox.wait.is_zero() => Box::pin(actix::fut::ready(Ok(InboxItems::default()))),
+            Ok(None) => {
+                let (answer, answered) = oneshot::channel();
+                let wait = inbox.wait;
+                self.handoffs.next_waiter += 1;
+                let id = self.handoffs.next_waiter;
+                let timer = ctx.spawn(wrap_future::<_, Self>(self.engine.clock.sleep(wait)).map(move |(), act, _| {
+                    if let Some(index) = act.handoffs.inboxes.iter().position(|waiter| waiter.id == id) {
+                        if let Some(waiter) = act.handoffs.inboxes.remove(index) {
+                            let _ = waiter.answer.send(Ok(InboxItems::default()));
+                        }
+                    }
+                }));
+                self.handoffs.inboxes.push_back(InboxWaiter { id, inbox, answer, timer: Some(timer) });
+                let actor = self.actor();
+                Box::pin(wrap_future(async move { answered.await.unwrap_or(Err(EngineError::ActorCrashed { actor })) }))
+            }
+            Err(err) => refused(err),
+        }
+    }
+}
+
+/// Tells a session's actor that one of its agents' runs is over: its open
+/// handoffs are handed on if the agent stopped for good.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct AgentGone(pub(crate) AgentId);
+
+impl Handler<AgentGone> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, AgentGone(agent): AgentGone, ctx: &mut Context<Self>) {
+        if self.session.is_open() && !self.retiring {
+            self.agent_gone(agent, ctx);
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The supervisor's side of handoffs: routing requests to the session that
+//! owns a handoff, reading handoffs and their metrics from the store, picking
+//! (or spawning) agents for a session's routing pass, delivering routed
+//! handoffs to agents' actors, and telling sessions when an agent's run is over.
+//!
+//! Picking lives here because the supervisor knows every agent: which run,
+//! which wait for a slot, and whether a slot is free to spawn one more from a
+//! role's template.
+
+use std::collections::HashSet;
+
+use actix::prelude::*;
+use tracing::{debug, warn};
+
+use super::agents::AgentSlot;
+use super::{Reply, Supervisor, ready};
+use crate::agent_actor::HandoffDelivered;
+use crate::error::EngineError;
+use crate::messages::UpdateHandoff;
+use crate::messages::{CreateHandoff, GetHandoff, GetHandoffStats, Inbox, InboxItems, ListHandoffs, SetFallback};
+use crate::model::{AgentId, AgentState, EventKind, Handoff, HandoffStats, Lifecycle, Session, SessionId};
+use crate::session_actor::AgentGone;
+
+/// Asks the supervisor for an agent for each of a session's handoffs that
+/// wait to be routed to a role; the answer lists one pick (or none) per want,
+/// in order.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<Option<AgentId>>, EngineError>")]
+pub(crate) struct PickAgents {
+    pub(crate) session: SessionId,
+    /// Agents with open handoffs: not idle, so not picked.
+    pub(crate) busy: HashSet<AgentId>,
+    pub(crate) wants: Vec<Want>,
+}
+
+/// One handoff's want in a [`PickAgents`].
+#[derive(Debug)]
+pub(crate) struct Want {
+    /// The role the agent must have.
+    pub(crate) role: String,
+    /// Agents it must not go to (those it was already given to).
+    pub(crate) exclude: Vec<AgentId>,
+    /// Whether a new agent may be spawned from the role's template when none is free.
+    pub(crate) spawn: bool,
+}
+
+/// Hands a routed handoff to its agent's actor.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct DeliverHandoff(pub(crate) Handoff);
+
+impl Supervisor {
+    /// An idle agent of `role` in `session` (running first, then one about to
+    /// run), or a new one from the role's template while a slot is free.
+    fn pick_agent(
+        &mut self,
+        session: SessionId,
+        want: &Want,
+        busy: &HashSet<AgentId>,
+        ctx: &mut Context<Self>,
+    ) -> Option<AgentId> {
+        let free = |id: &AgentId| !busy.contains(id) && !want.exclude.contains(id);
+        let mut about_to_run = None;
+        let holding = self
+            .agents
+            .children
+            .iter()
+            .filter(|(_, child)| child.session == session && child.role.as_deref() == Some(want.role.as_str()));
+        let mut holding: Vec<AgentId> = holding
+            .filter(|(id, child)| free(id) && matches!(child.slot, AgentSlot::Running(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        // Oldest first (ids are UUIDv7), so the pick does not depend on hashing.
+        holding.sort_unstable();
+        for id in holding {
+            match self.engine.store.agent(id) {
+                Ok(Some(agent)) if agent.state == AgentState::Running => return Some(id),
+                Ok(Some(agent)) if matches!(agent.state, AgentState::Starting | AgentState::Backoff) => {
+                    about_to_run = about_to_run.or(Some(id));
+                }
+                Ok(_) => {}
+                Err(err) => warn!(agent_id = %id, cause = %err, "cannot read an agent to route to"),
+            }
+        }
+        if let Some(id) = about_to_run {
+            return Some(id);
+        }
+        let waiting: Vec<AgentId> =
+            self.agents.waiting.iter().filter(|(id, of)| *of == session && free(id)).map(|(id, _)| *id).collect();
+        for id in waiting {
+            match self.engine.store.agent(id) {
+                Ok(Some(agent)) if agent.role.as_deref() == Some(want.role.as_str()) => return Some(id),
+                Ok(_) => {}
+                Err(err) => warn!(agent_id = %id, cause = %err, "cannot read an agent to route to"),
+            }
+        }
+        if !want.spawn || !self.has_slot(session) {
+            return None;
+        }
+        let template = self.engine.config.agents.roles.get(&want.role)?.clone();
+        let agent = template.agent(&want.role, session, self.engine.clock.now());
+        let id = agent.id;
+        let spawned = EventKind::AgentStateChanged {
+            agent: id,
+            from: AgentState::Queued,
+            to: AgentState::Queued,
+            reason: Some(format!("spawned from role {}'s template for a handoff", want.role)),
+        };
+        // Its record is written now; the session's commit, requested later, covers it.
+        let launched = self.enqueue(agent, vec![spawned], ctx);
+        ctx.spawn(actix::fut::wrap_future(async move {
+            if let Err(err) = launched.await {
+                warn!(agent_id = %id, cause = %err, "an agent spawned for a handoff did not start");
+            }
+        }));
+        Some(id)
+    }
+
+    /// Tells `session`'s actor, if it runs, that `agent`'s run is over.
+    pub(super) fn agent_gone(&mut self, agent: AgentId, session: SessionId) {
+        if let Some(super::SessionChild { slot: super::Slot::Running(addr), .. }) = self.sessions.get(&session) {
+            addr.do_send(AgentGone(agent));
+        }
+    }
+}
+
+impl Handler<PickAgents> for Supervisor {
+    type Result = Result<Vec<Option<AgentId>>, EngineError>;
+
+    fn handle(&mut self, PickAgents { session, mut busy, wants }: PickAgents, ctx: &mut Context<Self>) -> Self::Result {
+        if self.shutting_down {
+            return Err(EngineError::ShuttingDown);
+        }
+        let mut picks = Vec::with_capacity(wants.len());
+        for want in &wants {
+            let pick = self.pick_agent(session, want, &busy, ctx);
+            busy.extend(pick);
+            picks.push(pick);
+        }
+        Ok(picks)
+    }
+}
+
+impl Handler<DeliverHandoff> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, DeliverHandoff(handoff): DeliverHandoff, _: &mut Context<Self>) {
+        let Some(agent) = handoff.assigned else { return };
+        match self.agents.children.get(&agent).map(|child| &child.slot) {
+            Some(AgentSlot::Running(addr)) => addr.do_send(HandoffDelivered(handoff)),
+            _ => {
+                debug!(agent_id = %agent, handoff_id = %handoff.id, "handoff waits in the inbox of an agent without an actor")
+            }
+        }
+    }
+}
+
+impl Handler<CreateHandoff> for Supervisor {
+    type Result = Reply<Handoff>;
+
+    fn handle(&mut self, create: CreateHandoff, ctx: &mut Context<Self>) -> Self::Result {
+        self.deliver(create.session, create, ctx)
+    }
+}
+
+impl Handler<UpdateHandoff> for Supervisor {
+    type Result = Reply<Handoff>;
+
+    /// An ended handoff is answered from the store: its session may have no actor.
+    fn handle(&mut self, update: UpdateHandoff, ctx: &mut Context<Self>) -> Self::Result {
+        let handoff = match self.engine.store.handoff(update.id) {
+            Ok(Some(handoff)) => handoff,
+            Ok(None) => return ready(Err(EngineError::HandoffNotFound(update.id))),
+            Err(err) => return ready(Err(err.into())),
+        };
+        if handoff.state.is_terminal() {
+            return ready(handoff.state.transition(update.action.target()).map(|_| handoff).map_err(Into::into));
+        }
+        self.deliver(handoff.session, update, ctx)
+    }
+}
+
+impl Handler<SetFallback> for Supervisor {
+    type Result = Reply<Session>;
+
+    fn handle(&mut self, set: SetFallback, ctx: &mut Context<Self>) -> Self::Result {
+        self.deliver(set.session, set, ctx)
+    }
+}
+
+impl Handler<Inbox> for Supervisor {
+    type Result = Reply<InboxItems>;
+
+    fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
+        match self.stored_agent(inbox.agent) {
+            Ok(agent) => self.deliver(agent.session, inbox, ctx),
+            Err(err) => ready(Err(err)),
+        }
+    }
+}
+
+impl Handler<GetHandoff> for Supervisor {
+    type Result = Result<Handoff, EngineError>;
+
+    fn handle(&mut self, GetHandoff(id): GetHandoff, _: &mut Context<Self>) -> Self::Result {
+        self.engine.store.handoff(id)?.ok_or(EngineError::HandoffNotFound(id))
+    }
+}
+
+impl Handler<ListHandoffs> for Supervisor {
+    type Result = Result<Vec<Handoff>, EngineError>;
+
+    fn handle(&mut self, ListHandoffs { session, state, agent }: ListHandoffs, _: &mut Context<Self>) -> Self::Result {
+        if let Some(session) = session {
+            self.stored(session)?;
+        }
+        let mut handoffs = self.engine.store.handoffs(session)?;
+        handoffs.retain(|handoff| {
+            state.is_none_or(|state| handoff.state == state)
+                && agent.is_none_or(|agent| handoff.from == Some(agent) || handoff.assigned == Some(agent))
+        });
+        Ok(handoffs)
+    }
+}
+
+impl Handler<GetHandoffStats> for Supervisor {
+    type Result = Result<HandoffStats, EngineError>;
+
+    fn handle(&mut self, GetHandoffStats { session }: GetHandoffStats, _: &mut Context<Self>) -> Self::Result {
+        if let Some(session) = session {
+            self.stored(session)?;
+        }
+        Ok(HandoffStats::of(&self.engine.store.handoffs(session)?))
+    }
+}
