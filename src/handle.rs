@@ -280,7 +280,7 @@ impl BatonBuilder {
                 let started = runner.block_on(async move {
                     let store: Arc<dyn Store> = Arc::new(SledStore::open(&store_dir, options)?);
                     let weak = Arc::downgrade(&store);
-                    let supervisor = Supervisor::new(Engine { store, clock, config, faults })?.start();
+                    let supervisor = Supervisor::new(Engine::new(store, clock, config, faults))?.start();
                     Ok::<_, Error>((supervisor, weak, actix_rt::System::current()))
                 });
                 let ok = started.is_ok();

@@ -99,6 +99,8 @@ pub struct RoleTemplate {
     pub schedule: RestartSchedule,
     /// The watchdog limits of its runs.
     pub limits: AgentLimits,
+    /// Whether its stdin is a pipe that handoffs and observations are written to.
+    pub stdin_pipe: bool,
 }
 
 impl std::fmt::Debug for RoleTemplate {
@@ -111,6 +113,7 @@ impl std::fmt::Debug for RoleTemplate {
             .field("restart", &self.restart)
             .field("schedule", &self.schedule)
             .field("limits", &self.limits)
+            .field("stdin_pipe", &self.stdin_pipe)
             .finish()
     }
 }
@@ -130,6 +133,7 @@ impl RoleTemplate {
         agent.restart = self.restart;
         agent.schedule = self.schedule;
         agent.limits = self.limits;
+        agent.stdin_pipe = self.stdin_pipe;
         agent
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::agent_actor::Feeds;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::fault::Faults;
@@ -19,6 +20,15 @@ pub struct Engine {
     pub config: Arc<EngineConfig>,
     /// Injected faults; inert unless built with `fault-injection`.
     pub faults: Faults,
+    /// The agents with a stdin pipe, by session, for sessions to feed.
+    pub(crate) feeds: Feeds,
+}
+
+impl Engine {
+    /// The parts of an engine.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Arc<EngineConfig>, faults: Faults) -> Self {
+        Self { store, clock, config, faults, feeds: Feeds::default() }
+    }
 }
 
 impl std::fmt::Debug for Engine {

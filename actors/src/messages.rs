@@ -230,6 +230,14 @@ impl SpawnAgent {
         self
     }
 
+    /// Gives it a stdin pipe on which the handoffs routed to it and its
+    /// session's new observations arrive as JSON lines (it does not survive
+    /// a restart of baton; the inbox is the durable path).
+    pub fn stdin_pipe(mut self, pipe: bool) -> Self {
+        self.agent.stdin_pipe = pipe;
+        self
+    }
+
     /// The session it is for.
     pub fn session(&self) -> SessionId {
         self.agent.session

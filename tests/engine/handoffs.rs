@@ -551,3 +551,31 @@ async fn handoffs_keep_their_state_and_deadlines_across_a_restart_and_closing_ca
     assert!(closed.unwrap().iter().all(|h| !h.is_open()));
     finish(engine).await;
 }
+
+#[tokio::test]
+async fn an_agent_with_a_stdin_pipe_reads_its_handoffs_and_its_sessions_observations_there() {
+    let engine = engine();
+    let session = session(&engine).await;
+    // `cat` copies its stdin to its stdout log, where the test reads it.
+    let reader = engine.baton.spawn_agent(SpawnAgent::new(session, ["cat"]).stdin_pipe(true)).await.unwrap();
+    assert!(reader.stdin_pipe);
+    let handoff = CreateHandoff::new(session, HandoffTarget::Agent(reader.id), "read this");
+    let handoff = engine.baton.create_handoff(handoff).await.unwrap();
+    let enqueued = engine.baton.observe(session, NewObservation::new(ObservationKind::Custom, json!({"n": 1}))).await;
+    let seq = enqueued.unwrap().seq;
+
+    let log = engine.baton.agent_logs(reader.id).stdout;
+    let lines: Vec<serde_json::Value> = eventually("both lines on the agent's stdin", || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<serde_json::Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        (lines.len() >= 2).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let handoff_line = lines.iter().find(|line| line["type"] == "handoff").expect("a handoff line");
+    assert_eq!(handoff_line["handoff"]["id"], json!(handoff.id.to_string()));
+    assert_eq!(handoff_line["handoff"]["task"], "read this");
+    let observation_line = lines.iter().find(|line| line["type"] == "observation").expect("an observation line");
+    assert_eq!(observation_line["observation"]["seq"], json!(seq));
+    finish(engine).await;
+}

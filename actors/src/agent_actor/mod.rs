@@ -12,6 +12,7 @@
 //! - `stop.rs`: stopping the process session, on request or when a limit fires.
 //! - `watchdog.rs`: the limits checked on watchdog ticks, and log rotation.
 //! - `spawned.rs`: the pids this process spawned, so orphan reaping spares them.
+//! - `feed.rs`: the optional stdin pipe that handoffs and observations are written to.
 //!
 //! How a run's end is seen: a process this actor spawned is its child, and a
 //! future spawned in the actor's context waits for it, so its exit status is
@@ -19,6 +20,7 @@
 //! is not waited for here: its identity is checked on each watchdog tick, and
 //! its exit status is unknown (counted as a failure by the restart policy).
 
+mod feed;
 mod run;
 mod spawned;
 mod stop;
@@ -39,6 +41,7 @@ use crate::process::{LogCursor, LogPaths, ProcessIdentity};
 use crate::store::Commit;
 use crate::supervisor::Supervisor;
 use crate::supervisor::child::{DeathNotice, Retire, Stop};
+pub(crate) use feed::{FeedLine, Feeds};
 pub(crate) use spawned::reap_orphans;
 
 use stop::{StopCause, Stopping};
@@ -64,6 +67,8 @@ pub struct AgentActor {
     restarts: VecDeque<DateTime<Utc>>,
     /// Set once it asked to retire, so it asks once.
     retiring: bool,
+    /// The current run's stdin pipe, for an agent spawned with one.
+    feed: Option<feed::Feed>,
 }
 
 /// The process of the current run.
@@ -92,6 +97,7 @@ impl AgentActor {
             stopping: None,
             restarts: VecDeque::new(),
             retiring: false,
+            feed: None,
         }
     }
 
@@ -156,6 +162,22 @@ impl AgentActor {
         }
     }
 
+    /// Takes the stdin pipe of a run that just started, if it has one.
+    fn open_feed(&mut self, stdin: Option<tokio::process::ChildStdin>, ctx: &mut Context<Self>) {
+        self.close_feed();
+        if let Some(stdin) = stdin {
+            self.feed = Some(feed::Feed::start(stdin, self.agent.id));
+            self.engine.feeds.join(self.agent.session, self.agent.id, ctx.address().recipient());
+        }
+    }
+
+    /// Lets go of the current run's stdin pipe (the run ended).
+    fn close_feed(&mut self) {
+        if self.feed.take().is_some() {
+            self.engine.feeds.leave(self.agent.session, self.agent.id);
+        }
+    }
+
     fn retire(&mut self) {
         if !self.retiring {
             self.retiring = true;
@@ -179,6 +201,10 @@ impl Actor for AgentActor {
         if self.agent.state != AgentState::Queued {
             self.resume(ctx);
         }
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.close_feed();
     }
 }
 
@@ -241,6 +267,19 @@ impl Handler<HandoffDelivered> for AgentActor {
 
     fn handle(&mut self, HandoffDelivered(handoff): HandoffDelivered, _: &mut Context<Self>) {
         tracing::debug!(agent_id = %self.agent.id, handoff_id = %handoff.id, "handoff delivered");
+        if let (Some(feed), Some(FeedLine(line))) = (&self.feed, FeedLine::handoff(&handoff)) {
+            feed.push(line, self.agent.id);
+        }
+    }
+}
+
+impl Handler<FeedLine> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, FeedLine(line): FeedLine, _: &mut Context<Self>) {
+        if let Some(feed) = &self.feed {
+            feed.push(line, self.agent.id);
+        }
     }
 }
 

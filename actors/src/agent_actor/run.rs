@@ -50,6 +50,7 @@ impl AgentActor {
             let _ = crate::process::signal_session(identity.pid, crate::process::Signal::SIGKILL);
         }
         self.watch(identity, true, now);
+        self.open_feed(spawned.stdin, ctx);
         let run = self.run;
         let mut child = spawned.child;
         ctx.spawn(wrap_future::<_, Self>(async move { child.wait().await }).map(move |status, act, ctx| {
@@ -83,6 +84,9 @@ impl AgentActor {
         };
         let mut spec = ProcessSpec::new(self.agent.argv.clone(), &self.logs()).with_env(env);
         spec.cwd = self.agent.cwd.clone();
+        if self.agent.stdin_pipe {
+            spec.stdin = crate::process::Stdin::Pipe;
+        }
         Ok(spec)
     }
 
@@ -149,6 +153,7 @@ impl AgentActor {
             return;
         }
         let Some(watch) = self.watch.take() else { return };
+        self.close_feed();
         if !watch.waited {
             reap_adopted(watch.identity);
         }

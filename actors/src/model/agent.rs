@@ -301,6 +301,11 @@ pub struct Agent {
     /// The watchdog limits of each run.
     #[serde(default)]
     pub limits: AgentLimits,
+    /// Whether its stdin is a pipe that baton writes the handoffs routed to it
+    /// and its session's new observations to, as JSON lines (else
+    /// `/dev/null`). The pipe does not survive a restart of baton.
+    #[serde(default)]
+    pub stdin_pipe: bool,
     /// Where it is in its life.
     pub state: AgentState,
     /// Why it entered its current state, when that is worth telling
@@ -342,6 +347,7 @@ impl Agent {
             restart: RestartPolicy::Never,
             schedule: RestartSchedule::default(),
             limits: AgentLimits::default(),
+            stdin_pipe: false,
             state: AgentState::Queued,
             reason: None,
             pid: None,
@@ -391,6 +397,12 @@ impl Agent {
         self
     }
 
+    /// Gives it a stdin pipe that handoffs and observations are written to.
+    pub fn with_stdin_pipe(mut self) -> Self {
+        self.stdin_pipe = true;
+        self
+    }
+
     /// Lets it inherit the supervisor's variable `name` too.
     pub fn inheriting(mut self, name: impl Into<String>) -> Self {
         self.inherit_env.push(name.into());
@@ -434,6 +446,7 @@ impl fmt::Debug for Agent {
             .field("restart", &self.restart)
             .field("schedule", &self.schedule)
             .field("limits", &self.limits)
+            .field("stdin_pipe", &self.stdin_pipe)
             .field("state", &self.state)
             .field("reason", &self.reason)
             .field("pid", &self.pid)

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::{SessionActor, SessionRequest, queue_without_actor};
+use crate::agent_actor::FeedLine;
 use crate::clock::to_chrono;
 use crate::error::EngineError;
 use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations, Selection};
@@ -291,7 +292,7 @@ impl Handler<Observe> for SessionActor {
     fn handle(&mut self, Observe { observation, .. }: Observe, ctx: &mut Context<Self>) -> Self::Result {
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
-        let enqueue = || -> Result<(Enqueued, Commit), EngineError> {
+        let enqueue = || -> Result<(Enqueued, Commit, Option<Observation>), EngineError> {
             self.accepting(&[SessionState::Active, SessionState::Idle], "new observations")?;
             let (size, limit) = (observation.payload_size(), self.engine.config.queue.max_payload_bytes);
             if size > limit {
@@ -301,7 +302,7 @@ impl Handler<Observe> for SessionActor {
             if let Some(key) = &observation.key {
                 if let Some(seq) = self.engine.store.seq_for_key(self.session.id, key)? {
                     // Answer once the first post is durable, which it may not be yet.
-                    return Ok((Enqueued { seq, duplicate: true }, self.engine.store.commit()));
+                    return Ok((Enqueued { seq, duplicate: true }, self.engine.store.commit(), None));
                 }
             }
             let seq = self.queue.stats().next_seq;
@@ -310,13 +311,25 @@ impl Handler<Observe> for SessionActor {
             if let Some(key) = &key {
                 ops.push(QueueOp::Key { key: key.clone(), seq });
             }
-            ops.push(QueueOp::Put(Observation::new(self.session.id, seq, kind, payload, key, now)));
-            Ok((Enqueued { seq, duplicate: false }, self.write_queue(ops, Vec::new())?))
+            let observation = Observation::new(self.session.id, seq, kind, payload, key, now);
+            // Agents with a stdin pipe get it too, once durable.
+            let piped = self.engine.feeds.any(self.session.id).then(|| observation.clone());
+            ops.push(QueueOp::Put(observation));
+            Ok((Enqueued { seq, duplicate: false }, self.write_queue(ops, Vec::new())?, piped))
         };
         match enqueue() {
-            Ok((enqueued, commit)) => {
+            Ok((enqueued, commit, None)) => {
                 self.serve_waiters(now, ctx);
                 after_commit(commit, enqueued)
+            }
+            Ok((enqueued, commit, Some(observation))) => {
+                self.serve_waiters(now, ctx);
+                let feeds = self.engine.feeds.clone();
+                Box::pin(async move {
+                    commit.await?;
+                    feeds.send(observation.session, || FeedLine::observation(&observation));
+                    Ok(enqueued)
+                })
             }
             Err(err) => refused(err),
         }

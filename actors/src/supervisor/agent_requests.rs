@@ -33,6 +33,7 @@ impl Handler<SpawnAgent> for Supervisor {
             templated.env.extend(std::mem::take(&mut spec.env));
             templated.inherit_env.append(&mut spec.inherit_env);
             templated.cwd = spec.cwd.take().or(templated.cwd);
+            templated.stdin_pipe |= spec.stdin_pipe;
             spec = templated;
         }
         if spec.argv.first().is_none_or(String::is_empty) {
@@ -68,6 +69,7 @@ impl Handler<SpawnAgent> for Supervisor {
         agent.restart = spec.restart;
         agent.schedule = spec.schedule;
         agent.limits = spec.limits;
+        agent.stdin_pipe = spec.stdin_pipe;
         let queued = EventKind::AgentStateChanged {
             agent: agent.id,
             from: AgentState::Queued,
