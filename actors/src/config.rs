@@ -64,6 +64,11 @@ pub struct AgentConfig {
     /// supervisor's own when none. Tests set it so as not to touch their own.
     #[serde(skip)]
     pub env_source: Option<BTreeMap<String, String>>,
+    /// The most resident memory, in bytes, all running agents may use
+    /// together. Past it, on a watchdog tick, the lowest-priority agents
+    /// (the youngest first among equals) are stopped until the rest fit,
+    /// each with the reason. None: no budget.
+    pub memory_budget_bytes: Option<u64>,
     /// Named agent templates: `baton spawn --role R` without a command runs
     /// role R's, and a handoff to a role with no free agent spawns one from it.
     pub roles: BTreeMap<String, RoleTemplate>,
@@ -101,6 +106,8 @@ pub struct RoleTemplate {
     pub limits: AgentLimits,
     /// Whether its stdin is a pipe that handoffs and observations are written to.
     pub stdin_pipe: bool,
+    /// How much it matters when memory runs short (higher is kept longer).
+    pub priority: i32,
 }
 
 impl std::fmt::Debug for RoleTemplate {
@@ -114,6 +121,7 @@ impl std::fmt::Debug for RoleTemplate {
             .field("schedule", &self.schedule)
             .field("limits", &self.limits)
             .field("stdin_pipe", &self.stdin_pipe)
+            .field("priority", &self.priority)
             .finish()
     }
 }
@@ -134,6 +142,7 @@ impl RoleTemplate {
         agent.schedule = self.schedule;
         agent.limits = self.limits;
         agent.stdin_pipe = self.stdin_pipe;
+        agent.priority = self.priority;
         agent
     }
 }
@@ -151,6 +160,7 @@ impl Default for AgentConfig {
             actor_restart: RestartStrategy::default(),
             reap_orphans: false,
             env_source: None,
+            memory_budget_bytes: None,
             roles: BTreeMap::new(),
         }
     }
@@ -170,6 +180,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("actor_restart", &self.actor_restart)
             .field("reap_orphans", &self.reap_orphans)
             .field("env_source", &self.env_source.as_ref().map(|env| env.keys().collect::<Vec<_>>()))
+            .field("memory_budget_bytes", &self.memory_budget_bytes)
             .field("roles", &self.roles.keys().collect::<Vec<_>>())
             .finish()
     }

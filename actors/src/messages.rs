@@ -238,6 +238,12 @@ impl SpawnAgent {
         self
     }
 
+    /// How much it matters when memory runs short (higher is kept longer).
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.agent.priority = priority;
+        self
+    }
+
     /// The session it is for.
     pub fn session(&self) -> SessionId {
         self.agent.session

@@ -449,3 +449,39 @@ async fn spawning_into_an_idle_session_wakes_it() {
     .await;
     finish(engine).await;
 }
+
+#[tokio::test]
+async fn past_the_memory_budget_the_lowest_priority_agents_are_stopped_until_the_rest_fit() {
+    const MB: u64 = 1024 * 1024;
+    let engine = engine_with(|config| config.memory_budget_bytes = Some(40 * MB));
+    let session = session(&engine).await;
+    let spawn = |argv: &[&str], priority| SpawnAgent::new(session, argv.iter().copied()).priority(priority);
+    let sleeper = ["sleep", "3600"];
+    // A process holding about 50 MB, of middle priority.
+    let hog = ["perl", "-e", "my $x = 'a' x (50 * 1024 * 1024); sleep 3600"];
+    let important = engine.baton.spawn_agent(spawn(&sleeper, 10)).await.unwrap();
+    let cheap = engine.baton.spawn_agent(spawn(&sleeper, 0)).await.unwrap();
+    let hog = engine.baton.spawn_agent(spawn(&hog, 5)).await.unwrap();
+    eventually("the hog to hold its memory", || async {
+        let usage = baton::engine::process::SessionUsage::measure(hog.pid?).ok()?;
+        (usage.rss_bytes > 45 * MB).then_some(())
+    })
+    .await;
+
+    // Over by about 13 MB: the cheap one goes first, and is not enough; then the hog.
+    let shed = until(&engine, hog.id, true, "the hog to be shed", |a| a.state == AgentState::Stopped).await;
+    let cheap = until(&engine, cheap.id, true, "the cheap one to be shed", |a| a.state == AgentState::Stopped).await;
+    for agent in [&shed, &cheap] {
+        let reason = agent.reason.clone().unwrap_or_default();
+        assert!(reason.starts_with("memory pressure: agents used"), "{reason}");
+        assert!(reason.contains("over the budget of 41943040"), "{reason}");
+    }
+    assert_eq!(engine.baton.agent(important.id).await.unwrap().state, AgentState::Running);
+    let events = engine.baton.events_after(0, 10_000).unwrap();
+    let said_why = events.iter().any(|event| {
+        matches!(&event.kind, EventKind::AgentStateChanged { agent, to: AgentState::Stopped, reason: Some(reason), .. }
+            if *agent == shed.id && reason.contains("memory pressure"))
+    });
+    assert!(said_why, "an event says why the hog stopped");
+    finish(engine).await;
+}

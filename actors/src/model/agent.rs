@@ -306,6 +306,10 @@ pub struct Agent {
     /// `/dev/null`). The pipe does not survive a restart of baton.
     #[serde(default)]
     pub stdin_pipe: bool,
+    /// How much it matters when memory runs short: past the agents' memory
+    /// budget, the lowest-priority agents are stopped first. Default 0.
+    #[serde(default)]
+    pub priority: i32,
     /// Where it is in its life.
     pub state: AgentState,
     /// Why it entered its current state, when that is worth telling
@@ -348,6 +352,7 @@ impl Agent {
             schedule: RestartSchedule::default(),
             limits: AgentLimits::default(),
             stdin_pipe: false,
+            priority: 0,
             state: AgentState::Queued,
             reason: None,
             pid: None,
@@ -447,6 +452,7 @@ impl fmt::Debug for Agent {
             .field("schedule", &self.schedule)
             .field("limits", &self.limits)
             .field("stdin_pipe", &self.stdin_pipe)
+            .field("priority", &self.priority)
             .field("state", &self.state)
             .field("reason", &self.reason)
             .field("pid", &self.pid)

@@ -5,10 +5,13 @@
 //! are about the agent as a whole, so usage adds up every live process of its
 //! session, found by the session id in `/proc/<pid>/stat`.
 
+use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
 
-use super::proc_table::{pid_of, session_members, ticks_to_duration};
+use procfs::process::Stat;
+
+use super::proc_table::{all_stats, is_running, pid_of, session_members, ticks_to_duration};
 
 /// The resources used by every live process of one agent's session, at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,10 +36,27 @@ impl SessionUsage {
     /// with no live process has zero usage. Fails only when `/proc` cannot be
     /// listed.
     pub fn measure(sid: u32) -> io::Result<Self> {
+        Ok(Self::of(session_members(sid)?))
+    }
+
+    /// Measures every session in `sids` with one scan of `/proc` (what
+    /// [`measure`](Self::measure) does for one, once per session); a session
+    /// with no live process is absent.
+    pub fn measure_all(sids: &[u32]) -> io::Result<HashMap<u32, Self>> {
+        let mut members: HashMap<u32, Vec<Stat>> = HashMap::new();
+        for stat in all_stats()?.into_iter().filter(is_running) {
+            if let Some(sid) = pid_of(stat.session).filter(|sid| sids.contains(sid)) {
+                members.entry(sid).or_default().push(stat);
+            }
+        }
+        Ok(members.into_iter().map(|(sid, stats)| (sid, Self::of(stats))).collect())
+    }
+
+    fn of(stats: Vec<Stat>) -> Self {
         let page_size = procfs::page_size();
         let mut usage = SessionUsage::default();
         let mut ticks: u64 = 0;
-        for stat in session_members(sid)? {
+        for stat in stats {
             let Some(pid) = pid_of(stat.pid) else { continue };
             usage.pids.push(pid);
             usage.rss_bytes = usage.rss_bytes.saturating_add(stat.rss.saturating_mul(page_size));
@@ -45,7 +65,7 @@ impl SessionUsage {
         }
         usage.cpu_time = ticks_to_duration(ticks);
         usage.pids.sort_unstable();
-        Ok(usage)
+        usage
     }
 
     /// How many live processes the session has.

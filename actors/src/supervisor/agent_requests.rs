@@ -34,6 +34,9 @@ impl Handler<SpawnAgent> for Supervisor {
             templated.inherit_env.append(&mut spec.inherit_env);
             templated.cwd = spec.cwd.take().or(templated.cwd);
             templated.stdin_pipe |= spec.stdin_pipe;
+            if spec.priority != 0 {
+                templated.priority = spec.priority;
+            }
             spec = templated;
         }
         if spec.argv.first().is_none_or(String::is_empty) {
@@ -70,6 +73,7 @@ impl Handler<SpawnAgent> for Supervisor {
         agent.schedule = spec.schedule;
         agent.limits = spec.limits;
         agent.stdin_pipe = spec.stdin_pipe;
+        agent.priority = spec.priority;
         let queued = EventKind::AgentStateChanged {
             agent: agent.id,
             from: AgentState::Queued,

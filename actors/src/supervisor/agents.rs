@@ -191,6 +191,7 @@ impl Supervisor {
                 addr.do_send(tick);
             }
         }
+        self.shed_for_memory();
         if !self.engine.config.agents.reap_orphans {
             return;
         }

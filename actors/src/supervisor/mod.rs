@@ -19,6 +19,7 @@ mod agent_requests;
 mod agents;
 pub(crate) mod child;
 mod handoffs;
+mod memory;
 
 use std::collections::HashMap;
 use std::time::Duration;
