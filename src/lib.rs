@@ -39,7 +39,7 @@ pub use baton_actors::model::{
     AckReport, ActorRef, Agent, AgentId, AgentLimits, AgentState, CloseMode, Enqueued, Event, EventKind, ExitStatus,
     Handoff, HandoffId, HandoffState, HandoffStats, HandoffStep, HandoffTarget, Latency, NewObservation, Observation,
     ObservationKind, ObservationState, OpenSession, QueueStats, RestartPolicy, RestartSchedule, Session, SessionId,
-    SessionState,
+    SessionState, ShutdownPolicy,
 };
 pub use baton_actors::{
     AgentConfig, Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy,

@@ -108,6 +108,8 @@ pub struct RoleTemplate {
     pub stdin_pipe: bool,
     /// How much it matters when memory runs short (higher is kept longer).
     pub priority: i32,
+    /// Whether a clean shutdown of baton stops it or leaves it running.
+    pub on_shutdown: crate::model::ShutdownPolicy,
 }
 
 impl std::fmt::Debug for RoleTemplate {
@@ -122,6 +124,7 @@ impl std::fmt::Debug for RoleTemplate {
             .field("limits", &self.limits)
             .field("stdin_pipe", &self.stdin_pipe)
             .field("priority", &self.priority)
+            .field("on_shutdown", &self.on_shutdown)
             .finish()
     }
 }
@@ -143,6 +146,7 @@ impl RoleTemplate {
         agent.limits = self.limits;
         agent.stdin_pipe = self.stdin_pipe;
         agent.priority = self.priority;
+        agent.on_shutdown = self.on_shutdown;
         agent
     }
 }

@@ -244,6 +244,12 @@ impl SpawnAgent {
         self
     }
 
+    /// Whether a clean shutdown of baton stops it or leaves it running.
+    pub fn on_shutdown(mut self, policy: crate::model::ShutdownPolicy) -> Self {
+        self.agent.on_shutdown = policy;
+        self
+    }
+
     /// The session it is for.
     pub fn session(&self) -> SessionId {
         self.agent.session

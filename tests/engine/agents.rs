@@ -485,3 +485,20 @@ async fn past_the_memory_budget_the_lowest_priority_agents_are_stopped_until_the
     assert!(said_why, "an event says why the hog stopped");
     finish(engine).await;
 }
+
+#[tokio::test]
+async fn a_clean_shutdown_stops_the_agents_whose_policy_says_so_and_leaves_the_others() {
+    let engine = engine();
+    let session = session(&engine).await;
+    let sleeper = || SpawnAgent::new(session, ["sleep", "3600"]).restart(RestartPolicy::Always);
+    let stopped = engine.baton.spawn_agent(sleeper().on_shutdown(baton::ShutdownPolicy::Stop)).await.unwrap();
+    let kept = engine.baton.spawn_agent(sleeper()).await.unwrap();
+
+    let engine = engine.restart_with(configure).await;
+    assert!(!identity(&stopped).is_alive(), "its policy says stop");
+    assert!(identity(&kept).is_alive(), "its policy says keep");
+    let record = engine.baton.agent(stopped.id).await.unwrap();
+    assert_eq!((record.state, record.reason.as_deref()), (AgentState::Stopped, Some("baton shut down")));
+    assert_eq!(engine.baton.agent(kept.id).await.unwrap().state, AgentState::Running);
+    finish(engine).await;
+}

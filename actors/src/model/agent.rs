@@ -106,6 +106,41 @@ impl AgentState {
     }
 }
 
+/// What happens to an agent's process when baton shuts down cleanly (a crash
+/// of baton leaves every agent running, to be adopted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum ShutdownPolicy {
+    /// It keeps running; the next baton on the same data dir adopts it.
+    #[default]
+    Keep,
+    /// It is stopped (SIGTERM, grace, SIGKILL) before baton exits.
+    Stop,
+}
+
+impl ShutdownPolicy {
+    /// The kebab-case name used on the wire, in the config file and by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShutdownPolicy::Keep => "keep",
+            ShutdownPolicy::Stop => "stop",
+        }
+    }
+}
+
+impl FromStr for ShutdownPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "keep" => Ok(ShutdownPolicy::Keep),
+            "stop" => Ok(ShutdownPolicy::Stop),
+            _ => Err(format!("{s:?} is not a shutdown policy (expected keep or stop)")),
+        }
+    }
+}
+
 /// When the supervisor runs an agent's process again after it exits on its own.
 ///
 /// A stop asked for by a user is never undone by the policy.
@@ -310,6 +345,9 @@ pub struct Agent {
     /// budget, the lowest-priority agents are stopped first. Default 0.
     #[serde(default)]
     pub priority: i32,
+    /// Whether a clean shutdown of baton stops it or leaves it running.
+    #[serde(default)]
+    pub on_shutdown: ShutdownPolicy,
     /// Where it is in its life.
     pub state: AgentState,
     /// Why it entered its current state, when that is worth telling
@@ -353,6 +391,7 @@ impl Agent {
             limits: AgentLimits::default(),
             stdin_pipe: false,
             priority: 0,
+            on_shutdown: ShutdownPolicy::Keep,
             state: AgentState::Queued,
             reason: None,
             pid: None,
@@ -453,6 +492,7 @@ impl fmt::Debug for Agent {
             .field("limits", &self.limits)
             .field("stdin_pipe", &self.stdin_pipe)
             .field("priority", &self.priority)
+            .field("on_shutdown", &self.on_shutdown)
             .field("state", &self.state)
             .field("reason", &self.reason)
             .field("pid", &self.pid)

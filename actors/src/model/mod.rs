@@ -16,7 +16,7 @@ pub mod queue;
 pub mod session;
 
 pub use agent::{Agent, AgentLimits, AgentState, RestartSchedule};
-pub use agent::{ExitStatus, RestartPolicy, UnknownRestartPolicy};
+pub use agent::{ExitStatus, RestartPolicy, ShutdownPolicy, UnknownRestartPolicy};
 pub use event::{ActorRef, Event, EventKind, NewEvent};
 pub use handoff::{Deadline, Handoff, HandoffState, HandoffStep, HandoffTarget};
 pub use handoff_stats::{HandoffStats, Latency};

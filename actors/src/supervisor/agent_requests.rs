@@ -37,6 +37,9 @@ impl Handler<SpawnAgent> for Supervisor {
             if spec.priority != 0 {
                 templated.priority = spec.priority;
             }
+            if spec.on_shutdown != crate::model::ShutdownPolicy::Keep {
+                templated.on_shutdown = spec.on_shutdown;
+            }
             spec = templated;
         }
         if spec.argv.first().is_none_or(String::is_empty) {
@@ -74,6 +77,7 @@ impl Handler<SpawnAgent> for Supervisor {
         agent.limits = spec.limits;
         agent.stdin_pipe = spec.stdin_pipe;
         agent.priority = spec.priority;
+        agent.on_shutdown = spec.on_shutdown;
         let queued = EventKind::AgentStateChanged {
             agent: agent.id,
             from: AgentState::Queued,

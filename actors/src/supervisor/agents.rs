@@ -340,6 +340,23 @@ impl Supervisor {
         self.pump_agents(ctx);
     }
 
+    /// Stops the runs of the agents whose shutdown policy says so; returns
+    /// the replies to wait for.
+    pub(super) fn stop_agents_on_shutdown(&mut self) -> Vec<Request<AgentActor, StopRun>> {
+        let mut stops = Vec::new();
+        for (id, child) in &self.agents.children {
+            let AgentSlot::Running(addr) = &child.slot else { continue };
+            match self.engine.store.agent(*id) {
+                Ok(Some(agent)) if agent.on_shutdown == crate::model::ShutdownPolicy::Stop => {
+                    stops.push(addr.send(StopRun { grace: None, reason: "baton shut down".into() }));
+                }
+                Ok(_) => {}
+                Err(err) => warn!(agent_id = %id, cause = %err, "cannot read an agent's shutdown policy"),
+            }
+        }
+        stops
+    }
+
     /// Tells every agent actor to stop (their processes go on running) and
     /// returns the replies to wait for.
     pub(super) fn stop_agent_actors(&mut self) -> Vec<Request<AgentActor, super::child::Stop>> {

@@ -536,8 +536,10 @@ impl Handler<Retire> for Supervisor {
 }
 
 impl Handler<Shutdown> for Supervisor {
-    type Result = Reply<()>;
+    type Result = ResponseActFuture<Self, Result<(), EngineError>>;
 
+    /// Agents whose shutdown policy says so are stopped first; the others'
+    /// processes go on running, and the next engine adopts them.
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
         self.shutting_down = true;
         let mut stops = Vec::new();
@@ -553,15 +555,17 @@ impl Handler<Shutdown> for Supervisor {
         for request in held {
             request(self, ctx);
         }
-        // Agents' processes go on running: the next engine adopts them.
-        let agent_stops = self.stop_agent_actors();
-        let store = self.engine.store.clone();
-        Box::pin(async move {
-            join_all(stops).await;
-            join_all(agent_stops).await;
-            store.commit().await?;
-            info!("engine stopped; every change is durable");
-            Ok(())
-        })
+        let agent_runs = self.stop_agents_on_shutdown();
+        Box::pin(wrap_future::<_, Self>(join_all(agent_runs)).then(move |_, act, _| {
+            let agent_stops = act.stop_agent_actors();
+            let store = act.engine.store.clone();
+            wrap_future(async move {
+                join_all(stops).await;
+                join_all(agent_stops).await;
+                store.commit().await?;
+                info!("engine stopped; every change is durable");
+                Ok(())
+            })
+        }))
     }
 }
