@@ -36,10 +36,10 @@ pub use baton_actors::messages::{
     CreateHandoff, HandoffAction, Inbox, InboxItems, ListHandoffs, Selection, SpawnAgent, UpdateHandoff,
 };
 pub use baton_actors::model::{
-    AckReport, ActorRef, Agent, AgentId, AgentLimits, AgentState, CloseMode, Enqueued, Event, EventKind, ExitStatus,
-    Handoff, HandoffId, HandoffState, HandoffStats, HandoffStep, HandoffTarget, Latency, NewObservation, Observation,
-    ObservationKind, ObservationState, OpenSession, QueueStats, RestartPolicy, RestartSchedule, Session, SessionId,
-    SessionState, ShutdownPolicy,
+    AckReport, ActorRef, AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, CloseMode, Enqueued, Event, EventKind,
+    ExitStatus, Handoff, HandoffId, HandoffState, HandoffStats, HandoffStep, HandoffTarget, Latency, NewObservation,
+    Observation, ObservationKind, ObservationState, OpenSession, QueueStats, RestartPolicy, RestartSchedule, Session,
+    SessionId, SessionState, ShutdownPolicy,
 };
 pub use baton_actors::{
     AgentConfig, Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy,

@@ -110,6 +110,8 @@ pub struct RoleTemplate {
     pub priority: i32,
     /// Whether a clean shutdown of baton stops it or leaves it running.
     pub on_shutdown: crate::model::ShutdownPolicy,
+    /// Whether a new baton adopts its process, found still running, or runs it afresh.
+    pub on_adopt: crate::model::AdoptPolicy,
 }
 
 impl std::fmt::Debug for RoleTemplate {
@@ -125,6 +127,7 @@ impl std::fmt::Debug for RoleTemplate {
             .field("stdin_pipe", &self.stdin_pipe)
             .field("priority", &self.priority)
             .field("on_shutdown", &self.on_shutdown)
+            .field("on_adopt", &self.on_adopt)
             .finish()
     }
 }
@@ -147,6 +150,7 @@ impl RoleTemplate {
         agent.stdin_pipe = self.stdin_pipe;
         agent.priority = self.priority;
         agent.on_shutdown = self.on_shutdown;
+        agent.on_adopt = self.on_adopt;
         agent
     }
 }

@@ -250,6 +250,12 @@ impl SpawnAgent {
         self
     }
 
+    /// Whether a new baton adopts its process, found still running, or runs it afresh.
+    pub fn on_adopt(mut self, policy: crate::model::AdoptPolicy) -> Self {
+        self.agent.on_adopt = policy;
+        self
+    }
+
     /// The session it is for.
     pub fn session(&self) -> SessionId {
         self.agent.session

@@ -502,3 +502,19 @@ async fn a_clean_shutdown_stops_the_agents_whose_policy_says_so_and_leaves_the_o
     assert_eq!(engine.baton.agent(kept.id).await.unwrap().state, AgentState::Running);
     finish(engine).await;
 }
+
+#[tokio::test]
+async fn a_restarted_engine_runs_afresh_an_agent_whose_policy_says_so() {
+    let engine = engine();
+    let session = session(&engine).await;
+    let spawn = SpawnAgent::new(session, ["sleep", "3600"]).on_adopt(baton::AdoptPolicy::Restart);
+    let agent = engine.baton.spawn_agent(spawn).await.unwrap();
+
+    let engine = engine.restart_with(configure).await;
+    let fresh =
+        until(&engine, agent.id, false, "a fresh run", |a| a.state == AgentState::Running && a.pid != agent.pid).await;
+    assert_eq!(fresh.restarts, 1);
+    assert!(!identity(&agent).is_alive(), "the old process was stopped");
+    assert!(identity(&fresh).is_alive());
+    finish(engine).await;
+}

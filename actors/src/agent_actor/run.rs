@@ -14,7 +14,7 @@ use super::stop::StopCause;
 use super::{AgentActor, Watch, logs_dir};
 use crate::clock::to_chrono;
 use crate::error::EngineError;
-use crate::model::{AgentState, EventKind, ExitStatus};
+use crate::model::{AdoptPolicy, AgentState, EventKind, ExitStatus};
 use crate::process::{AllowList, BatonContext, Environment, LogCursor, ProcessIdentity, ProcessSpec};
 use crate::store::Commit;
 
@@ -116,6 +116,15 @@ impl AgentActor {
         };
         let alive = identity.filter(ProcessIdentity::is_alive);
         match (self.agent.state, alive) {
+            (AgentState::Running, Some(identity)) if self.agent.on_adopt == AdoptPolicy::Restart => {
+                info!(agent_id = %self.agent.id, pid = identity.pid, "replacing the agent's running process");
+                self.watch(identity, false, now);
+                let reason = "found running after baton restarted; its policy runs it afresh".to_owned();
+                match self.change_state(&[AgentState::Stopping], Some(reason.clone())) {
+                    Ok(_) => self.stop_process(identity, false, StopCause::Replace(reason), None, None, ctx),
+                    Err(err) => warn!(agent_id = %self.agent.id, cause = %err, "cannot replace the agent's process"),
+                }
+            }
             (AgentState::Running, Some(identity)) => {
                 info!(agent_id = %self.agent.id, pid = identity.pid, "adopting the agent's running process");
                 self.watch(identity, false, now);
@@ -243,7 +252,7 @@ impl AgentActor {
 
     /// Starts run `run`'s successor after `delay` on the engine's clock, unless
     /// something (a stop) came first.
-    fn schedule_restart(&mut self, run: u64, delay: Duration, ctx: &mut Context<Self>) {
+    pub(super) fn schedule_restart(&mut self, run: u64, delay: Duration, ctx: &mut Context<Self>) {
         ctx.spawn(wrap_future::<_, Self>(self.engine.clock.sleep(delay)).map(move |(), act, ctx| {
             if act.run != run || act.agent.state != AgentState::Backoff {
                 return;

@@ -27,6 +27,9 @@ pub(super) enum StopCause {
     Requested(String),
     /// A watchdog limit fired; the reason says which.
     Limit(String),
+    /// A new baton found the process running and its policy says to run it
+    /// afresh; the reason says so.
+    Replace(String),
 }
 
 /// A stop in progress.
@@ -57,7 +60,7 @@ impl AgentActor {
         ctx: &mut Context<Self>,
     ) {
         let reason = match &cause {
-            StopCause::Requested(reason) | StopCause::Limit(reason) => reason.clone(),
+            StopCause::Requested(reason) | StopCause::Limit(reason) | StopCause::Replace(reason) => reason.clone(),
         };
         match self.agent.state {
             AgentState::Running => {
@@ -164,6 +167,21 @@ impl AgentActor {
                 // Nobody waits on a limit's stop: a stop asked for meanwhile
                 // turned it into a requested one.
                 return self.after_run(stopping.exit, Some(limit), ctx);
+            }
+            (_, StopCause::Replace(reason)) => {
+                // The old process is gone: a fresh run starts at once, in this
+                // actor (nobody waits on a replacement).
+                match self.change_state(&[AgentState::Backoff], Some(reason)) {
+                    Ok(_) => {
+                        let run = self.run;
+                        self.schedule_restart(run, Duration::ZERO, ctx);
+                    }
+                    Err(err) => {
+                        warn!(agent_id = %self.agent.id, cause = %err, "cannot record the replacement");
+                        self.retire();
+                    }
+                }
+                return;
             }
         };
         match change {

@@ -141,6 +141,42 @@ impl FromStr for ShutdownPolicy {
     }
 }
 
+/// What a new baton (after a crash or a restart of the daemon) does with an
+/// agent's process that it finds still running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum AdoptPolicy {
+    /// Adopts it: watches it until it exits, tails its logs, enforces its limits.
+    #[default]
+    Adopt,
+    /// Stops it and runs the agent afresh (for an agent that needs what only
+    /// a fresh run has, such as its stdin pipe). Counts as a restart.
+    Restart,
+}
+
+impl AdoptPolicy {
+    /// The kebab-case name used on the wire, in the config file and by the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdoptPolicy::Adopt => "adopt",
+            AdoptPolicy::Restart => "restart",
+        }
+    }
+}
+
+impl FromStr for AdoptPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "adopt" => Ok(AdoptPolicy::Adopt),
+            "restart" => Ok(AdoptPolicy::Restart),
+            _ => Err(format!("{s:?} is not an adoption policy (expected adopt or restart)")),
+        }
+    }
+}
+
 /// When the supervisor runs an agent's process again after it exits on its own.
 ///
 /// A stop asked for by a user is never undone by the policy.
@@ -348,6 +384,10 @@ pub struct Agent {
     /// Whether a clean shutdown of baton stops it or leaves it running.
     #[serde(default)]
     pub on_shutdown: ShutdownPolicy,
+    /// Whether a new baton adopts its process, found still running, or
+    /// replaces it with a fresh run.
+    #[serde(default)]
+    pub on_adopt: AdoptPolicy,
     /// Where it is in its life.
     pub state: AgentState,
     /// Why it entered its current state, when that is worth telling
@@ -392,6 +432,7 @@ impl Agent {
             stdin_pipe: false,
             priority: 0,
             on_shutdown: ShutdownPolicy::Keep,
+            on_adopt: AdoptPolicy::Adopt,
             state: AgentState::Queued,
             reason: None,
             pid: None,
@@ -493,6 +534,7 @@ impl fmt::Debug for Agent {
             .field("stdin_pipe", &self.stdin_pipe)
             .field("priority", &self.priority)
             .field("on_shutdown", &self.on_shutdown)
+            .field("on_adopt", &self.on_adopt)
             .field("state", &self.state)
             .field("reason", &self.reason)
             .field("pid", &self.pid)

@@ -15,8 +15,8 @@ pub mod observation;
 pub mod queue;
 pub mod session;
 
+pub use agent::{AdoptPolicy, ExitStatus, RestartPolicy, ShutdownPolicy, UnknownRestartPolicy};
 pub use agent::{Agent, AgentLimits, AgentState, RestartSchedule};
-pub use agent::{ExitStatus, RestartPolicy, ShutdownPolicy, UnknownRestartPolicy};
 pub use event::{ActorRef, Event, EventKind, NewEvent};
 pub use handoff::{Deadline, Handoff, HandoffState, HandoffStep, HandoffTarget};
 pub use handoff_stats::{HandoffStats, Latency};

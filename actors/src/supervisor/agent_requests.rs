@@ -40,6 +40,9 @@ impl Handler<SpawnAgent> for Supervisor {
             if spec.on_shutdown != crate::model::ShutdownPolicy::Keep {
                 templated.on_shutdown = spec.on_shutdown;
             }
+            if spec.on_adopt != crate::model::AdoptPolicy::Adopt {
+                templated.on_adopt = spec.on_adopt;
+            }
             spec = templated;
         }
         if spec.argv.first().is_none_or(String::is_empty) {
@@ -78,6 +81,7 @@ impl Handler<SpawnAgent> for Supervisor {
         agent.stdin_pipe = spec.stdin_pipe;
         agent.priority = spec.priority;
         agent.on_shutdown = spec.on_shutdown;
+        agent.on_adopt = spec.on_adopt;
         let queued = EventKind::AgentStateChanged {
             agent: agent.id,
             from: AgentState::Queued,
