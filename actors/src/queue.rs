@@ -14,7 +14,7 @@
 //! acked; the marker itself is handed out only once nothing before it is still
 //! leased or held back, so a consumer sees a whole batch, then its summary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -87,11 +87,16 @@ pub(crate) struct Queue {
     live: BTreeMap<u64, Entry>,
     /// Acked observations kept for inspection, with their idempotency keys.
     kept: BTreeMap<u64, Option<String>>,
+    /// The idempotency keys of the live and kept observations: each record
+    /// carries its own key, so this is rebuilt from them at load.
+    keys: HashMap<String, u64>,
 }
 
 impl Queue {
-    /// The index of a stored queue. Counts are taken from the records, which
-    /// are written in the same batch as the stats and so agree with them.
+    /// The index of a stored queue. The stored stats are as of the last batch
+    /// write (an enqueue writes its record alone), so the counts and the next
+    /// sequence number are taken from the records; the acked count, which
+    /// only batches change, from the stats.
     pub(crate) fn load(stored: StoredQueue) -> Self {
         let mut stats = stored.stats.unwrap_or_else(QueueStats::empty);
         let live: BTreeMap<u64, Entry> =
@@ -102,7 +107,25 @@ impl Queue {
         stats.pending = count(&live, ObservationState::Pending);
         stats.leased = count(&live, ObservationState::Leased);
         stats.dead = count(&live, ObservationState::Dead);
-        Self { stats, live, kept }
+        let live_keys = live.iter().filter_map(|(&seq, entry)| Some((entry.key.clone()?, seq)));
+        let kept_keys = kept.iter().filter_map(|(&seq, key)| Some((key.clone()?, seq)));
+        let keys = live_keys.chain(kept_keys).collect();
+        Self { stats, live, kept, keys }
+    }
+
+    /// The sequence number of the live or kept observation posted with `key`.
+    pub(crate) fn seq_for_key(&self, key: &str) -> Option<u64> {
+        self.keys.get(key).copied()
+    }
+
+    /// Takes in a new pending observation the store accepted.
+    pub(crate) fn enqueued(&mut self, observation: &Observation) {
+        if let Some(key) = &observation.key {
+            self.keys.insert(key.clone(), observation.seq);
+        }
+        self.live.insert(observation.seq, Entry::of(observation));
+        self.stats.pending += 1;
+        self.stats.next_seq = self.stats.next_seq.max(observation.seq + 1);
     }
 
     /// The queue's counts and next sequence number.
@@ -184,7 +207,6 @@ impl Queue {
                     stats.next_seq = stats.next_seq.max(observation.seq + 1);
                 }
                 QueueOp::Remove { seq, .. } => adjust(&mut stats, self.live.get(seq).map(|entry| entry.state), None),
-                QueueOp::Key { .. } => {}
             }
         }
         QueueWrite { stats, ops }
@@ -200,13 +222,18 @@ impl Queue {
                     self.kept.insert(observation.seq, observation.key.clone());
                 }
                 QueueOp::Put(observation) => {
+                    if let Some(key) = &observation.key {
+                        self.keys.insert(key.clone(), observation.seq);
+                    }
                     self.live.insert(observation.seq, Entry::of(observation));
                 }
-                QueueOp::Remove { seq, .. } => {
+                QueueOp::Remove { seq, key } => {
                     self.live.remove(seq);
                     self.kept.remove(seq);
+                    if let Some(key) = key {
+                        self.keys.remove(key);
+                    }
                 }
-                QueueOp::Key { .. } => {}
             }
         }
     }

@@ -345,3 +345,25 @@ async fn a_session_with_work_in_its_queue_does_not_go_idle() {
     assert_eq!(engine.baton.session(id).await.unwrap().state, SessionState::Active);
     engine.baton.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn enqueues_after_the_last_batch_write_are_counted_and_their_keys_known_after_a_restart() {
+    let engine = engine();
+    let id = session(&engine).await;
+    enqueue(&engine, id, [tool_use(1).with_key("k1")]).await;
+    engine.baton.claim(id, Claim::new("c")).await.unwrap();
+    engine.baton.ack(id, &[1], None).await.unwrap();
+    // These write their records alone: the stored stats still say what the ack left.
+    enqueue(&engine, id, [tool_use(2).with_key("k2"), tool_use(3)]).await;
+
+    let engine = engine.restart().await;
+    let stats = engine.baton.queue_stats(id).await.unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.acked, stats.next_seq), (2, 0, 1, 4));
+    for (key, seq) in [("k1", 1), ("k2", 2)] {
+        let again = engine.baton.observe(id, tool_use(9).with_key(key)).await.unwrap();
+        assert_eq!((again.seq, again.duplicate), (seq, true), "{key}");
+    }
+    assert_eq!(engine.baton.observe(id, tool_use(4)).await.unwrap().seq, 4);
+    assert_eq!(engine.baton.queue_totals().await.unwrap().pending, 3);
+    engine.baton.shutdown().await.unwrap();
+}

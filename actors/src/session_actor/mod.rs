@@ -35,6 +35,7 @@ use crate::supervisor::Supervisor;
 use crate::supervisor::child::{DeathNotice, Retire, Stop};
 pub(crate) use handoffs::AgentGone;
 use handoffs::Handoffs;
+pub(crate) use queue::CurrentQueueStats;
 use queue::Waiters;
 
 /// The actor of one open session.

@@ -22,7 +22,8 @@ use crate::clock::to_chrono;
 use crate::error::EngineError;
 use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations, Selection};
 use crate::model::{
-    AckReport, Enqueued, EventKind, NewEvent, NewObservation, Observation, ObservationState, Session, SessionState,
+    AckReport, Enqueued, EventKind, NewEvent, NewObservation, Observation, ObservationState, QueueStats, Session,
+    SessionState,
 };
 use crate::queue::Standing;
 use crate::store::{Commit, QueueOp};
@@ -299,23 +300,18 @@ impl Handler<Observe> for SessionActor {
                 return Err(EngineError::PayloadTooLarge { size, limit });
             }
             self.touch(now)?;
-            if let Some(key) = &observation.key {
-                if let Some(seq) = self.engine.store.seq_for_key(self.session.id, key)? {
-                    // Answer once the first post is durable, which it may not be yet.
-                    return Ok((Enqueued { seq, duplicate: true }, self.engine.store.commit(), None));
-                }
+            if let Some(seq) = observation.key.as_deref().and_then(|key| self.queue.seq_for_key(key)) {
+                // Answer once the first post is durable, which it may not be yet.
+                return Ok((Enqueued { seq, duplicate: true }, self.engine.store.commit(), None));
             }
             let seq = self.queue.stats().next_seq;
             let NewObservation { kind, payload, key, .. } = observation;
-            let mut ops = Vec::with_capacity(2);
-            if let Some(key) = &key {
-                ops.push(QueueOp::Key { key: key.clone(), seq });
-            }
             let observation = Observation::new(self.session.id, seq, kind, payload, key, now);
+            self.engine.store.enqueue(&observation)?;
+            self.queue.enqueued(&observation);
             // Agents with a stdin pipe get it too, once durable.
-            let piped = self.engine.feeds.any(self.session.id).then(|| observation.clone());
-            ops.push(QueueOp::Put(observation));
-            Ok((Enqueued { seq, duplicate: false }, self.write_queue(ops, Vec::new())?, piped))
+            let piped = self.engine.feeds.any(self.session.id).then_some(observation);
+            Ok((Enqueued { seq, duplicate: false }, self.engine.store.commit(), piped))
         };
         match enqueue() {
             Ok((enqueued, commit, None)) => {
@@ -497,5 +493,19 @@ impl Handler<RequeueObservations> for SessionActor {
             }
             Err(err) => refused(err),
         }
+    }
+}
+
+/// The queue's exact counts, from the actor (the store's are as of the last
+/// batch write).
+#[derive(Debug, Message)]
+#[rtype(result = "QueueStats")]
+pub(crate) struct CurrentQueueStats;
+
+impl Handler<CurrentQueueStats> for SessionActor {
+    type Result = actix::MessageResult<CurrentQueueStats>;
+
+    fn handle(&mut self, _: CurrentQueueStats, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(self.queue.stats())
     }
 }

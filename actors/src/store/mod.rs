@@ -75,8 +75,16 @@ pub trait Store: Send + Sync + 'static {
     /// acked ones kept for inspection, by sequence number and key.
     fn queue(&self, session: SessionId) -> Result<StoredQueue, StoreError>;
 
-    /// A session's queue stats; none if it never held anything.
+    /// A session's queue stats as of its last batch write (see
+    /// [`enqueue`](Store::enqueue)); none if it never had one. While a
+    /// session's actor runs, it has the exact figures.
     fn queue_stats(&self, session: SessionId) -> Result<Option<QueueStats>, StoreError>;
+
+    /// Writes a new pending observation: one record, on its own, the cheapest
+    /// write the store has (an enqueue is the engine's hottest write). Its
+    /// idempotency key is in the record; the queue's stats are not rewritten,
+    /// so they are brought up to date at load, from the records.
+    fn enqueue(&self, observation: &Observation) -> Result<(), StoreError>;
 
     /// One observation of a session, live or kept after its ack.
     fn observation(&self, session: SessionId, seq: u64) -> Result<Option<Observation>, StoreError>;
@@ -90,9 +98,6 @@ pub trait Store: Send + Sync + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Observation>, StoreError>;
-
-    /// The sequence number recorded for an idempotency key in a session.
-    fn seq_for_key(&self, session: SessionId, key: &str) -> Result<Option<u64>, StoreError>;
 
     /// Applies `write` to a session's queue and appends `events`, all or
     /// nothing; returns the events with their sequence numbers.
@@ -136,13 +141,6 @@ pub enum QueueOp {
     /// Writes an observation where its state puts it: an acked one moves to
     /// the kept ones, any other is live.
     Put(Observation),
-    /// Records that an idempotency key names a sequence number.
-    Key {
-        /// The key, as posted.
-        key: String,
-        /// The observation it names.
-        seq: u64,
-    },
     /// Removes an observation, live or kept, and its idempotency key.
     Remove {
         /// Its sequence number.

@@ -1,16 +1,21 @@
 //! The observation queues in sled: one key range per session in the
 //! `observations` tree (the layout is in `sled_store.rs`).
 //!
-//! A change without events is one `apply_batch` on that tree, which sled
-//! applies atomically and which costs far less than a transaction: enqueues,
-//! claims and acks are the engine's hottest writes. A change that reports
-//! events (an observation set aside as dead) runs as a transaction over the
-//! queue and the events, like a session checkpoint.
+//! An enqueue, the hottest write, is one plain `insert` of its record: the
+//! record carries its idempotency key, and the stats are not rewritten (the
+//! index recounts them from the records at load). sled's `apply_batch` costs
+//! several times as much, as it seals its I/O buffer around the batch.
+//!
+//! Any other change (claims, acks, nacks) is one `apply_batch` on that tree,
+//! which sled applies atomically and which costs far less than a transaction,
+//! with the stats. A change that reports events (an observation set aside as
+//! dead) runs as a transaction over the queue and the events, like a session
+//! checkpoint.
 
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::sled_store::{SledStore, decode, encode, hex, insert_events, storage_error};
+use super::sled_store::{SledStore, decode, encode, insert_events, storage_error};
 use super::{QueueOp, QueueWrite, StoredQueue};
 use crate::error::StoreError;
 use crate::model::{Event, NewEvent, Observation, ObservationState, QueueStats, SessionId};
@@ -41,14 +46,6 @@ fn idempotency_key(session: SessionId, key: &str) -> Vec<u8> {
     bytes
 }
 
-fn decode_seq(key: &[u8], bytes: &[u8]) -> Result<u64, StoreError> {
-    <[u8; 8]>::try_from(bytes).map(u64::from_be_bytes).map_err(|_| StoreError::Corrupt {
-        tree: TREE,
-        key: hex(key),
-        detail: format!("a sequence number of {} bytes", bytes.len()),
-    })
-}
-
 /// A write to the tree: a key and its new value, or `None` to remove it.
 type Change = (Vec<u8>, Option<Vec<u8>>);
 
@@ -66,13 +63,11 @@ fn changes(session: SessionId, write: &QueueWrite) -> Result<Vec<Change>, StoreE
                     changes.push((seq_key(session, LIVE, observation.seq), value));
                 }
             }
-            QueueOp::Key { key, seq } => {
-                changes.push((idempotency_key(session, key), Some(seq.to_be_bytes().to_vec())));
-            }
             QueueOp::Remove { seq, key } => {
                 changes.push((seq_key(session, LIVE, *seq), None));
                 changes.push((seq_key(session, KEPT, *seq), None));
                 if let Some(key) = key {
+                    // Schema 1 kept keys apart; a store it wrote may still hold one.
                     changes.push((idempotency_key(session, key), None));
                 }
             }
@@ -128,9 +123,11 @@ impl SledStore {
         Ok(found)
     }
 
-    pub(super) fn read_seq_for_key(&self, session: SessionId, key: &str) -> Result<Option<u64>, StoreError> {
-        let key = idempotency_key(session, key);
-        self.observations.get(&key)?.map(|bytes| decode_seq(&key, &bytes)).transpose()
+    pub(super) fn insert_observation(&self, observation: &Observation) -> Result<(), StoreError> {
+        self.refuse_if_faulty()?;
+        let value = encode(observation)?;
+        self.observations.insert(seq_key(observation.session, LIVE, observation.seq), value)?;
+        Ok(())
     }
 
     pub(super) fn apply_queue_write(

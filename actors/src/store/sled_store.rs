@@ -23,7 +23,7 @@
 //! | `0x00` | the queue's stats, JSON |
 //! | `0x01`, sequence number (u64 BE) | a live observation (pending, leased, dead), JSON |
 //! | `0x02`, sequence number (u64 BE) | an acked observation kept for inspection, JSON |
-//! | `0x03`, idempotency key (UTF-8) | the sequence number it names, u64 BE |
+//! | `0x03`, idempotency key (UTF-8) | (schema 1 only) the sequence number it names, u64 BE |
 //!
 //! JSON keeps records readable with any sled tool and lets fields be added
 //! without a migration; the schema version guards the changes that need one.
@@ -47,8 +47,13 @@ use crate::model::{
 };
 
 /// The schema version this build writes and reads. A store with a newer one is
-/// refused at open.
-pub const SCHEMA_VERSION: u32 = 1;
+/// refused at open; an older one is read as it is and marked with this one, so
+/// an older baton will not misread what this one writes.
+///
+/// - 1: the first.
+/// - 2: an observation's idempotency key lives only in its record (schema 1
+///   also indexed it apart), and an enqueue does not rewrite the queue's stats.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// How many durable events a lagging subscriber's channel holds before it must
@@ -239,6 +244,11 @@ fn check_schema(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
             if found > SCHEMA_VERSION {
                 return Err(StoreError::SchemaTooNew { path: dir.to_owned(), found, supported: SCHEMA_VERSION });
             }
+            if found < SCHEMA_VERSION {
+                // Every older schema reads as this one: only the mark changes.
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
             Ok(())
         }
     }
@@ -401,8 +411,8 @@ impl Store for SledStore {
         self.read_observations(session, state, after, limit)
     }
 
-    fn seq_for_key(&self, session: SessionId, key: &str) -> Result<Option<u64>, StoreError> {
-        self.read_seq_for_key(session, key)
+    fn enqueue(&self, observation: &Observation) -> Result<(), StoreError> {
+        self.insert_observation(observation)
     }
 
     fn write_queue(

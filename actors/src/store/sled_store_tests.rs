@@ -51,7 +51,22 @@ fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
     }
     let err = SledStore::open(dir.path(), StoreOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1));
-    assert!(err.to_string().contains("newer than the 1 this baton supports"), "{err}");
+    let says = format!("newer than the {SCHEMA_VERSION} this baton supports");
+    assert!(err.to_string().contains(&says), "{err}");
+}
+
+#[test]
+fn a_store_with_an_older_schema_is_read_and_marked_with_the_current_one() {
+    let dir = TempDir::new().unwrap();
+    {
+        let db = open_db(dir.path()).unwrap();
+        db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &1u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    drop(open(&dir));
+    let db = open_db(dir.path()).unwrap();
+    let version = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
+    assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
 }
 
 #[test]

@@ -41,7 +41,7 @@ use crate::model::{
     AckReport, ActorRef, Enqueued, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState,
 };
 use crate::restart::{RestartDecision, RestartHistory};
-use crate::session_actor::{AgentsAtWork, Close, Get, Resume, SessionActor, SessionRequest};
+use crate::session_actor::{AgentsAtWork, Close, CurrentQueueStats, Get, Resume, SessionActor, SessionRequest};
 use crate::store::Commit;
 use child::{ChildExited, Exit, Retire, Stop};
 pub(crate) use handoffs::{DeliverHandoff, PickAgents, Want};
@@ -414,26 +414,54 @@ impl Handler<ListObservations> for Supervisor {
     }
 }
 
+impl Supervisor {
+    /// A session's queue stats: from its actor while one runs (the store's are
+    /// as of the last batch write), else from the store, without waking it.
+    fn queue_stats_of(&self, id: SessionId) -> Reply<QueueStats> {
+        if let Some(SessionChild { slot: Slot::Running(addr), .. }) = self.sessions.get(&id) {
+            let asked = addr.send(CurrentQueueStats);
+            let store = self.engine.store.clone();
+            return Box::pin(async move {
+                match asked.await {
+                    Ok(stats) => Ok(stats),
+                    // It stopped meanwhile: what it left in the store.
+                    Err(_) => Ok(store.queue_stats(id)?.unwrap_or_else(QueueStats::empty)),
+                }
+            });
+        }
+        ready(
+            self.engine.store.queue_stats(id).map(|stats| stats.unwrap_or_else(QueueStats::empty)).map_err(Into::into),
+        )
+    }
+}
+
 impl Handler<GetQueueStats> for Supervisor {
-    type Result = Result<QueueStats, EngineError>;
+    type Result = Reply<QueueStats>;
 
     fn handle(&mut self, GetQueueStats(id): GetQueueStats, _: &mut Context<Self>) -> Self::Result {
-        self.stored(id)?;
-        Ok(self.engine.store.queue_stats(id)?.unwrap_or_else(QueueStats::empty))
+        if let Err(err) = self.stored(id) {
+            return ready(Err(err));
+        }
+        self.queue_stats_of(id)
     }
 }
 
 impl Handler<QueueTotals> for Supervisor {
-    type Result = Result<QueueStats, EngineError>;
+    type Result = Reply<QueueStats>;
 
     fn handle(&mut self, _: QueueTotals, _: &mut Context<Self>) -> Self::Result {
-        let mut totals = QueueStats::default();
-        for session in self.engine.store.sessions()? {
-            if let Some(stats) = self.engine.store.queue_stats(session.id)? {
-                totals.add(&stats);
+        let sessions = match self.engine.store.sessions() {
+            Ok(sessions) => sessions,
+            Err(err) => return ready(Err(err.into())),
+        };
+        let each: Vec<Reply<QueueStats>> = sessions.iter().map(|session| self.queue_stats_of(session.id)).collect();
+        Box::pin(async move {
+            let mut totals = QueueStats::default();
+            for stats in join_all(each).await {
+                totals.add(&stats?);
             }
-        }
-        Ok(totals)
+            Ok(totals)
+        })
     }
 }
 
