@@ -182,6 +182,41 @@ mod tests {
     }
 
     #[test]
+    fn role_templates_in_the_config_file_reach_the_engine_config() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            "[engine.agents.roles.reviewer]\n\
+             command = [\"claude\", \"-p\", \"review the diff\"]\n\
+             restart = \"on-failure\"\n\
+             env = { REVIEW_DEPTH = \"2\" }\n\
+             [engine.agents.roles.tester]\n\
+             command = [\"cargo\", \"test\"]\n",
+        )
+        .unwrap();
+        let settings = Settings::resolve(&Overrides { config: Some(config), ..Overrides::default() }).unwrap();
+        let roles = &settings.engine.agents.roles;
+        assert_eq!(roles.keys().collect::<Vec<_>>(), ["reviewer", "tester"]);
+        let reviewer = &roles["reviewer"];
+        assert_eq!(reviewer.command, ["claude", "-p", "review the diff"]);
+        assert_eq!(reviewer.restart, baton_actors::model::RestartPolicy::OnFailure);
+        assert_eq!(reviewer.env.get("REVIEW_DEPTH").map(String::as_str), Some("2"));
+        assert_eq!(roles["tester"].command, ["cargo", "test"]);
+        assert_eq!(roles["tester"].restart, baton_actors::model::RestartPolicy::Never);
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_role_template_is_an_error() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, "[engine.agents.roles.reviewer]\ncommand = [\"claude\"]\ncomand = [\"typo\"]\n")
+            .unwrap();
+        let err = Settings::resolve(&Overrides { config: Some(config), ..Overrides::default() }).unwrap_err();
+        assert!(format!("{err:#}").contains("comand"), "{err:#}");
+    }
+
+    #[test]
     fn an_unknown_key_in_the_config_file_is_an_error_that_names_the_file() {
         let dir = tempfile::TempDir::new().unwrap();
         let config = dir.path().join("config.toml");
