@@ -13,7 +13,8 @@
 //! The config file may also set `body_limit` (bytes, default 1 MiB), a `[log]`
 //! table (`format = "text" | "json"`, `file = "..."`) and an `[engine]` table
 //! with the engine's tunables in milliseconds (`watchdog_interval`,
-//! `idle_after`, ...).
+//! `idle_after`, ...), role templates among them
+//! (`[engine.agents.roles.<role>]`: how to run an agent of that role).
 
 use std::path::{Path, PathBuf};
 
@@ -204,6 +205,18 @@ mod tests {
         assert_eq!(reviewer.env.get("REVIEW_DEPTH").map(String::as_str), Some("2"));
         assert_eq!(roles["tester"].command, ["cargo", "test"]);
         assert_eq!(roles["tester"].restart, baton_actors::model::RestartPolicy::Never);
+    }
+
+    #[test]
+    fn the_example_in_the_operations_guide_parses() {
+        let guide = include_str!("../docs/operations.md");
+        let start = guide.find("```toml\n").expect("a TOML example") + "```toml\n".len();
+        let example = &guide[start..][..guide[start..].find("```").expect("the end of the example")];
+        let file: ConfigFile = toml::from_str(example).unwrap_or_else(|err| panic!("{err}"));
+        let reviewer = &file.engine.agents.roles["reviewer"];
+        assert_eq!(reviewer.command[0], "claude");
+        assert_eq!(reviewer.limits.max_runtime, Some(std::time::Duration::from_secs(1800)));
+        assert!(file.engine.agents.roles.contains_key("tester"));
     }
 
     #[test]
