@@ -8,6 +8,7 @@ use baton_actors::model::{RestartPolicy, SessionId};
 
 use super::millis;
 use crate::api::{AgentView, SpawnAgentRequest};
+use crate::cli::UsageError;
 use crate::cli::context::Context;
 use crate::cli::output;
 
@@ -20,7 +21,7 @@ pub struct SpawnArgs {
     /// Its role in the session, for routing handoffs.
     #[arg(long)]
     role: Option<String>,
-    /// When to run it again after it ends [default: never, or the role template's].
+    /// When to run it again after it ends [default: never]. With a command only.
     #[arg(long, value_name = "POLICY")]
     restart: Option<RestartPolicy>,
     /// The most restarts within the restart window before it is failed.
@@ -46,13 +47,26 @@ pub struct SpawnArgs {
     env: Vec<(String, String)>,
     /// The command and its arguments, after `--`; run directly, never through
     /// a shell. Without one, `--role`'s template from the daemon's config
-    /// (`[engine.agents.roles.<role>]`) says what to run.
+    /// (`[engine.agents.roles.<role>]`) says what to run, with its restart
+    /// policy and limits (`--cwd` and `--env` still apply).
     #[arg(last = true, required_unless_present = "role", value_name = "CMD")]
     command: Vec<String>,
 }
 
 /// Spawns the agent and prints its id (its view with `--json`).
 pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
+    let tuned = args.restart.is_some()
+        || args.max_restarts.is_some()
+        || args.max_runtime.is_some()
+        || args.stale_after.is_some()
+        || args.max_rss.is_some()
+        || args.max_cpu_time.is_some();
+    if args.command.is_empty() && tuned {
+        return Err(UsageError(
+            "the role's template sets the restart policy and limits: give a command (after --) to set them".into(),
+        )
+        .into());
+    }
     // A role's template has its own directory: this one only for a command.
     let cwd = match args.cwd {
         Some(cwd) => Some(cwd),

@@ -70,6 +70,13 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
     if role.as_deref().is_some_and(|role| role.trim().is_empty()) {
         return Err(ApiError::bad_request("a role must not be empty"));
     }
+    let tuned = [max_runtime_ms, stale_after_ms, max_rss_bytes, max_cpu_time_ms].iter().any(Option::is_some);
+    if from_template && (policy.is_some() || max_restarts.is_some() || tuned) {
+        // The engine takes them from the template; refused rather than ignored.
+        return Err(ApiError::bad_request(
+            "a role's template sets the restart policy and limits: give a command to set them",
+        ));
+    }
     for (name, value) in [
         ("max_runtime_ms", max_runtime_ms),
         ("stale_after_ms", stale_after_ms),
