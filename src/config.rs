@@ -13,7 +13,8 @@
 //! The config file may also set `body_limit` (bytes, default 1 MiB), a `[log]`
 //! table (`format = "text" | "json"`, `file = "..."`) and an `[engine]` table
 //! with the engine's tunables in milliseconds (`watchdog_interval`,
-//! `idle_after`, ...).
+//! `idle_after`, ...), role templates among them
+//! (`[engine.agents.roles.<role>]`: how to run an agent of that role).
 
 use std::path::{Path, PathBuf};
 
@@ -179,6 +180,53 @@ mod tests {
         let from_flags = Settings::resolve(&overrides).unwrap();
         assert_eq!(from_flags.data_dir, Path::new("/from/flag"));
         assert_eq!(from_flags.socket, Path::new("/from/flag.sock"));
+    }
+
+    #[test]
+    fn role_templates_in_the_config_file_reach_the_engine_config() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            "[engine.agents.roles.reviewer]\n\
+             command = [\"claude\", \"-p\", \"review the diff\"]\n\
+             restart = \"on-failure\"\n\
+             env = { REVIEW_DEPTH = \"2\" }\n\
+             [engine.agents.roles.tester]\n\
+             command = [\"cargo\", \"test\"]\n",
+        )
+        .unwrap();
+        let settings = Settings::resolve(&Overrides { config: Some(config), ..Overrides::default() }).unwrap();
+        let roles = &settings.engine.agents.roles;
+        assert_eq!(roles.keys().collect::<Vec<_>>(), ["reviewer", "tester"]);
+        let reviewer = &roles["reviewer"];
+        assert_eq!(reviewer.command, ["claude", "-p", "review the diff"]);
+        assert_eq!(reviewer.restart, baton_actors::model::RestartPolicy::OnFailure);
+        assert_eq!(reviewer.env.get("REVIEW_DEPTH").map(String::as_str), Some("2"));
+        assert_eq!(roles["tester"].command, ["cargo", "test"]);
+        assert_eq!(roles["tester"].restart, baton_actors::model::RestartPolicy::Never);
+    }
+
+    #[test]
+    fn the_example_in_the_operations_guide_parses() {
+        let guide = include_str!("../docs/operations.md");
+        let start = guide.find("```toml\n").expect("a TOML example") + "```toml\n".len();
+        let example = &guide[start..][..guide[start..].find("```").expect("the end of the example")];
+        let file: ConfigFile = toml::from_str(example).unwrap_or_else(|err| panic!("{err}"));
+        let reviewer = &file.engine.agents.roles["reviewer"];
+        assert_eq!(reviewer.command[0], "claude");
+        assert_eq!(reviewer.limits.max_runtime, Some(std::time::Duration::from_secs(1800)));
+        assert!(file.engine.agents.roles.contains_key("tester"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_role_template_is_an_error() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, "[engine.agents.roles.reviewer]\ncommand = [\"claude\"]\ncomand = [\"typo\"]\n")
+            .unwrap();
+        let err = Settings::resolve(&Overrides { config: Some(config), ..Overrides::default() }).unwrap_err();
+        assert!(format!("{err:#}").contains("comand"), "{err:#}");
     }
 
     #[test]

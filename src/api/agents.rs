@@ -18,6 +18,9 @@ pub struct SpawnAgentRequest {
     #[schema(value_type = String, format = Uuid)]
     pub session: SessionId,
     /// The command and its arguments, run directly (never through a shell).
+    /// Empty, with a `role`: the role's template (`[engine.agents.roles.<role>]`
+    /// in the daemon's config) says what to run.
+    #[serde(default)]
     pub argv: Vec<String>,
     /// Its role in the session, for routing handoffs.
     #[serde(default)]

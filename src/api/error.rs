@@ -32,6 +32,10 @@ pub enum ErrorCode {
     NotFound,
     /// 409: the change is not allowed in the record's state, or conflicts.
     Conflict,
+    /// 409: the agent that asked is not the party that may make the change
+    /// (only a handoff's target acknowledges, starts, completes or fails it;
+    /// only its sender cancels it).
+    NotPermitted,
     /// 413: the body is over the configured limit.
     PayloadTooLarge,
     /// 503: the store refuses writes, or the daemon is shutting down, or an
@@ -48,7 +52,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => 400,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict | ErrorCode::NotPermitted => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
@@ -62,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::NotPermitted => "not_permitted",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",

@@ -7,17 +7,19 @@
 
 mod agents;
 mod error;
+mod handoffs;
 mod queue;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use baton_actors::model::{CloseMode, QueueStats};
+use baton_actors::model::{CloseMode, HandoffStats, HandoffTarget, QueueStats};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use agents::{AgentLogs, AgentUsage, AgentView, SpawnAgentRequest, StopAgentRequest};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use handoffs::{CreateHandoffRequest, FallbackRequest, HandoffActionRequest, HandoffList, InboxContents};
 pub use queue::{
     AckRequest, AllKeyword, ClaimRequest, MAX_WAIT_MS, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection,
 };
@@ -46,7 +48,7 @@ pub struct Version {
 }
 
 /// `GET /v1/status`: what a person wants to know first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Status {
     /// The daemon's package version.
     pub version: String,
@@ -67,6 +69,10 @@ pub struct Status {
     pub agents: BTreeMap<String, usize>,
     /// The observation queues of all sessions together.
     pub queue: QueueStats,
+    /// The handoffs of all sessions together: counts by state (every state,
+    /// zeros included), acknowledgement rate, time to acknowledge and to complete.
+    #[serde(default)]
+    pub handoffs: HandoffStats,
 }
 
 /// `POST /v1/sessions`: open a session (idempotent by `external_id`).
@@ -89,6 +95,11 @@ pub struct OpenSessionRequest {
     /// Close the session after this many milliseconds, whatever it is doing.
     #[serde(default)]
     pub max_lifetime_ms: Option<u64>,
+    /// Where the open handoffs of an agent that stops for good go: an agent
+    /// or a role (`{"kind": "role", "value": "reviewer"}`); without one, they
+    /// go back to be routed anew.
+    #[serde(default)]
+    pub fallback: Option<HandoffTarget>,
 }
 
 /// `POST /v1/sessions/{id}/close`.

@@ -12,7 +12,9 @@ mod completions;
 mod context;
 mod doctor;
 mod events;
+mod handoff;
 mod hook;
+mod inbox;
 mod observe;
 mod output;
 mod queue;
@@ -102,6 +104,12 @@ pub enum Command {
     Restart(agent::restart::RestartArgs),
     /// Prints what an agent wrote, or follows it.
     Logs(agent::logs::LogsArgs),
+    /// Hands work from one agent to another and follows it: create, ack,
+    /// start, complete, fail, cancel, list, show.
+    #[command(subcommand)]
+    Handoff(handoff::HandoffCommand),
+    /// Shows what waits for an agent: handoffs to acknowledge, observations to process.
+    Inbox(inbox::InboxArgs),
     /// Claude Code's hook: reads one hook event on stdin and records it (always exits 0).
     Hook(hook::HookArgs),
     /// Lists stored events, or follows them live.
@@ -150,6 +158,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Stop(args) => agent::stop::run(&context, args).await,
                     Command::Restart(args) => agent::restart::run(&context, args).await,
                     Command::Logs(args) => agent::logs::run(&context, args).await,
+                    Command::Handoff(command) => handoff::run(&context, command).await,
+                    Command::Inbox(args) => inbox::run(&context, args).await,
                     Command::Serve(_) | Command::Completions(_) | Command::Hook(_) => unreachable!("handled above"),
                 };
                 if let Some(daemon) = context.client.daemon_version() {
@@ -171,9 +181,18 @@ fn warn_on_version_mismatch(daemon: &str) {
     }
 }
 
-/// The exit code for an error: the client's code where the daemon answered
-/// or could not be reached, else 1.
+/// A command line that clap accepted but that makes no sense where it runs,
+/// such as a malformed `$BATON_AGENT_ID`: a usage error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code for an error: 2 for a usage error, the client's code where
+/// the daemon answered or could not be reached, else 1.
 fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|cause| cause.is::<UsageError>()) {
+        return 2;
+    }
     err.chain().find_map(|cause| cause.downcast_ref::<ClientError>()).map_or(1, ClientError::exit_code)
 }
 

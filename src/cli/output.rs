@@ -52,6 +52,30 @@ pub fn duration(duration: std::time::Duration) -> String {
     }
 }
 
+/// A short latency for people, finer than [`duration`] under a minute:
+/// `250ms`, `1.5s`, `12s`, `3m 5s`.
+pub fn latency(latency: std::time::Duration) -> String {
+    match latency.as_millis() {
+        0..1000 => format!("{}ms", latency.as_millis()),
+        1000..10_000 => format!("{:.1}s", latency.as_secs_f64()),
+        _ => duration(latency),
+    }
+}
+
+/// `text` cut to `width` characters, with an ellipsis when cut.
+pub fn shorten(text: &str, width: usize) -> String {
+    match text.char_indices().nth(width) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// A share for people: `75%`, `66.7%`.
+pub fn percent(share: f64) -> String {
+    let percent = share * 100.0;
+    if (percent - percent.round()).abs() < 0.05 { format!("{percent:.0}%") } else { format!("{percent:.1}%") }
+}
+
 /// `-` for nothing.
 pub fn or_dash(value: Option<impl std::fmt::Display>) -> String {
     value.map_or_else(|| "-".into(), |value| value.to_string())

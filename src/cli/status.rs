@@ -7,7 +7,8 @@ use super::context::Context;
 use super::output;
 use crate::api::Status;
 
-/// Prints the daemon's version, uptime, paths, session and agent counts and queue depth.
+/// Prints the daemon's version, uptime, paths, session, agent and handoff
+/// counts, queue depth and the handoff acknowledgement rate.
 pub async fn run(context: &Context) -> anyhow::Result<()> {
     let status: Status = context.connect().await?.get("/v1/status").await?;
     if context.json {
@@ -30,6 +31,7 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
                 status.queue.pending, status.queue.leased, status.queue.dead, status.queue.acked
             ),
         ),
+        ("handoffs", super::handoff::counts(&status.handoffs)),
     ])
 }
 

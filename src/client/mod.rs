@@ -100,6 +100,18 @@ impl Client {
         self.post_raw(path, json).await
     }
 
+    /// PUT with a JSON body, JSON answer decoded into `T`.
+    pub async fn put<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let json = serde_json::to_vec(body)
+            .map_err(|err| ClientError::Protocol(format!("cannot encode the body of PUT {path}: {err}")))?;
+        let answer = self.exchange(Method::PUT, path, Some(json)).await?;
+        decode(&Method::PUT, path, &answer)
+    }
+
     /// POST with raw bytes as the body and content-type `application/json`
     /// (used to pass a user's JSON through unchanged), JSON answer decoded into `T`.
     pub async fn post_raw<T: DeserializeOwned>(&self, path: &str, body: Vec<u8>) -> Result<T, ClientError> {
@@ -284,12 +296,13 @@ pub enum ClientError {
 
 impl ClientError {
     /// The CLI's exit code for this error: 3 daemon unreachable, 4 not found
-    /// (code `not_found`), 5 conflict (code `conflict`), 1 anything else.
+    /// (code `not_found`), 5 conflict (codes `conflict` and `not_permitted`),
+    /// 1 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             ClientError::Unreachable { .. } => 3,
             ClientError::Api { code: ErrorCode::NotFound, .. } => 4,
-            ClientError::Api { code: ErrorCode::Conflict, .. } => 5,
+            ClientError::Api { code: ErrorCode::Conflict | ErrorCode::NotPermitted, .. } => 5,
             ClientError::Api { .. } | ClientError::TimedOut { .. } | ClientError::Protocol(_) => 1,
         }
     }

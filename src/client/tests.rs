@@ -47,12 +47,22 @@ impl TestDaemon {
                         .route("/record", web::get().to(|| async { HttpResponse::Ok().json(record()) }))
                         .route("/missing", web::get().to(|| async { error(ErrorCode::NotFound, "no session 42") }))
                         .route("/taken", web::get().to(|| async { error(ErrorCode::Conflict, "already closed") }))
+                        .route(
+                            "/not-yours",
+                            web::get().to(|| async { error(ErrorCode::NotPermitted, "only its target may") }),
+                        )
                         .route("/boom", web::get().to(|| async { HttpResponse::InternalServerError().body("boom") }))
                         .route("/text", web::get().to(|| async { HttpResponse::Ok().body("# HELP up\nup 1\n") }))
                         .route("/empty", web::post().to(|| async { HttpResponse::NoContent().finish() }))
                         .route(
                             "/echo",
                             web::post().to(|body: web::Json<serde_json::Value>| async move {
+                                HttpResponse::Ok().json(body.into_inner())
+                            }),
+                        )
+                        .route(
+                            "/echo",
+                            web::put().to(|body: web::Json<serde_json::Value>| async move {
                                 HttpResponse::Ok().json(body.into_inner())
                             }),
                         )
@@ -159,6 +169,9 @@ async fn an_error_body_becomes_an_api_error() {
     assert_eq!(err.exit_code(), 4);
     let err = daemon.client().get::<Record>("/taken").await.expect_err("conflict");
     assert_eq!(err.exit_code(), 5);
+    let err = daemon.client().get::<Record>("/not-yours").await.expect_err("not permitted");
+    assert!(matches!(&err, ClientError::Api { status: 409, code: ErrorCode::NotPermitted, .. }), "{err:?}");
+    assert_eq!(err.exit_code(), 5);
 }
 
 #[tokio::test]
@@ -180,9 +193,11 @@ async fn a_body_of_the_wrong_shape_is_a_protocol_error() {
 }
 
 #[tokio::test]
-async fn post_sends_json() {
+async fn post_and_put_send_json() {
     let daemon = TestDaemon::start();
     let echoed: Record = daemon.client().post("/echo", &record()).await.expect("echoed");
+    assert_eq!(echoed, record());
+    let echoed: Record = daemon.client().put("/echo", &record()).await.expect("echoed by PUT");
     assert_eq!(echoed, record());
     let raw = br#"{"name":"raw","count":9}"#.to_vec();
     let echoed: Record = daemon.client().post_raw("/echo", raw).await.expect("echoed");

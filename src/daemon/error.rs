@@ -68,11 +68,14 @@ impl From<EngineError> for ApiError {
         let code = match &err {
             EngineError::SessionNotFound(_)
             | EngineError::AgentNotFound(_)
+            | EngineError::HandoffNotFound(_)
             | EngineError::ObservationNotFound { .. } => ErrorCode::NotFound,
             EngineError::InvalidTransition(_)
             | EngineError::WrongObservationState { .. }
             | EngineError::LeaseHeldByOther { .. }
-            | EngineError::SessionNotAccepting { .. } => ErrorCode::Conflict,
+            | EngineError::SessionNotAccepting { .. }
+            | EngineError::AgentNotAccepting { .. } => ErrorCode::Conflict,
+            EngineError::NotPermitted { .. } => ErrorCode::NotPermitted,
             EngineError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             EngineError::InvalidRequest(_) => ErrorCode::BadRequest,
             EngineError::Store(cause) => {

@@ -1,11 +1,17 @@
 //! `GET /metrics`: Prometheus text format.
 //!
-//! Gauges that describe stored state (sessions and agents by state, restarts) are read
-//! from the engine at scrape time, so they are never stale. Latencies are
-//! histograms fed as things happen: every HTTP request (by method, route
-//! pattern and status) and every store flush.
+//! Gauges that describe stored state (sessions, agents and handoffs by state,
+//! restarts, handoff metrics) are read from the engine at scrape time, so they
+//! are never stale. Latencies are histograms fed as things happen: every HTTP
+//! request (by method, route pattern and status) and every store flush.
+//!
+//! The handoff latencies come from the engine as a mean and a 95th percentile
+//! over every handoff it keeps, not as observations to bucket, so they are
+//! gauges labelled `stat="mean"` and `stat="p95"`; a figure with no samples
+//! behind it (no handoff acknowledged yet, say) is `NaN`.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -17,12 +23,20 @@ use prometheus_client::registry::Registry;
 
 use super::error::ApiError;
 use crate::api::ErrorCode;
-use crate::{AgentState, Baton, SessionState};
+use crate::{AgentState, Baton, HandoffState, Latency, SessionState};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatLabel {
+    stat: &'static str,
+}
+
+/// A gauge of a fractional value.
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -39,6 +53,10 @@ pub struct Metrics {
     session_restarts: Gauge,
     observations: Family<StateLabel, Gauge>,
     acked: Gauge,
+    handoffs: Family<StateLabel, Gauge>,
+    handoff_ack_rate: FloatGauge,
+    handoff_time_to_ack: Family<StatLabel, FloatGauge>,
+    handoff_time_to_complete: Family<StatLabel, FloatGauge>,
     requests: Family<RequestLabels, Histogram>,
     flushes: Histogram,
 }
@@ -70,11 +88,44 @@ impl Metrics {
         );
         let acked = Gauge::default();
         registry.register("queue_acked", "Observations acked over the life of every queue", acked.clone());
+        let handoffs = Family::<StateLabel, Gauge>::default();
+        registry.register("handoffs", "Handoffs of all sessions, by state", handoffs.clone());
+        let handoff_ack_rate = FloatGauge::default();
+        registry.register(
+            "handoff_ack_rate",
+            "Of the handoffs whose acknowledgement is settled, the share acknowledged (NaN when none is)",
+            handoff_ack_rate.clone(),
+        );
+        let handoff_time_to_ack = Family::<StatLabel, FloatGauge>::default();
+        registry.register(
+            "handoff_time_to_ack_seconds",
+            "From creation to the first acknowledgement of a handoff: mean and 95th percentile (NaN without samples)",
+            handoff_time_to_ack.clone(),
+        );
+        let handoff_time_to_complete = Family::<StatLabel, FloatGauge>::default();
+        registry.register(
+            "handoff_time_to_complete_seconds",
+            "From creation to completion of a handoff: mean and 95th percentile (NaN without samples)",
+            handoff_time_to_complete.clone(),
+        );
         let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
         registry.register("http_request_duration_seconds", "HTTP request latency", requests.clone());
         let flushes = Histogram::new(latency_buckets());
         registry.register("store_flush_duration_seconds", "Latency of store flushes (group commits)", flushes.clone());
-        Self { registry, sessions, agents, session_restarts, observations, acked, requests, flushes }
+        Self {
+            registry,
+            sessions,
+            agents,
+            session_restarts,
+            observations,
+            acked,
+            handoffs,
+            handoff_ack_rate,
+            handoff_time_to_ack,
+            handoff_time_to_complete,
+            requests,
+            flushes,
+        }
     }
 
     /// Records one HTTP request.
@@ -108,6 +159,16 @@ impl Metrics {
             self.observations.get_or_create(&StateLabel { state }).set(i64::try_from(count).unwrap_or(i64::MAX));
         }
         self.acked.set(i64::try_from(queue.acked).unwrap_or(i64::MAX));
+        let handoffs = baton.handoff_stats(None).await?;
+        for &state in HandoffState::ALL {
+            let count = handoffs.count(state);
+            self.handoffs
+                .get_or_create(&StateLabel { state: state.as_str() })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.handoff_ack_rate.set(handoffs.ack_rate.unwrap_or(f64::NAN));
+        set_latency(&self.handoff_time_to_ack, handoffs.time_to_ack);
+        set_latency(&self.handoff_time_to_complete, handoffs.time_to_complete);
         let mut text = String::new();
         encode(&mut text, &self.registry)
             .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot encode the metrics: {err}")))?;
@@ -125,6 +186,15 @@ impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
+}
+
+/// Sets the `mean` and `p95` gauges of a latency, in seconds; `NaN` without samples.
+fn set_latency(family: &Family<StatLabel, FloatGauge>, latency: Option<Latency>) {
+    let (mean, p95) = latency.map_or((f64::NAN, f64::NAN), |latency| {
+        (latency.mean_ms / 1000.0, Duration::from_millis(latency.p95_ms).as_secs_f64())
+    });
+    family.get_or_create(&StatLabel { stat: "mean" }).set(mean);
+    family.get_or_create(&StatLabel { stat: "p95" }).set(p95);
 }
 
 fn gauge_value(count: usize) -> i64 {

@@ -1,4 +1,4 @@
-//! `baton spawn`.
+//! `baton spawn`: a command, or the template of a role.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use baton_actors::model::{RestartPolicy, SessionId};
 
 use super::millis;
 use crate::api::{AgentView, SpawnAgentRequest};
+use crate::cli::UsageError;
 use crate::cli::context::Context;
 use crate::cli::output;
 
@@ -20,9 +21,9 @@ pub struct SpawnArgs {
     /// Its role in the session, for routing handoffs.
     #[arg(long)]
     role: Option<String>,
-    /// When to run it again after it ends.
-    #[arg(long, value_name = "POLICY", default_value = "never")]
-    restart: RestartPolicy,
+    /// When to run it again after it ends [default: never]. With a command only.
+    #[arg(long, value_name = "POLICY")]
+    restart: Option<RestartPolicy>,
     /// The most restarts within the restart window before it is failed.
     #[arg(long, value_name = "N")]
     max_restarts: Option<u32>,
@@ -38,21 +39,38 @@ pub struct SpawnArgs {
     /// Stop it when its processes used this much CPU time.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     max_cpu_time: Option<Duration>,
-    /// The directory it runs in [default: this one].
+    /// The directory it runs in [default: this one, or the role template's].
     #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
     /// An environment variable to set for it.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = key_value)]
     env: Vec<(String, String)>,
-    /// The command and its arguments, after `--`; run directly, never through a shell.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// The command and its arguments, after `--`; run directly, never through
+    /// a shell. Without one, `--role`'s template from the daemon's config
+    /// (`[engine.agents.roles.<role>]`) says what to run, with its restart
+    /// policy and limits (`--cwd` and `--env` still apply).
+    #[arg(last = true, required_unless_present = "role", value_name = "CMD")]
     command: Vec<String>,
 }
 
 /// Spawns the agent and prints its id (its view with `--json`).
 pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
+    let tuned = args.restart.is_some()
+        || args.max_restarts.is_some()
+        || args.max_runtime.is_some()
+        || args.stale_after.is_some()
+        || args.max_rss.is_some()
+        || args.max_cpu_time.is_some();
+    if args.command.is_empty() && tuned {
+        return Err(UsageError(
+            "the role's template sets the restart policy and limits: give a command (after --) to set them".into(),
+        )
+        .into());
+    }
+    // A role's template has its own directory: this one only for a command.
     let cwd = match args.cwd {
         Some(cwd) => Some(cwd),
+        None if args.command.is_empty() => None,
         None => std::env::current_dir().ok(),
     };
     let request = SpawnAgentRequest {
@@ -61,7 +79,7 @@ pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
         role: args.role,
         cwd,
         env: args.env.into_iter().collect::<BTreeMap<_, _>>(),
-        restart: Some(args.restart.to_string()),
+        restart: args.restart.map(|policy| policy.to_string()),
         max_restarts: args.max_restarts,
         max_runtime_ms: args.max_runtime.map(millis),
         stale_after_ms: args.stale_after.map(millis),

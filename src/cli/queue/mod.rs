@@ -64,7 +64,7 @@ impl SessionArg {
 const PAYLOAD_WIDTH: usize = 60;
 
 /// Prints observations as a table (or a JSON array).
-fn print(context: &Context, observations: &[Observation]) -> anyhow::Result<()> {
+pub(super) fn print(context: &Context, observations: &[Observation]) -> anyhow::Result<()> {
     if context.json {
         return output::json(observations);
     }

@@ -1,6 +1,7 @@
 //! `baton session ...`: one file per verb.
 
 mod close;
+mod fallback;
 mod list;
 mod open;
 mod show;
@@ -22,6 +23,8 @@ pub enum SessionCommand {
     Show(show::ShowArgs),
     /// Closes a session.
     Close(close::CloseArgs),
+    /// Sets where the open handoffs of an agent that stops for good go.
+    Fallback(fallback::FallbackArgs),
 }
 
 /// Runs a session verb.
@@ -31,6 +34,7 @@ pub async fn run(context: &Context, command: SessionCommand) -> anyhow::Result<(
         SessionCommand::List(args) => list::run(context, args).await,
         SessionCommand::Show(args) => show::run(context, args).await,
         SessionCommand::Close(args) => close::run(context, args).await,
+        SessionCommand::Fallback(args) => fallback::run(context, args).await,
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use baton_actors::model::Session;
+use baton_actors::model::{HandoffTarget, Session};
 
 use crate::api::OpenSessionRequest;
 use crate::cli::context::Context;
@@ -27,6 +27,10 @@ pub struct OpenArgs {
     /// Close the session after this long, whatever it is doing (500ms, 30s, 5m, 2h).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     max_lifetime: Option<Duration>,
+    /// The open handoffs of an agent that stops for good go to an agent of
+    /// this role (`baton session fallback` changes it).
+    #[arg(long, value_name = "ROLE")]
+    fallback_role: Option<String>,
 }
 
 /// Opens the session and prints its id (or the record with --json).
@@ -37,6 +41,7 @@ pub async fn run(context: &Context, args: OpenArgs) -> anyhow::Result<()> {
         cwd: args.cwd,
         meta: args.meta.into_iter().collect(),
         max_lifetime_ms: args.max_lifetime.map(|max| u64::try_from(max.as_millis()).unwrap_or(u64::MAX)),
+        fallback: args.fallback_role.map(HandoffTarget::Role),
     };
     let session: Session = context.connect().await?.post("/v1/sessions", &request).await?;
     if context.json { output::json(&session) } else { output::line(session.id) }

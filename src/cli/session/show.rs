@@ -31,6 +31,7 @@ pub async fn run(context: &Context, args: ShowArgs) -> anyhow::Result<()> {
         ("last active", session.last_active_at.to_rfc3339()),
         ("ended", output::or_dash(session.ended_at.map(|at| at.to_rfc3339()))),
         ("max lifetime", output::or_dash(session.max_lifetime.map(output::duration))),
+        ("fallback", super::fallback::describe(session.fallback.as_ref())),
         ("restarts", session.restarts.to_string()),
     ])
 }

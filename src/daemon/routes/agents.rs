@@ -21,7 +21,8 @@ const VIEW_TAIL_LINES: usize = 5;
 const MAX_LOG_LINES: usize = 10_000;
 
 /// Spawns an agent: answers once its record is durable, `running` with its
-/// pid, `queued` at a cap, or `failed` when its command could not start.
+/// pid, `queued` at a cap, or `failed` when its command could not start. An
+/// empty `argv` with a `role` runs the role's template from the daemon's config.
 #[utoipa::path(
     post, path = "/v1/agents", tag = "agents",
     request_body = SpawnAgentRequest,
@@ -58,8 +59,23 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
         max_rss_bytes,
         max_cpu_time_ms,
     } = request;
-    if argv.first().is_none_or(|program| program.is_empty()) {
-        return Err(ApiError::bad_request("argv must name a command to run"));
+    // No command at all, with a role, runs the role's template (the engine
+    // says so when the role has none).
+    let from_template = argv.is_empty() && role.is_some();
+    if !from_template && argv.first().is_none_or(|program| program.is_empty()) {
+        return Err(ApiError::bad_request(
+            "argv must name a command to run (or be empty, with a role whose template to run)",
+        ));
+    }
+    if role.as_deref().is_some_and(|role| role.trim().is_empty()) {
+        return Err(ApiError::bad_request("a role must not be empty"));
+    }
+    let tuned = [max_runtime_ms, stale_after_ms, max_rss_bytes, max_cpu_time_ms].iter().any(Option::is_some);
+    if from_template && (policy.is_some() || max_restarts.is_some() || tuned) {
+        // The engine takes them from the template; refused rather than ignored.
+        return Err(ApiError::bad_request(
+            "a role's template sets the restart policy and limits: give a command to set them",
+        ));
     }
     for (name, value) in [
         ("max_runtime_ms", max_runtime_ms),

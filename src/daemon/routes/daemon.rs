@@ -21,7 +21,7 @@ pub async fn version() -> web::Json<Version> {
     web::Json(Version { version: env!("CARGO_PKG_VERSION").into(), api: API_VERSION })
 }
 
-/// Version, uptime, paths and counts.
+/// Version, uptime, paths, counts, and the handoff metrics of every session.
 #[utoipa::path(
     get, path = "/v1/status", tag = "daemon",
     responses((status = 200, body = Status), (status = 503, body = ErrorBody))
@@ -46,6 +46,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<web::Json<Status>, Api
         sessions: counts,
         agents,
         queue: state.baton.queue_totals().await?,
+        handoffs: state.baton.handoff_stats(None).await?,
     }))
 }
 

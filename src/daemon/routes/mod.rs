@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod daemon;
 pub mod events;
+pub mod handoffs;
 pub mod hook;
 pub mod queue;
 pub mod sessions;
@@ -20,6 +21,8 @@ use utoipa::OpenApi;
         sessions::open, sessions::list, sessions::show, sessions::close,
         queue::observe, queue::list, queue::stats, queue::claim, queue::ack, queue::nack, queue::requeue,
         agents::spawn, agents::list, agents::show, agents::stop, agents::restart, agents::logs,
+        handoffs::create, handoffs::list, handoffs::stats, handoffs::show, handoffs::update, handoffs::inbox,
+        handoffs::fallback,
         hook::claude_code,
         events::stream_events, events::event_log,
     ),
@@ -29,6 +32,7 @@ use utoipa::OpenApi;
         (name = "sessions", description = "Durable records of agent sessions"),
         (name = "queue", description = "Each session's durable observation queue"),
         (name = "agents", description = "Supervised agent processes of sessions"),
+        (name = "handoffs", description = "Work passed from one agent to another, agents' inboxes"),
         (name = "hooks", description = "Editor hooks: Claude Code's events, posted whole"),
         (name = "events", description = "What happened, in order"),
     )
@@ -60,6 +64,14 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(agents::stop)
         .service(agents::restart)
         .service(agents::logs)
+        .service(handoffs::create)
+        .service(handoffs::list)
+        // Before `show`, whose `{id}` would otherwise claim "stats".
+        .service(handoffs::stats)
+        .service(handoffs::show)
+        .service(handoffs::update)
+        .service(handoffs::inbox)
+        .service(handoffs::fallback)
         .service(hook::claude_code)
         .service(events::event_log)
         .service(events::stream_events);

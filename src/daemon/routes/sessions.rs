@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use actix_web::{get, post, web};
-use baton_actors::model::{OpenSession, Session, SessionId, SessionState};
+use baton_actors::model::{HandoffTarget, OpenSession, Session, SessionId, SessionState};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -25,13 +25,17 @@ pub async fn open(
     state: web::Data<AppState>,
     body: web::Json<OpenSessionRequest>,
 ) -> Result<web::Json<Session>, ApiError> {
-    let OpenSessionRequest { name, external_id, cwd, meta, max_lifetime_ms } = body.into_inner();
+    let OpenSessionRequest { name, external_id, cwd, meta, max_lifetime_ms, fallback } = body.into_inner();
+    if matches!(&fallback, Some(HandoffTarget::Role(role)) if role.trim().is_empty()) {
+        return Err(ApiError::bad_request("a fallback role must be named"));
+    }
     let mut spec = OpenSession::default();
     spec.name = name;
     spec.external_id = external_id;
     spec.cwd = cwd;
     spec.meta = meta;
     spec.max_lifetime = max_lifetime_ms.map(Duration::from_millis);
+    spec.fallback = fallback;
     Ok(web::Json(state.baton.open_session(spec).await?))
 }
 

@@ -1,0 +1,279 @@
+//! Handoffs: create, list, show, the steps of their lifecycle, metrics; an
+//! agent's inbox; a session's fallback.
+
+use std::time::Duration;
+
+use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use actix_web::{FromRequest as _, HttpRequest, get, post, put, web};
+use baton_actors::messages::{CreateHandoff, HandoffAction, Inbox, InboxItems, ListHandoffs, UpdateHandoff};
+use baton_actors::model::{AgentId, Handoff, HandoffId, HandoffState, HandoffStats, HandoffTarget, Session, SessionId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
+
+use crate::api::{
+    CreateHandoffRequest, ErrorBody, FallbackRequest, HandoffActionRequest, HandoffList, InboxContents, MAX_WAIT_MS,
+};
+use crate::daemon::error::ApiError;
+use crate::daemon::state::AppState;
+
+/// How many observations an inbox read leases unless told otherwise.
+const DEFAULT_INBOX_MAX: usize = 10;
+
+/// How long an inbox read leases its observations unless told otherwise.
+const DEFAULT_INBOX_LEASE: Duration = Duration::from_secs(5 * 60);
+
+/// Creates a handoff; answers once it is durable, routed to an agent when one
+/// was found (or spawned from the role's template).
+#[utoipa::path(
+    post, path = "/v1/handoffs", tag = "handoffs",
+    request_body = CreateHandoffRequest,
+    responses(
+        (status = 200, description = "The handoff, once durable", body = Handoff),
+        (status = 400, description = "Malformed, an empty task or role, a zero deadline", body = ErrorBody),
+        (status = 404, description = "No such session or agent", body = ErrorBody),
+        (status = 409, description = "The session or the target agent takes no handoffs", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/v1/handoffs")]
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateHandoffRequest>,
+) -> Result<web::Json<Handoff>, ApiError> {
+    let message = create_message(body.into_inner())?;
+    Ok(web::Json(state.baton.create_handoff(message).await?))
+}
+
+/// The engine's message for a create request; a bad value is an error before
+/// anything is created.
+fn create_message(request: CreateHandoffRequest) -> Result<CreateHandoff, ApiError> {
+    let CreateHandoffRequest { session, from, to, task, payload, ack_within_ms, complete_within_ms, redeliver } =
+        request;
+    if task.trim().is_empty() {
+        return Err(ApiError::bad_request("a handoff needs a task"));
+    }
+    if matches!(&to, HandoffTarget::Role(role) if role.trim().is_empty()) {
+        return Err(ApiError::bad_request("a handoff to a role must name the role"));
+    }
+    for (name, value) in [("ack_within_ms", ack_within_ms), ("complete_within_ms", complete_within_ms)] {
+        if value == Some(0) {
+            return Err(ApiError::bad_request(format!("{name} must be above 0")));
+        }
+    }
+    let mut message = CreateHandoff::new(session, to, task).redeliver(redeliver);
+    if let Some(from) = from {
+        message = message.from(from);
+    }
+    if let Some(payload) = payload {
+        message = message.payload(payload);
+    }
+    if let Some(ms) = ack_within_ms {
+        message = message.ack_within(Duration::from_millis(ms));
+    }
+    if let Some(ms) = complete_within_ms {
+        message = message.complete_within(Duration::from_millis(ms));
+    }
+    Ok(message)
+}
+
+/// Which handoffs to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only those of this session; the metrics are then this session's.
+    #[param(value_type = Option<String>)]
+    session: Option<SessionId>,
+    /// Only those in this state (initiated, acknowledged, in_progress,
+    /// completed, failed, cancelled, timed_out).
+    state: Option<String>,
+    /// Only those sent by or assigned to this agent.
+    #[param(value_type = Option<String>)]
+    agent: Option<AgentId>,
+}
+
+/// Lists handoffs, oldest first, with the metrics of the session named (of
+/// every session when none is).
+#[utoipa::path(
+    get, path = "/v1/handoffs", tag = "handoffs", params(ListQuery),
+    responses((status = 200, body = HandoffList), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/v1/handoffs")]
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<HandoffList>, ApiError> {
+    let wanted = match &query.state {
+        Some(name) => Some(name.parse::<HandoffState>().map_err(|err| ApiError::bad_request(format!("{err}")))?),
+        None => None,
+    };
+    let filter = ListHandoffs { session: query.session, state: wanted, agent: query.agent };
+    let handoffs = state.baton.handoffs(filter).await?;
+    let metrics = state.baton.handoff_stats(query.session).await?;
+    Ok(web::Json(HandoffList { handoffs, stats: metrics }))
+}
+
+/// Whose metrics.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// This session's; every session's when absent.
+    #[param(value_type = Option<String>)]
+    session: Option<SessionId>,
+}
+
+/// Handoff metrics: counts by state, acknowledgement rate, mean and 95th
+/// percentile of the time to acknowledge and to complete.
+#[utoipa::path(
+    get, path = "/v1/handoffs/stats", tag = "handoffs", params(StatsQuery),
+    responses((status = 200, body = HandoffStats), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/v1/handoffs/stats")]
+pub async fn stats(
+    state: web::Data<AppState>,
+    query: web::Query<StatsQuery>,
+) -> Result<web::Json<HandoffStats>, ApiError> {
+    Ok(web::Json(state.baton.handoff_stats(query.session).await?))
+}
+
+/// One handoff, with its history.
+#[utoipa::path(
+    get, path = "/v1/handoffs/{id}", tag = "handoffs",
+    params(("id" = String, Path, description = "The handoff id")),
+    responses((status = 200, body = Handoff), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/v1/handoffs/{id}")]
+pub async fn show(state: web::Data<AppState>, id: web::Path<HandoffId>) -> Result<web::Json<Handoff>, ApiError> {
+    Ok(web::Json(state.baton.handoff(id.into_inner()).await?))
+}
+
+/// Takes a step on a handoff: `acknowledge`, `start`, `complete` or `fail`
+/// (its target's steps) or `cancel` (its sender's); an operator, who names no
+/// agent, may take any. Answers once the change is durable. The body is optional.
+#[utoipa::path(
+    post, path = "/v1/handoffs/{id}/{action}", tag = "handoffs",
+    params(
+        ("id" = String, Path, description = "The handoff id"),
+        ("action" = String, Path, description = "acknowledge, start, complete, fail or cancel"),
+    ),
+    request_body(content = Option<HandoffActionRequest>, description = "Optional; no body is a step by an operator"),
+    responses(
+        (status = 200, description = "The handoff after the step", body = Handoff),
+        (status = 400, description = "Malformed, or an unknown action", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow the step (code `conflict`), or the agent \
+            is not the party to take it (code `not_permitted`)", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/v1/handoffs/{id}/{action}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    path: web::Path<(HandoffId, String)>,
+    request: HttpRequest,
+    body: web::Payload,
+) -> Result<web::Json<Handoff>, actix_web::Error> {
+    let (id, action) = path.into_inner();
+    let action = HandoffAction::ALL.iter().copied().find(|known| known.as_str() == action).ok_or_else(|| {
+        ApiError::bad_request(format!("unknown action {action:?}: acknowledge, start, complete, fail or cancel"))
+    })?;
+    let HandoffActionRequest { by, result, note } = optional_json(&request, body).await?;
+    let mut message = UpdateHandoff::new(id, action);
+    message.by = by;
+    message.result = result;
+    message.note = note;
+    Ok(web::Json(state.baton.update_handoff(message).await.map_err(ApiError::from)?))
+}
+
+/// A JSON body read as `T`, or `T::default()` when there is no body. Errors
+/// (malformed, over the limit) take the one error shape, as for any JSON body.
+async fn optional_json<T: DeserializeOwned + Default + 'static>(
+    request: &HttpRequest,
+    body: web::Payload,
+) -> Result<T, actix_web::Error> {
+    let headers = request.headers();
+    let length = headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()).map(str::trim);
+    let empty = match length {
+        Some(length) => length == "0",
+        None => !headers.contains_key(TRANSFER_ENCODING),
+    };
+    if empty {
+        return Ok(T::default());
+    }
+    let json = web::Json::<T>::from_request(request, &mut body.into_inner()).await?;
+    Ok(json.into_inner())
+}
+
+/// What an inbox read takes, and how long it waits.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    /// The most observations of its session to lease to the agent (default
+    /// 10; 0 takes none).
+    max: Option<usize>,
+    /// How long it holds them before they return to the queue, in
+    /// milliseconds (default 300000).
+    lease_ms: Option<u64>,
+    /// How long to wait when nothing waits, in milliseconds (default 0:
+    /// answer at once; at most 600000).
+    wait_ms: Option<u64>,
+}
+
+/// What waits for an agent: the handoffs routed to it that it has not
+/// acknowledged yet, and observations of its session, leased to it. With
+/// `wait_ms`, waits for something to arrive.
+#[utoipa::path(
+    get, path = "/v1/agents/{id}/inbox", tag = "handoffs",
+    params(("id" = String, Path, description = "The agent id"), InboxQuery),
+    responses(
+        (status = 200, description = "What waits; empty when nothing came", body = InboxContents),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[get("/v1/agents/{id}/inbox")]
+pub async fn inbox(
+    state: web::Data<AppState>,
+    id: web::Path<AgentId>,
+    query: web::Query<InboxQuery>,
+) -> Result<web::Json<InboxContents>, ApiError> {
+    let wait_ms = query.wait_ms.unwrap_or(0);
+    if wait_ms > MAX_WAIT_MS {
+        return Err(ApiError::bad_request(format!("an inbox read waits at most {MAX_WAIT_MS} ms")));
+    }
+    if query.lease_ms == Some(0) {
+        return Err(ApiError::bad_request("lease_ms must be above 0"));
+    }
+    let message = Inbox {
+        agent: id.into_inner(),
+        max_observations: query.max.unwrap_or(DEFAULT_INBOX_MAX),
+        lease: query.lease_ms.map_or(DEFAULT_INBOX_LEASE, Duration::from_millis),
+        wait: Duration::from_millis(wait_ms),
+    };
+    let InboxItems { handoffs, observations, .. } = state.baton.inbox(message).await?;
+    Ok(web::Json(InboxContents { handoffs, observations }))
+}
+
+/// Sets (or, with `null`, clears) where the open handoffs of an agent of the
+/// session that stops for good go.
+#[utoipa::path(
+    put, path = "/v1/sessions/{id}/fallback", tag = "handoffs",
+    params(("id" = String, Path, description = "The session id")),
+    request_body = FallbackRequest,
+    responses(
+        (status = 200, description = "The session, once durable", body = Session),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+#[put("/v1/sessions/{id}/fallback")]
+pub async fn fallback(
+    state: web::Data<AppState>,
+    id: web::Path<SessionId>,
+    body: web::Json<FallbackRequest>,
+) -> Result<web::Json<Session>, ApiError> {
+    let fallback = body.into_inner().fallback;
+    if matches!(&fallback, Some(HandoffTarget::Role(role)) if role.trim().is_empty()) {
+        return Err(ApiError::bad_request("a fallback role must be named"));
+    }
+    Ok(web::Json(state.baton.set_fallback(id.into_inner(), fallback).await?))
+}
