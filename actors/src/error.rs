@@ -81,8 +81,8 @@ pub enum EngineError {
     /// No handoff has this id.
     #[error("no handoff {0}")]
     HandoffNotFound(HandoffId),
-    /// A handoff was addressed to an agent whose run is over (or that belongs
-    /// to another session); nothing was created.
+    /// A handoff was addressed to an agent whose run is over; nothing was
+    /// created. (An agent of another session is an invalid request.)
     #[error("agent {agent} is {state}; it takes no handoffs")]
     AgentNotAccepting {
         /// The agent.

@@ -51,6 +51,22 @@ pub struct SpawnAgentRequest {
     /// Stop it when its processes together used this much CPU time, in milliseconds.
     #[serde(default)]
     pub max_cpu_time_ms: Option<u64>,
+    /// Give it a stdin pipe on which its handoffs and its session's new
+    /// observations arrive as JSON lines (it ends when the daemon stops).
+    #[serde(default)]
+    pub stdin_pipe: bool,
+    /// How much it matters when the agents' memory budget is exceeded: the
+    /// lowest priority is stopped first (default 0).
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// What a clean shutdown of the daemon does with it: `keep` it running
+    /// (the default; the next daemon adopts it) or `stop` it.
+    #[serde(default)]
+    pub on_shutdown: Option<String>,
+    /// What a restarted daemon does with it when it finds it running: `adopt`
+    /// it (the default) or `restart` it afresh.
+    #[serde(default)]
+    pub on_adopt: Option<String>,
 }
 
 impl fmt::Debug for SpawnAgentRequest {
@@ -67,6 +83,10 @@ impl fmt::Debug for SpawnAgentRequest {
             .field("stale_after_ms", &self.stale_after_ms)
             .field("max_rss_bytes", &self.max_rss_bytes)
             .field("max_cpu_time_ms", &self.max_cpu_time_ms)
+            .field("stdin_pipe", &self.stdin_pipe)
+            .field("priority", &self.priority)
+            .field("on_shutdown", &self.on_shutdown)
+            .field("on_adopt", &self.on_adopt)
             .finish()
     }
 }

@@ -280,3 +280,107 @@ fn spawn_options_reach_the_record_and_the_process() {
     let table = home.ok(&["ps", "--session", &session]);
     assert!(table.contains("failed") && table.contains("exit code 1"), "{table}");
 }
+
+/// Spawns `sleep SECONDS` with `options` and returns its id and pid.
+fn spawn_sleep(home: &Home, session: &str, options: &[&str], seconds: &str) -> (String, u32) {
+    let mut args = vec!["spawn", "--session", session, "--json"];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--", "sleep", seconds]);
+    let view = json_of(&home.ok(&args));
+    let id = view["agent"]["id"].as_str().unwrap().to_owned();
+    let pid = u32::try_from(view["agent"]["pid"].as_u64().expect("running, with a pid")).unwrap();
+    (id, pid)
+}
+
+#[test]
+fn after_kill_9_of_the_daemon_its_20_agents_are_adopted_or_restarted_per_their_policy_and_none_is_orphaned() {
+    let home = Home::new();
+    let mut daemon = home.serve();
+    // Two sessions: the per-session cap (16) would queue some of 20.
+    let sessions = [open_session(&home), open_session(&home)];
+    let (adopt, afresh, dying) = (["sleep", "3621"], ["sleep", "3622"], ["sleep", "3623"]);
+    let mut leftovers = Leftovers(Vec::new());
+    let mut spawn = |n: usize, options: &[&str], argv: [&str; 2]| -> Vec<(String, u32)> {
+        let agents: Vec<(String, u32)> =
+            (0..n).map(|i| spawn_sleep(&home, &sessions[i % 2], options, argv[1])).collect();
+        leftovers.0.extend(agents.iter().map(|(_, pid)| *pid));
+        agents
+    };
+    let adopted = spawn(12, &[], adopt);
+    let replaced = spawn(4, &["--on-adopt", "restart"], afresh);
+    let revived = spawn(4, &["--restart", "always"], dying);
+    assert_eq!(
+        processes_running(&adopt).len() + processes_running(&afresh).len() + processes_running(&dying).len(),
+        20
+    );
+
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    // While no daemon runs, four agents die.
+    for (_, pid) in &revived {
+        killpg(Pid::from_raw(i32::try_from(*pid).unwrap()), Signal::SIGKILL).unwrap();
+    }
+    eventually("the four to be dead", || processes_running(&dying).is_empty().then_some(()));
+    assert_eq!(processes_running(&adopt).len(), 12, "the agents outlived the daemon");
+
+    let _daemon = home.serve();
+    for (id, pid) in &adopted {
+        let view = view_of(&home, id);
+        assert_eq!(
+            (view["agent"]["state"].as_str(), view["agent"]["pid"].as_u64()),
+            (Some("running"), Some(u64::from(*pid)))
+        );
+        assert_eq!(view["agent"]["restarts"], 0);
+    }
+    for (id, old_pid) in replaced.iter().chain(&revived) {
+        let view = eventually("a fresh run", || {
+            let view = view_of(&home, id);
+            let fresh =
+                view["agent"]["state"] == "running" && view["agent"]["pid"].as_u64() != Some(u64::from(*old_pid));
+            fresh.then_some(view)
+        });
+        assert_eq!(view["agent"]["restarts"], 1, "{view}");
+        leftovers.0.push(u32::try_from(view["agent"]["pid"].as_u64().unwrap()).unwrap());
+    }
+    // Nothing runs twice: one process per agent.
+    eventually("one process per agent", || {
+        let counts =
+            (processes_running(&adopt).len(), processes_running(&afresh).len(), processes_running(&dying).len());
+        (counts == (12, 4, 4)).then_some(())
+    });
+
+    for (id, _) in adopted.iter().chain(&replaced).chain(&revived) {
+        assert!(home.ok(&["stop", id, "--grace", "2s"]).contains("stopped"));
+    }
+    eventually("no agent process to be left", || {
+        let left = processes_running(&adopt).len() + processes_running(&afresh).len() + processes_running(&dying).len();
+        (left == 0).then_some(())
+    });
+    leftovers.0.clear();
+}
+
+#[test]
+fn policies_priority_and_the_stdin_pipe_reach_the_record_and_bad_values_are_usage_errors() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let args = ["--stdin-pipe", "--priority", "-3", "--on-shutdown", "stop", "--on-adopt", "restart"];
+    let (id, pid) = spawn_sleep(&home, &session, &args, "3624");
+    let _leftovers = Leftovers(vec![pid]);
+    let agent = view_of(&home, &id)["agent"].clone();
+    assert_eq!(
+        (&agent["stdin_pipe"], &agent["priority"], &agent["on_shutdown"], &agent["on_adopt"]),
+        (&json!(true), &json!(-3), &json!("stop"), &json!("restart"))
+    );
+    for bad in [["--on-shutdown", "linger"], ["--on-adopt", "maybe"], ["--priority", "high"]] {
+        let err = home.fails(&["spawn", "--session", &session, bad[0], bad[1], "--", "true"], 2);
+        assert!(err.contains(bad[1]), "{err}");
+    }
+    // Over the API, a bad policy is a 400 and spawns nothing.
+    let body = json!({"session": session, "argv": ["true"], "on_shutdown": "linger"}).to_string();
+    let (code, answer) = request(&home.socket(), "POST", "/v1/agents", Some(body.as_bytes())).unwrap();
+    assert_eq!((code, error_code(&answer).as_str()), (400, "bad_request"), "{answer}");
+    assert!(answer.contains("linger"), "{answer}");
+    assert_eq!(json_of(&home.ok(&["ps", "--json"])).as_array().unwrap().len(), 1);
+    home.ok(&["stop", &id]);
+}

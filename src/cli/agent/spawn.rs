@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use baton_actors::model::{RestartPolicy, SessionId};
+use baton_actors::model::{AdoptPolicy, RestartPolicy, SessionId, ShutdownPolicy};
 
 use super::millis;
 use crate::api::{AgentView, SpawnAgentRequest};
@@ -39,6 +39,22 @@ pub struct SpawnArgs {
     /// Stop it when its processes used this much CPU time.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     max_cpu_time: Option<Duration>,
+    /// Give it a stdin pipe on which its handoffs and its session's new
+    /// observations arrive as JSON lines (it ends when the daemon stops).
+    #[arg(long)]
+    stdin_pipe: bool,
+    /// How much it matters when the agents' memory budget is exceeded; the
+    /// lowest priority is stopped first [default: 0].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    priority: Option<i32>,
+    /// What a clean shutdown of the daemon does with it: keep (the next
+    /// daemon adopts it) or stop [default: keep].
+    #[arg(long, value_name = "POLICY")]
+    on_shutdown: Option<ShutdownPolicy>,
+    /// What a restarted daemon does when it finds it running: adopt, or
+    /// restart it afresh [default: adopt].
+    #[arg(long, value_name = "POLICY")]
+    on_adopt: Option<AdoptPolicy>,
     /// The directory it runs in [default: this one, or the role template's].
     #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
@@ -85,6 +101,10 @@ pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
         stale_after_ms: args.stale_after.map(millis),
         max_rss_bytes: args.max_rss,
         max_cpu_time_ms: args.max_cpu_time.map(millis),
+        stdin_pipe: args.stdin_pipe,
+        priority: args.priority,
+        on_shutdown: args.on_shutdown.map(|policy| policy.as_str().to_owned()),
+        on_adopt: args.on_adopt.map(|policy| policy.as_str().to_owned()),
     };
     let view: AgentView = context.connect().await?.post("/v1/agents", &request).await?;
     if context.json {

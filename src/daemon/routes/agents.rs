@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, get, post, web};
-use baton_actors::model::{Agent, AgentId, AgentLimits, AgentState, RestartPolicy, SessionId};
+use baton_actors::model::{
+    AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, RestartPolicy, SessionId, ShutdownPolicy,
+};
 use baton_actors::process::{OutputStream, SessionUsage, tail_lines};
 use chrono::Utc;
 use serde::Deserialize;
@@ -58,6 +60,10 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
         stale_after_ms,
         max_rss_bytes,
         max_cpu_time_ms,
+        stdin_pipe,
+        priority,
+        on_shutdown,
+        on_adopt,
     } = request;
     // No command at all, with a role, runs the role's template (the engine
     // says so when the role has none).
@@ -90,7 +96,18 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
     if env.keys().any(|key| key.is_empty() || key.contains('=') || key.contains('\0')) {
         return Err(ApiError::bad_request("an environment variable's name must be non-empty, without '=' or NUL"));
     }
-    let mut message = SpawnAgent::new(session, argv);
+    let mut message = SpawnAgent::new(session, argv).stdin_pipe(stdin_pipe);
+    if let Some(priority) = priority {
+        message = message.priority(priority);
+    }
+    if let Some(policy) = on_shutdown {
+        let policy: ShutdownPolicy = policy.parse().map_err(ApiError::bad_request)?;
+        message = message.on_shutdown(policy);
+    }
+    if let Some(policy) = on_adopt {
+        let policy: AdoptPolicy = policy.parse().map_err(ApiError::bad_request)?;
+        message = message.on_adopt(policy);
+    }
     if let Some(role) = role {
         message = message.role(role);
     }
