@@ -93,3 +93,28 @@ fn an_oversized_chunked_body_without_a_length_is_refused_too() {
     assert_eq!(error_code(body), "payload_too_large");
     assert_eq!(request(&home.socket(), "GET", "/v1/sessions", None).unwrap(), (200, "[]".to_owned()));
 }
+
+#[test]
+fn optional_bodies_of_close_and_stop_are_refused_with_the_one_shape_when_malformed_or_too_large() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let socket = home.socket();
+    let session = home.ok(&["session", "open"]).trim().to_owned();
+    let close = format!("/v1/sessions/{session}/close");
+    let stop = "/v1/agents/01890000-0000-7000-8000-000000000000/stop";
+    let cases: [(&str, Vec<u8>, u16, &str); 4] = [
+        (&close, b"{not json".to_vec(), 400, "bad_request"),
+        (&close, vec![b' '; 2 * 1024 * 1024], 413, "payload_too_large"),
+        (stop, br#"{"grace_ms": "soon"}"#.to_vec(), 400, "bad_request"),
+        (stop, vec![b' '; 2 * 1024 * 1024], 413, "payload_too_large"),
+    ];
+    for (path, body, status, code) in cases {
+        let (got, answer) = request(&socket, "POST", path, Some(&body)).expect("the daemon answers");
+        assert_eq!((got, error_code(&answer).as_str()), (status, code), "POST {path}: {answer}");
+    }
+    // The session was not closed; an empty body still means the defaults.
+    let shown = home.ok(&["session", "show", &session, "--json"]);
+    assert!(shown.contains(r#""state":"active""#) || shown.contains(r#""state": "active""#), "{shown}");
+    let (got, answer) = request(&socket, "POST", &close, None).unwrap();
+    assert_eq!(got, 200, "{answer}");
+}

@@ -42,7 +42,7 @@ pub async fn run(context: &Context, args: PsArgs) -> anyhow::Result<()> {
                 agent.restarts.to_string(),
                 output::or_dash(agent.last_exit.as_ref()),
                 output::or_dash(view.usage.map(|usage| bytes(usage.rss_bytes))),
-                shorten(&agent.argv.join(" "), COMMAND_WIDTH),
+                output::shorten(&agent.argv.join(" "), COMMAND_WIDTH),
             ]
         }),
     )
@@ -62,14 +62,6 @@ fn bytes(count: u64) -> String {
         unit += 1;
     }
     format!("{}.{}{}", tenths / 10, tenths % 10, UNITS[unit])
-}
-
-/// `text` cut to `width` characters, with an ellipsis when cut.
-fn shorten(text: &str, width: usize) -> String {
-    match text.char_indices().nth(width) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

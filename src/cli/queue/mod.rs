@@ -78,16 +78,8 @@ pub(super) fn print(context: &Context, observations: &[Observation]) -> anyhow::
                 observation.attempts.to_string(),
                 output::duration((Utc::now() - observation.created_at).to_std().unwrap_or_default()),
                 output::or_dash(observation.key.as_ref()),
-                shorten(&observation.payload.to_string(), PAYLOAD_WIDTH),
+                output::shorten(&observation.payload.to_string(), PAYLOAD_WIDTH),
             ]
         }),
     )
-}
-
-/// `text` cut to `width` characters, with an ellipsis when cut.
-fn shorten(text: &str, width: usize) -> String {
-    match text.char_indices().nth(width) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }

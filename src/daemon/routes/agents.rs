@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use baton_actors::model::{
     AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, RestartPolicy, SessionId, ShutdownPolicy,
 };
@@ -190,10 +190,12 @@ pub async fn show(state: web::Data<AppState>, id: web::Path<AgentId>) -> Result<
 pub async fn stop(
     state: web::Data<AppState>,
     id: web::Path<AgentId>,
-    body: Option<web::Json<StopAgentRequest>>,
-) -> Result<web::Json<AgentView>, ApiError> {
-    let grace = body.and_then(|body| body.into_inner().grace_ms).map(Duration::from_millis);
-    let agent = state.baton.stop_agent(id.into_inner(), grace).await?;
+    request: HttpRequest,
+    body: web::Payload,
+) -> Result<web::Json<AgentView>, actix_web::Error> {
+    let request: StopAgentRequest = super::optional_json(&request, body).await?;
+    let grace = request.grace_ms.map(Duration::from_millis);
+    let agent = state.baton.stop_agent(id.into_inner(), grace).await.map_err(ApiError::from)?;
     Ok(web::Json(view(&state.baton, agent)))
 }
 

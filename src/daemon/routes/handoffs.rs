@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use actix_web::{FromRequest as _, HttpRequest, get, post, put, web};
+use actix_web::{HttpRequest, get, post, put, web};
 use baton_actors::messages::{CreateHandoff, HandoffAction, Inbox, InboxItems, ListHandoffs, UpdateHandoff};
 use baton_actors::model::{AgentId, Handoff, HandoffId, HandoffState, HandoffStats, HandoffTarget, Session, SessionId};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 
 use crate::api::{
@@ -177,31 +175,12 @@ pub async fn update(
     let action = HandoffAction::ALL.iter().copied().find(|known| known.as_str() == action).ok_or_else(|| {
         ApiError::bad_request(format!("unknown action {action:?}: acknowledge, start, complete, fail or cancel"))
     })?;
-    let HandoffActionRequest { by, result, note } = optional_json(&request, body).await?;
+    let HandoffActionRequest { by, result, note } = super::optional_json(&request, body).await?;
     let mut message = UpdateHandoff::new(id, action);
     message.by = by;
     message.result = result;
     message.note = note;
     Ok(web::Json(state.baton.update_handoff(message).await.map_err(ApiError::from)?))
-}
-
-/// A JSON body read as `T`, or `T::default()` when there is no body. Errors
-/// (malformed, over the limit) take the one error shape, as for any JSON body.
-async fn optional_json<T: DeserializeOwned + Default + 'static>(
-    request: &HttpRequest,
-    body: web::Payload,
-) -> Result<T, actix_web::Error> {
-    let headers = request.headers();
-    let length = headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()).map(str::trim);
-    let empty = match length {
-        Some(length) => length == "0",
-        None => !headers.contains_key(TRANSFER_ENCODING),
-    };
-    if empty {
-        return Ok(T::default());
-    }
-    let json = web::Json::<T>::from_request(request, &mut body.into_inner()).await?;
-    Ok(json.into_inner())
 }
 
 /// What an inbox read takes, and how long it waits.

@@ -9,7 +9,10 @@ pub mod hook;
 pub mod queue;
 pub mod sessions;
 
+use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::web::ServiceConfig;
+use actix_web::{FromRequest as _, HttpRequest, web};
+use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 
 /// The OpenAPI 3 document of every route.
@@ -75,4 +78,23 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(hook::claude_code)
         .service(events::event_log)
         .service(events::stream_events);
+}
+
+/// A JSON body read as `T`, or `T::default()` when there is no body. Errors
+/// (malformed, over the limit) take the one error shape, as for any JSON body.
+pub(crate) async fn optional_json<T: DeserializeOwned + Default + 'static>(
+    request: &HttpRequest,
+    body: web::Payload,
+) -> Result<T, actix_web::Error> {
+    let headers = request.headers();
+    let length = headers.get(CONTENT_LENGTH).and_then(|value| value.to_str().ok()).map(str::trim);
+    let empty = match length {
+        Some(length) => length == "0",
+        None => !headers.contains_key(TRANSFER_ENCODING),
+    };
+    if empty {
+        return Ok(T::default());
+    }
+    let json = web::Json::<T>::from_request(request, &mut body.into_inner()).await?;
+    Ok(json.into_inner())
 }

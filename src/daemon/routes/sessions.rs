@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::{get, post, web};
+use actix_web::{HttpRequest, get, post, web};
 use baton_actors::model::{HandoffTarget, OpenSession, Session, SessionId, SessionState};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -95,13 +95,11 @@ pub async fn show(state: web::Data<AppState>, id: web::Path<SessionId>) -> Resul
 pub async fn close(
     state: web::Data<AppState>,
     id: web::Path<SessionId>,
-    body: web::Bytes,
-) -> Result<web::Json<Session>, ApiError> {
-    let request: CloseSessionRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        CloseSessionRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))?
-    };
-    let closed = state.baton.close_session_with(id.into_inner(), request.mode, request.reason).await?;
+    request: HttpRequest,
+    body: web::Payload,
+) -> Result<web::Json<Session>, actix_web::Error> {
+    let request: CloseSessionRequest = super::optional_json(&request, body).await?;
+    let closed =
+        state.baton.close_session_with(id.into_inner(), request.mode, request.reason).await.map_err(ApiError::from)?;
     Ok(web::Json(closed))
 }
