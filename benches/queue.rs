@@ -34,6 +34,8 @@
 //! (default 20000, split evenly among its producers; the `synchronous=FULL`
 //! cases make a tenth of that, as each of their commits waits for the disk).
 
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/tool_use.rs"]
 mod tool_use;
 
@@ -43,6 +45,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use baton::{Baton, NewObservation, Observation, OpenSession, SessionId};
+use cpu::Stopwatch;
 use hdrhistogram::Histogram;
 use rusqlite::Connection;
 
@@ -71,24 +74,6 @@ struct Figures {
     /// Enqueues per store flush, and the mean flush (baton only): how well
     /// group commit batches, and what a flush costs.
     flushes: Option<(f64, Duration)>,
-}
-
-/// The wall-clock and CPU time of a case; the CPU time is the whole process's.
-struct Stopwatch {
-    wall: Instant,
-    cpu: Option<Duration>,
-}
-
-impl Stopwatch {
-    fn start() -> Self {
-        Self { wall: Instant::now(), cpu: process_cpu() }
-    }
-
-    /// Wall-clock and CPU time since the start.
-    fn stop(&self) -> (Duration, Option<Duration>) {
-        let elapsed = self.wall.elapsed();
-        (elapsed, process_cpu().zip(self.cpu).map(|(now, then)| now.saturating_sub(then)))
-    }
 }
 
 /// The figures of one producer count.
@@ -512,17 +497,6 @@ fn sync_data_cost(rounds: usize) -> (Duration, Duration) {
         histogram.record(micros(began.elapsed())).unwrap();
     }
     (Duration::from_micros(histogram.value_at_quantile(0.50)), Duration::from_micros(histogram.value_at_quantile(0.99)))
-}
-
-/// User plus system time of this process (all its threads) so far, from
-/// `/proc/self/stat`, in clock ticks of 10 ms (Linux's `USER_HZ` is 100);
-/// `None` where there is no such file.
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The fields after the command name, which may hold spaces, start at field 3.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let (utime, stime) = (fields.get(14 - 3)?.parse::<u64>().ok()?, fields.get(15 - 3)?.parse::<u64>().ok()?);
-    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 fn cpu(figures: &Figures) -> String {

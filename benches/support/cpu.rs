@@ -1,0 +1,34 @@
+//! The CPU time of this process, for the benchmarks' "CPU per operation"
+//! columns: the whole process's user and system time (every thread), which a
+//! busy neighbour disturbs less than throughput.
+
+use std::time::{Duration, Instant};
+
+/// The wall-clock and CPU time of a case; the CPU time is the whole process's.
+pub struct Stopwatch {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        Self { wall: Instant::now(), cpu: process_cpu() }
+    }
+
+    /// Wall-clock and CPU time since the start.
+    pub fn stop(&self) -> (Duration, Option<Duration>) {
+        let elapsed = self.wall.elapsed();
+        (elapsed, process_cpu().zip(self.cpu).map(|(now, then)| now.saturating_sub(then)))
+    }
+}
+
+/// User plus system time of this process (all its threads) so far, from
+/// `/proc/self/stat`, in clock ticks of 10 ms (Linux's `USER_HZ` is 100);
+/// `None` where there is no such file.
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which may hold spaces, start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let (utime, stime) = (fields.get(14 - 3)?.parse::<u64>().ok()?, fields.get(15 - 3)?.parse::<u64>().ok()?);
+    Some(Duration::from_millis((utime + stime) * 10))
+}
