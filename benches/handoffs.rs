@@ -46,7 +46,7 @@ use baton::{
     AgentConfig, AgentId, AgentState, Baton, CreateHandoff, Handoff, HandoffAction, HandoffState, HandoffTarget, Inbox,
     OpenSession, SessionId, SpawnAgent, UpdateHandoff,
 };
-use cpu::Stopwatch;
+use cpu::{Stopwatch, thread_cpu};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -57,6 +57,8 @@ const ROLE: &str = "worker";
 const FLEET: usize = 100;
 /// Concurrent clients of the throughput cases.
 const CLIENTS: [usize; 3] = [1, 10, 100];
+/// The name of the thread every actor of the engine runs on.
+const ENGINE_THREAD: &str = "baton-engine";
 /// Round trips made before each case's clock starts.
 const WARM_UP: usize = 20;
 
@@ -94,6 +96,10 @@ struct Figures {
     agents_used: usize,
     /// The whole process's CPU time per round trip.
     cpu_per_op: Option<Duration>,
+    /// The engine thread's CPU time per round trip: every actor runs on that
+    /// one thread, so one second of it over this is the most round trips a
+    /// second the engine can take, however many cores there are.
+    engine_cpu_per_op: Option<Duration>,
     /// Store flushes per round trip, and the mean flush.
     per_round_trip_flushes: f64,
     mean_flush: Duration,
@@ -118,9 +124,9 @@ fn main() {
     println!(
         "| addressed to | agents in the session | round trips/s | p50 | p99 | create p50 | acknowledge p50 | \
          start p50 | complete p50 | flushes per round trip (create + acknowledge + start + complete) | mean flush | \
-         CPU per round trip |"
+         CPU per round trip | engine thread CPU per round trip |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (address, agents) in [(Address::FirstAgent, 1), (Address::Role, 1), (Address::Role, FLEET)] {
         let figures = runtime.block_on(round_trips(agents, address, 1, total));
         let count = figures.latencies.round_trip.len();
@@ -151,9 +157,9 @@ fn main() {
     );
     println!(
         "| clients | handoffs/s | p50 round trip | p99 round trip | create p50 / p99 | acknowledge, start, complete \
-         p50 / p99 | agents used | flushes per handoff | mean flush | CPU per handoff |"
+         p50 / p99 | agents used | flushes per handoff | mean flush | CPU per handoff | engine thread CPU per handoff |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for clients in CLIENTS {
         let figures = runtime.block_on(round_trips(FLEET, Address::Role, clients, total / clients));
         let mut updates = new_histogram();
@@ -182,9 +188,10 @@ fn main() {
          handoffs for the role and wait for their completion ({total} per case)\n"
     );
     println!(
-        "| clients | handoffs/s | p50 round trip | p99 round trip | agents used | flushes per handoff | CPU per handoff |"
+        "| clients | handoffs/s | p50 round trip | p99 round trip | agents used | flushes per handoff | \
+         CPU per handoff | engine thread CPU per handoff |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for clients in CLIENTS {
         let figures = runtime.block_on(through_inboxes(FLEET, clients, total / clients));
         println!(
@@ -319,7 +326,7 @@ async fn round_trips(agents: usize, address: Address, clients: usize, count: usi
         round_trip(&fleet.baton, fleet.session, target.clone(), format!("warm-up {n}"), &fleet.flushes).await;
     }
     let flushed_before = fleet.flushed();
-    let stopwatch = Stopwatch::start();
+    let (stopwatch, engine_before) = (Stopwatch::start(), thread_cpu(ENGINE_THREAD));
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
             let (baton, session, target, flushes) =
@@ -353,7 +360,8 @@ async fn round_trips(agents: usize, address: Address, clients: usize, count: usi
         used.extend(their_agents);
     }
     let (elapsed, cpu) = stopwatch.stop();
-    let figures = figures(&fleet, latencies, used.len(), flushed_before, elapsed, cpu).await;
+    let engine_cpu = thread_cpu(ENGINE_THREAD).zip(engine_before).map(|(now, then)| now.saturating_sub(then));
+    let figures = figures(&fleet, latencies, used.len(), flushed_before, elapsed, (cpu, engine_cpu)).await;
     fleet.finish().await;
     figures
 }
@@ -431,7 +439,7 @@ async fn through_inboxes(agents: usize, clients: usize, count: usize) -> Figures
     }
     let flushed_before = fleet.flushed();
     let worked_before = done.load(Ordering::Relaxed);
-    let stopwatch = Stopwatch::start();
+    let (stopwatch, engine_before) = (Stopwatch::start(), thread_cpu(ENGINE_THREAD));
     let tasks: Vec<_> = receivers
         .enumerate()
         .map(|(client, mut completed)| {
@@ -456,6 +464,7 @@ async fn through_inboxes(agents: usize, clients: usize, count: usize) -> Figures
         used.extend(their_agents);
     }
     let (elapsed, cpu) = stopwatch.stop();
+    let engine_cpu = thread_cpu(ENGINE_THREAD).zip(engine_before).map(|(now, then)| now.saturating_sub(then));
     assert_eq!(
         done.load(Ordering::Relaxed) - worked_before,
         latencies.round_trip.len(),
@@ -466,7 +475,7 @@ async fn through_inboxes(agents: usize, clients: usize, count: usize) -> Figures
         worker.abort();
         assert!(worker.await.unwrap_err().is_cancelled(), "an agent's task failed");
     }
-    let figures = figures(&fleet, latencies, used.len(), flushed_before, elapsed, cpu).await;
+    let figures = figures(&fleet, latencies, used.len(), flushed_before, elapsed, (cpu, engine_cpu)).await;
     fleet.finish().await;
     figures
 }
@@ -515,7 +524,7 @@ async fn figures(
     agents_used: usize,
     (flushes_before, flushing_before): (u64, Duration),
     elapsed: Duration,
-    cpu: Option<Duration>,
+    (cpu, engine_cpu): (Option<Duration>, Option<Duration>),
 ) -> Figures {
     let (flushes, flushing) = fleet.flushed();
     let (flushes, flushing) = (flushes - flushes_before, flushing - flushing_before);
@@ -529,6 +538,7 @@ async fn figures(
         latencies,
         agents_used,
         cpu_per_op: cpu.map(|cpu| cpu.div_f64(count.max(1) as f64)),
+        engine_cpu_per_op: engine_cpu.map(|cpu| cpu.div_f64(count.max(1) as f64)),
         per_round_trip_flushes: flushes as f64 / count.max(1) as f64,
         mean_flush: flushing / u32::try_from(flushes.max(1)).unwrap_or(u32::MAX),
     }
@@ -551,8 +561,10 @@ fn sleep_children() -> Vec<u32> {
         .collect()
 }
 
+/// The CPU time per round trip, of the process and of the engine thread.
 fn cpu(figures: &Figures) -> String {
-    figures.cpu_per_op.map_or("-".into(), |cpu| format!("{:.0} µs", cpu.as_secs_f64() * 1e6))
+    let micros = |cpu: Option<Duration>| cpu.map_or("-".into(), |cpu| format!("{:.0} µs", cpu.as_secs_f64() * 1e6));
+    format!("{} | {}", micros(figures.cpu_per_op), micros(figures.engine_cpu_per_op))
 }
 
 fn new_histogram() -> Histogram<u64> {

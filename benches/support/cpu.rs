@@ -32,3 +32,22 @@ pub fn process_cpu() -> Option<Duration> {
     let (utime, stime) = (fields.get(14 - 3)?.parse::<u64>().ok()?, fields.get(15 - 3)?.parse::<u64>().ok()?);
     Some(Duration::from_millis((utime + stime) * 10))
 }
+
+/// User plus system time so far of this process's threads whose name is
+/// `name` (as `/proc/self/task/TID/comm` gives it, at most 15 bytes), in the
+/// same ticks; `None` where there is no such thread or no `/proc`.
+#[allow(dead_code)] // Not every bench looks at single threads.
+pub fn thread_cpu(name: &str) -> Option<Duration> {
+    let mut ticks = None;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(stat) = std::fs::read_to_string(task.ok()?.path().join("stat")) else { continue };
+        let Some((comm, rest)) = stat.split_once(" (").and_then(|(_, after)| after.rsplit_once(')')) else { continue };
+        if comm != name {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (utime, stime) = (fields.get(14 - 3)?.parse::<u64>().ok()?, fields.get(15 - 3)?.parse::<u64>().ok()?);
+        ticks = Some(ticks.unwrap_or(0) + utime + stime);
+    }
+    ticks.map(|ticks| Duration::from_millis(ticks * 10))
+}
