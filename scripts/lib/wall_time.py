@@ -19,9 +19,14 @@ def time_cases(cases, runs, may_fail=()):
             start = time.perf_counter()
             subprocess.run(argv, input=stdin, stdout=subprocess.DEVNULL, check=name not in may_fail)
             times.append((time.perf_counter() - start) * 1000)
-        times.sort()
-        results[name] = (statistics.median(times), times[int(len(times) * 0.99) - 1])
+        results[name] = median_p99(times)
     return results
+
+
+def median_p99(times):
+    """The median and the 99th percentile (ms) of a list of times (ms)."""
+    times = sorted(times)
+    return statistics.median(times), times[max(int(len(times) * 0.99) - 1, 0)]
 
 
 def print_table(results, runs):
