@@ -3,13 +3,16 @@
 //!
 //! They are computed from the records themselves (each keeps the time of every
 //! step), so they are the same after a restart and need no counters of their
-//! own to keep in step.
+//! own to keep in step. A store keeps a [`HandoffSummary`] of each in memory,
+//! so computing them reads no record.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Handoff, HandoffState, Lifecycle};
+use chrono::{DateTime, Utc};
+
+use super::{Handoff, HandoffState, Lifecycle, SessionId};
 
 /// Metrics over a set of handoffs (one session's, or all of them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,16 +62,51 @@ impl Latency {
     }
 }
 
+/// What the metrics need of one handoff: a few fields, so that a store can
+/// keep them for every handoff in memory and compute metrics without reading
+/// the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandoffSummary {
+    /// The session it happens in.
+    pub session: SessionId,
+    /// Where it is in its life.
+    pub state: HandoffState,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was first acknowledged.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// When it was completed.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl HandoffSummary {
+    /// The summary of `handoff`.
+    pub fn of(handoff: &Handoff) -> Self {
+        Self {
+            session: handoff.session,
+            state: handoff.state,
+            created_at: handoff.created_at,
+            acknowledged_at: handoff.acknowledged_at(),
+            completed_at: handoff.completed_at(),
+        }
+    }
+}
+
 impl HandoffStats {
     /// The metrics of `handoffs`.
     pub fn of<'a>(handoffs: impl IntoIterator<Item = &'a Handoff>) -> Self {
+        Self::of_summaries(handoffs.into_iter().map(HandoffSummary::of))
+    }
+
+    /// The metrics of the handoffs these summarize.
+    pub fn of_summaries(summaries: impl IntoIterator<Item = HandoffSummary>) -> Self {
         let mut by_state: BTreeMap<HandoffState, u64> = HandoffState::ALL.iter().map(|&state| (state, 0)).collect();
         let (mut total, mut acknowledged, mut unacknowledged_ends) = (0, 0, 0);
         let (mut to_ack, mut to_complete) = (Vec::new(), Vec::new());
-        for handoff in handoffs {
+        for handoff in summaries {
             total += 1;
             *by_state.entry(handoff.state).or_default() += 1;
-            match handoff.acknowledged_at() {
+            match handoff.acknowledged_at {
                 Some(at) => {
                     acknowledged += 1;
                     to_ack.push(millis_between(handoff.created_at, at));
@@ -76,7 +114,7 @@ impl HandoffStats {
                 None if handoff.state.is_terminal() => unacknowledged_ends += 1,
                 None => {}
             }
-            if let Some(at) = handoff.completed_at() {
+            if let Some(at) = handoff.completed_at {
                 to_complete.push(millis_between(handoff.created_at, at));
             }
         }
@@ -103,13 +141,13 @@ impl Default for HandoffStats {
     }
 }
 
-fn millis_between(from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> u64 {
+fn millis_between(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
     u64::try_from((to - from).num_milliseconds()).unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Duration, Utc};
+    use chrono::Duration;
 
     use super::*;
     use crate::model::{HandoffTarget, SessionId};

@@ -19,7 +19,7 @@ pub use agent::{AdoptPolicy, ExitStatus, RestartPolicy, ShutdownPolicy, UnknownR
 pub use agent::{Agent, AgentLimits, AgentState, RestartSchedule};
 pub use event::{ActorRef, Event, EventKind, NewEvent};
 pub use handoff::{Deadline, Handoff, HandoffState, HandoffStep, HandoffTarget};
-pub use handoff_stats::{HandoffStats, Latency};
+pub use handoff_stats::{HandoffStats, HandoffSummary, Latency};
 pub use ids::{AgentId, HandoffId, SessionId};
 #[cfg(test)]
 pub(crate) use lifecycle::assert_edges;

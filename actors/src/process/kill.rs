@@ -118,7 +118,7 @@ pub fn session_alive(sid: u32) -> bool {
 /// The agent's own process, a child of the caller, stays a zombie until its
 /// `Child` is waited for; zombies do not count as left.
 pub async fn stop_session(sid: u32, signal: Signal, grace: Duration, poll: Duration) -> Result<StopOutcome, StopError> {
-    signal_session(sid, signal)?;
+    off_thread(move || signal_session(sid, signal)).await?;
     if wait_until_empty(sid, grace, poll).await?.is_empty() {
         return Ok(StopOutcome::Exited);
     }
@@ -126,7 +126,7 @@ pub async fn stop_session(sid: u32, signal: Signal, grace: Duration, poll: Durat
     loop {
         // Sent again each round: a process that was forking when the last one
         // went out can leave a child the scan had not seen.
-        signal_session(sid, Signal::SIGKILL)?;
+        off_thread(move || signal_session(sid, Signal::SIGKILL)).await?;
         let left = wait_until_empty(sid, poll, poll).await?;
         if left.is_empty() {
             return Ok(StopOutcome::Killed);
@@ -142,11 +142,21 @@ pub async fn stop_session(sid: u32, signal: Signal, grace: Duration, poll: Durat
 async fn wait_until_empty(sid: u32, limit: Duration, poll: Duration) -> Result<Vec<u32>, StopError> {
     let deadline = Instant::now() + limit;
     loop {
-        let left = members(sid)?;
+        let left = off_thread(move || members(sid)).await?;
         if left.is_empty() || Instant::now() >= deadline {
             return Ok(left);
         }
         sleep(poll.max(MIN_POLL).min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+/// Runs `scan` (which reads all of `/proc`, a cost that grows with the
+/// machine's processes) on tokio's blocking pool, so that the caller's thread,
+/// the engine's, goes on serving other requests meanwhile.
+async fn off_thread<T: Send + 'static>(scan: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(scan).await {
+        Ok(value) => value,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
 }
 

@@ -89,10 +89,11 @@ fn refused<T: 'static>(err: EngineError) -> Reply<T> {
 
 impl SessionActor {
     /// Checkpoints changed handoffs with `events` and brings the memory in
-    /// line: ended ones leave it. Returns the commit to wait for.
-    fn save_handoffs(&mut self, changed: Vec<Handoff>, events: Vec<EventKind>) -> Result<Commit, EngineError> {
+    /// line: ended ones leave it. It asks for no commit: each caller asks for
+    /// one when it needs it (an unneeded request costs a flush).
+    fn write_handoffs(&mut self, changed: Vec<Handoff>, events: Vec<EventKind>) -> Result<(), EngineError> {
         if changed.is_empty() {
-            return Ok(self.engine.store.commit());
+            return Ok(());
         }
         let now = self.engine.clock.now();
         let events = events.into_iter().map(|kind| NewEvent::session(self.session.id, now, kind)).collect();
@@ -104,7 +105,18 @@ impl SessionActor {
                 self.handoffs.open.remove(&handoff.id);
             }
         }
-        Ok(self.engine.store.commit())
+        Ok(())
+    }
+
+    /// Commits in the background what no caller waits for (a watchdog
+    /// change), so it becomes durable and its events are published.
+    fn commit_in_background(&self, what: &'static str, ctx: &mut Context<Self>) {
+        let (commit, session_id) = (self.engine.store.commit(), self.session.id);
+        ctx.spawn(wrap_future(async move {
+            if let Err(err) = commit.await {
+                warn!(%session_id, cause = %err, "{what} not committed");
+            }
+        }));
     }
 
     /// Loads the open handoffs when the actor starts, and hands on those whose
@@ -120,9 +132,9 @@ impl SessionActor {
         Ok(())
     }
 
-    /// A new handoff, checked and checkpointed; routed already when it is for
-    /// an agent by id.
-    fn create(&mut self, request: CreateHandoff, now: DateTime<Utc>) -> Result<(Handoff, Commit), EngineError> {
+    /// A new handoff, checked but not yet written; assigned already when it is
+    /// for an agent by id.
+    fn new_handoff(&self, request: CreateHandoff, now: DateTime<Utc>) -> Result<Handoff, EngineError> {
         self.accepting(&[SessionState::Active, SessionState::Idle], "new handoffs")?;
         let CreateHandoff { session, from, to, task, payload, ack_within, complete_within, redeliver } = request;
         if task.trim().is_empty() {
@@ -162,15 +174,26 @@ impl SessionActor {
         if let Some(within) = complete_within {
             handoff = handoff.with_complete_deadline(now + crate::clock::to_chrono(within));
         }
-        let mut events = vec![EventKind::HandoffCreated { handoff: handoff.id, from, to }];
         if let Some(agent) = target_agent {
             // Routed as it is created: its first step says to whom.
             handoff.assigned = Some(agent);
             handoff.history[0].assigned = Some(agent);
-            events.push(EventKind::HandoffAssigned { handoff: handoff.id, agent, previous: None });
         }
-        let commit = self.save_handoffs(vec![handoff.clone()], events)?;
-        Ok((handoff, commit))
+        Ok(handoff)
+    }
+
+    /// Writes a new handoff with the events that report it; returns the
+    /// commit to wait for.
+    fn write_new(&mut self, handoff: &Handoff) -> Result<Commit, EngineError> {
+        let (from, to) = (handoff.from, handoff.to.clone());
+        let mut events = vec![EventKind::HandoffCreated { handoff: handoff.id, from, to }];
+        for step in &handoff.history {
+            if let Some(agent) = step.assigned {
+                events.push(EventKind::HandoffAssigned { handoff: handoff.id, agent, previous: None });
+            }
+        }
+        self.write_handoffs(vec![handoff.clone()], events)?;
+        Ok(self.engine.store.commit())
     }
 
     /// The record of an agent of this session.
@@ -212,9 +235,8 @@ impl SessionActor {
         if result.is_some() {
             next.result = result;
         }
-        let commit = self
-            .save_handoffs(vec![next.clone()], vec![EventKind::HandoffStateChanged { handoff: id, from, to, note }])?;
-        Ok((next, commit))
+        self.write_handoffs(vec![next.clone()], vec![EventKind::HandoffStateChanged { handoff: id, from, to, note }])?;
+        Ok((next, self.engine.store.commit()))
     }
 
     /// Routes the handoffs that wait for an agent, and redelivers `overdue`
@@ -342,33 +364,40 @@ impl SessionActor {
         if changed.is_empty() {
             return;
         }
-        let deliveries: Vec<Handoff> = changed
-            .iter()
-            .filter(|handoff| handoff.state == HandoffState::Initiated && handoff.assigned.is_some())
-            .cloned()
-            .collect();
-        match self.save_handoffs(changed, events) {
-            Ok(commit) => {
-                self.deliver_after(commit, deliveries, ctx);
+        let deliveries = changed.clone();
+        match self.write_handoffs(changed, events) {
+            Ok(()) => {
+                let commit = self.engine.store.commit();
+                drop(self.deliver_after(commit, deliveries, ctx));
                 self.serve_inboxes(self.engine.clock.now(), ctx);
             }
             Err(err) => warn!(session_id = %self.session.id, cause = %err, "handoff routing not recorded"),
         }
     }
 
-    /// Hands routed handoffs to their agents' actors once `commit` makes them durable.
-    fn deliver_after(&mut self, commit: Commit, handoffs: Vec<Handoff>, ctx: &mut Context<Self>) {
-        if handoffs.is_empty() {
-            return;
+    /// Hands the routed ones of `handoffs` to their agents' actors once
+    /// `commit` makes them durable; returns a commit that completes with it,
+    /// for a caller to wait on too (one flush for both).
+    fn deliver_after(&mut self, commit: Commit, handoffs: Vec<Handoff>, ctx: &mut Context<Self>) -> Commit {
+        let routed: Vec<Handoff> = handoffs
+            .into_iter()
+            .filter(|handoff| handoff.state == HandoffState::Initiated && handoff.assigned.is_some())
+            .collect();
+        if routed.is_empty() {
+            return commit;
         }
+        let (done, durable) = oneshot::channel();
         let supervisor = self.supervisor.clone();
         ctx.spawn(wrap_future(async move {
-            if commit.await.is_ok() {
-                for handoff in handoffs {
+            let result = commit.await;
+            if result.is_ok() {
+                for handoff in routed {
                     supervisor.do_send(DeliverHandoff(handoff));
                 }
             }
+            let _ = done.send(result);
         }));
+        Box::pin(async move { durable.await.unwrap_or(Err(crate::error::StoreError::Closed)) })
     }
 
     /// Times out handoffs past a deadline, or redelivers them where they ask
@@ -398,8 +427,11 @@ impl SessionActor {
                 }
             }
         }
-        if let Err(err) = self.save_handoffs(changed, events) {
-            warn!(session_id = %self.session.id, cause = %err, "handoff deadlines not recorded");
+        let timed_out = !changed.is_empty();
+        match self.write_handoffs(changed, events) {
+            Ok(()) if timed_out => self.commit_in_background("handoff deadlines", ctx),
+            Ok(()) => {}
+            Err(err) => warn!(session_id = %self.session.id, cause = %err, "handoff deadlines not recorded"),
         }
         self.route_pending(overdue, ctx);
     }
@@ -439,8 +471,12 @@ impl SessionActor {
                 changed.push(next);
             }
         }
-        if let Err(err) = self.save_handoffs(changed, events) {
+        let moved = !changed.is_empty();
+        if let Err(err) = self.write_handoffs(changed, events) {
             return warn!(session_id = %self.session.id, cause = %err, "handoff transfer not recorded");
+        }
+        if moved {
+            self.commit_in_background("handoff transfer", ctx);
         }
         self.route_pending(Vec::new(), ctx);
     }
@@ -458,8 +494,7 @@ impl SessionActor {
             changed.push(next);
         }
         // The closing checkpoint that follows is committed after this write.
-        drop(self.save_handoffs(changed, events)?);
-        Ok(())
+        self.write_handoffs(changed, events)
     }
 
     /// What waits in `inbox.agent`'s inbox now, claimed and ready to answer
@@ -578,31 +613,62 @@ impl SessionRequest for Inbox {
 impl Handler<CreateHandoff> for SessionActor {
     type Result = Reply<Handoff>;
 
+    /// A handoff for an agent by id is written routed; one for a role is
+    /// routed first (the supervisor picks or spawns its agent) and written
+    /// once, routed or waiting. Either way the answer comes once it is durable.
     fn handle(&mut self, request: CreateHandoff, ctx: &mut Context<Self>) -> Self::Result {
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
-        let by_role = matches!(request.to, HandoffTarget::Role(_));
-        let (handoff, commit) = match self.touch(now).and_then(|()| self.create(request, now)) {
-            Ok(created) => created,
+        let handoff = match self.touch(now).and_then(|()| self.new_handoff(request, now)) {
+            Ok(handoff) => handoff,
             Err(err) => return refused(err),
         };
-        if by_role {
-            self.route_pending(Vec::new(), ctx);
-        } else {
-            self.deliver_after(commit, vec![handoff.clone()], ctx);
-            self.serve_inboxes(now, ctx);
-        }
-        // Runs after the routing pass (which holds the actor until routed):
-        // answers with the routed record, once a commit covers the routing.
-        let id = handoff.id;
-        Box::pin(actix::fut::ready(()).then(move |(), act: &mut Self, _| {
-            let commit = act.engine.store.commit();
-            let record = act.handoffs.open.get(&id).cloned().unwrap_or(handoff);
-            wrap_future(async move {
-                commit.await?;
-                Ok(record)
-            })
-        }))
+        let HandoffTarget::Role(role) = handoff.route_to.clone() else {
+            return match self.write_new(&handoff) {
+                Ok(commit) => {
+                    let commit = self.deliver_after(commit, vec![handoff.clone()], ctx);
+                    self.serve_inboxes(now, ctx);
+                    Box::pin(wrap_future(async move {
+                        commit.await?;
+                        Ok(handoff)
+                    }))
+                }
+                Err(err) => refused(err),
+            };
+        };
+        let (answer, answered) = oneshot::channel();
+        let pick = PickAgents {
+            session: self.session.id,
+            busy: self.handoffs.busy(),
+            wants: vec![Want { role, exclude: Vec::new(), spawn: true }],
+        };
+        // Held until routed, so no other message sees the new handoff half-done.
+        ctx.wait(wrap_future::<_, Self>(self.supervisor.send(pick)).map(move |picked, act, ctx| {
+            let mut handoff = handoff;
+            match picked {
+                Ok(Ok(picks)) => {
+                    if let Some(&Some(agent)) = picks.first() {
+                        let note = format!("routed to agent {agent} of {}", handoff.route_to);
+                        // Initiated, as it was just made: assigning cannot be refused.
+                        let _ = handoff.assign(Some(agent), act.engine.clock.now(), Some(note));
+                    }
+                }
+                Ok(Err(err)) => warn!(session_id = %act.session.id, cause = %err, "cannot route a new handoff"),
+                Err(err) => warn!(session_id = %act.session.id, cause = %err, "the supervisor did not answer"),
+            }
+            match act.write_new(&handoff) {
+                Ok(commit) => {
+                    let commit = act.deliver_after(commit, vec![handoff.clone()], ctx);
+                    act.serve_inboxes(act.engine.clock.now(), ctx);
+                    ctx.spawn(wrap_future(async move {
+                        let _ = answer.send(commit.await.map(|()| handoff).map_err(EngineError::from));
+                    }));
+                }
+                Err(err) => drop(answer.send(Err(err))),
+            }
+        }));
+        let actor = self.actor();
+        Box::pin(wrap_future(async move { answered.await.unwrap_or(Err(EngineError::ActorCrashed { actor })) }))
     }
 }
 

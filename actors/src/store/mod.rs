@@ -18,7 +18,8 @@ use tokio::sync::broadcast;
 
 use crate::error::StoreError;
 use crate::model::{
-    Agent, AgentId, Event, Handoff, HandoffId, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId,
+    Agent, AgentId, Event, Handoff, HandoffId, HandoffStats, HandoffSummary, NewEvent, Observation, ObservationState, QueueStats,
+    Session, SessionId,
 };
 
 /// Where the engine keeps its records.
@@ -60,6 +61,14 @@ pub trait Store: Send + Sync + 'static {
     /// The handoffs of `session` (of every session, when none), oldest first
     /// within a session.
     fn handoffs(&self, session: Option<SessionId>) -> Result<Vec<Handoff>, StoreError>;
+
+    /// What the metrics know of one handoff (its session and state among
+    /// them), without reading its record.
+    fn handoff_summary(&self, id: HandoffId) -> Option<HandoffSummary>;
+
+    /// Handoff metrics of `session` (of every session, when none), without
+    /// reading the records.
+    fn handoff_stats(&self, session: Option<SessionId>) -> Result<HandoffStats, StoreError>;
 
     /// Up to `limit` events with a sequence number above `after`, in order.
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError>;

@@ -1,13 +1,17 @@
 //! Handoffs in sled: each record under its session's id in the `handoffs`
 //! tree, so one session's handoffs are contiguous and in creation order (ids
 //! are UUIDv7), and an index from a handoff's id to its session, so a handoff
-//! named by id alone is found without a scan.
+//! named by id alone is found without a scan. The index entry is written once,
+//! with the first record; a summary of every handoff stays in memory for the
+//! metrics.
+
+use std::collections::HashMap;
 
 use sled::Transactional;
 
-use super::sled_store::{SledStore, decode, encode, hex, insert_events, storage_error};
+use super::sled_store::{SledStore, decode, encode, hex, insert_events, lock, storage_error};
 use crate::error::StoreError;
-use crate::model::{Event, Handoff, HandoffId, NewEvent, SessionId};
+use crate::model::{Event, Handoff, HandoffId, HandoffSummary, NewEvent, SessionId};
 
 const TREE: &str = "handoffs";
 
@@ -21,22 +25,33 @@ fn key(session: SessionId, id: HandoffId) -> [u8; 32] {
 impl SledStore {
     pub(super) fn write_handoffs(&self, handoffs: &[Handoff], events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
         self.refuse_if_faulty()?;
+        let known = lock(&self.handoff_summaries);
         let records = handoffs
             .iter()
-            .map(|handoff| Ok((key(handoff.session, handoff.id), handoff.id.to_bytes(), encode(handoff)?)))
+            .map(|handoff| {
+                let first = !known.contains_key(&handoff.id);
+                Ok((key(handoff.session, handoff.id), first.then(|| handoff.id.to_bytes()), encode(handoff)?))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        drop(known);
         let mut unpublished = self.unpublished();
         let (events, encoded_events) = self.sequence(events)?;
         (&self.handoffs, &self.handoff_sessions, &self.events)
             .transaction(|(tree, index, event_tree)| {
-                for (key, id, value) in &records {
+                for (key, first, value) in &records {
                     tree.insert(key, value.as_slice())?;
-                    index.insert(id, &key[..16])?;
+                    if let Some(id) = first {
+                        index.insert(id, &key[..16])?;
+                    }
                 }
                 insert_events(event_tree, &encoded_events)
             })
             .map_err(storage_error)?;
         self.appended(&mut unpublished, &events);
+        let mut summaries = lock(&self.handoff_summaries);
+        for handoff in handoffs {
+            summaries.insert(handoff.id, HandoffSummary::of(handoff));
+        }
         Ok(events)
     }
 
@@ -65,4 +80,15 @@ impl SledStore {
             })
             .collect()
     }
+}
+
+/// The summaries of every handoff in `tree`, read once when the store opens.
+pub(super) fn summaries(tree: &sled::Tree) -> Result<HashMap<HandoffId, HandoffSummary>, StoreError> {
+    tree.iter()
+        .map(|entry| {
+            let (key, value) = entry?;
+            let handoff: Handoff = decode(TREE, &key, &value)?;
+            Ok((handoff.id, HandoffSummary::of(&handoff)))
+        })
+        .collect()
 }

@@ -28,6 +28,7 @@
 //! JSON keeps records readable with any sled tool and lets fields be added
 //! without a migration; the schema version guards the changes that need one.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -43,7 +44,8 @@ use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
 use crate::fault::Faults;
 use crate::model::{
-    Agent, AgentId, Event, Handoff, HandoffId, NewEvent, Observation, ObservationState, QueueStats, Session, SessionId,
+    Agent, AgentId, Event, Handoff, HandoffId, HandoffStats, HandoffSummary, NewEvent, Observation, ObservationState,
+    QueueStats, Session, SessionId,
 };
 
 /// The schema version this build writes and reads. A store with a newer one is
@@ -91,6 +93,9 @@ pub struct SledStore {
     pub(super) observations: sled::Tree,
     pub(super) handoffs: sled::Tree,
     pub(super) handoff_sessions: sled::Tree,
+    /// What the metrics need of every handoff, loaded at open and kept up to
+    /// date by every handoff write.
+    pub(super) handoff_summaries: Mutex<HashMap<HandoffId, HandoffSummary>>,
     /// Events appended but not yet durable, in sequence order; the committer
     /// publishes them after the flush that covers them.
     unpublished: Arc<Mutex<Vec<Event>>>,
@@ -129,6 +134,8 @@ impl SledStore {
             }
         })
         .map_err(|err| open_err(err.into()))?;
+        let handoffs = db.open_tree("handoffs")?;
+        let handoff_summaries = Mutex::new(super::sled_handoffs::summaries(&handoffs)?);
         Ok(Self {
             path: dir.to_owned(),
             sessions: db.open_tree("sessions")?,
@@ -136,7 +143,8 @@ impl SledStore {
             agents: db.open_tree("agents")?,
             events,
             observations: db.open_tree("observations")?,
-            handoffs: db.open_tree("handoffs")?,
+            handoffs,
+            handoff_summaries,
             handoff_sessions: db.open_tree("handoff_sessions")?,
             db,
             unpublished,
@@ -380,7 +388,13 @@ impl Store for SledStore {
     }
 
     fn trim_events(&self, keep: usize) -> Result<usize, StoreError> {
-        let excess = self.events.len().saturating_sub(keep);
+        // Events are numbered without gaps and trimmed only from the front, so
+        // the first and last keys give the count (`Tree::len` walks the tree).
+        let (Some((first, _)), Some((last, _))) = (self.events.first()?, self.events.last()?) else {
+            return Ok(0);
+        };
+        let count = decode_seq(&last)?.saturating_sub(decode_seq(&first)?).saturating_add(1);
+        let excess = usize::try_from(count).unwrap_or(usize::MAX).saturating_sub(keep);
         let mut removed = 0;
         for key in self.events.iter().keys().take(excess) {
             self.events.remove(key?)?;
@@ -436,6 +450,16 @@ impl Store for SledStore {
         self.read_handoffs(session)
     }
 
+    fn handoff_summary(&self, id: HandoffId) -> Option<HandoffSummary> {
+        lock(&self.handoff_summaries).get(&id).copied()
+    }
+
+    fn handoff_stats(&self, session: Option<SessionId>) -> Result<HandoffStats, StoreError> {
+        let summaries = lock(&self.handoff_summaries);
+        let selected = summaries.values().filter(|summary| session.is_none_or(|session| summary.session == session));
+        Ok(HandoffStats::of_summaries(selected.copied()))
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.publisher.subscribe()
     }
@@ -455,8 +479,8 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Guarded data is a list that every writer leaves consistent.
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Guarded data (lists, maps) is left consistent by every writer.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -203,4 +203,11 @@ async fn committed_handoffs_are_found_by_id_and_listed_by_session_after_reopenin
     assert_eq!(store.handoffs(Some(one)).unwrap(), vec![first.clone(), third.clone()]);
     assert_eq!(store.handoffs(None).unwrap().len(), 3);
     assert_eq!(store.events_after(0, 10).unwrap().len(), 1);
+    // The metrics come from summaries loaded at open and kept by every write.
+    assert_eq!((store.handoff_stats(None).unwrap().total, store.handoff_stats(Some(one)).unwrap().total), (3, 2));
+    let mut acked = second.clone();
+    acked.transition(crate::model::HandoffState::Acknowledged, now + chrono::Duration::seconds(2), None).unwrap();
+    store.save_handoffs(&[acked], Vec::new()).unwrap();
+    let stats = store.handoff_stats(Some(two)).unwrap();
+    assert_eq!((stats.total, stats.acknowledged, stats.time_to_ack.map(|l| l.mean_ms)), (1, 1, Some(2000.0)));
 }

@@ -166,17 +166,16 @@ impl Handler<CreateHandoff> for Supervisor {
 impl Handler<UpdateHandoff> for Supervisor {
     type Result = Reply<Handoff>;
 
-    /// An ended handoff is answered from the store: its session may have no actor.
+    /// An ended handoff is refused here: its session may have no actor.
     fn handle(&mut self, update: UpdateHandoff, ctx: &mut Context<Self>) -> Self::Result {
-        let handoff = match self.engine.store.handoff(update.id) {
-            Ok(Some(handoff)) => handoff,
-            Ok(None) => return ready(Err(EngineError::HandoffNotFound(update.id))),
-            Err(err) => return ready(Err(err.into())),
+        let Some(summary) = self.engine.store.handoff_summary(update.id) else {
+            return ready(Err(EngineError::HandoffNotFound(update.id)));
         };
-        if handoff.state.is_terminal() {
-            return ready(handoff.state.transition(update.action.target()).map(|_| handoff).map_err(Into::into));
+        if summary.state.is_terminal() {
+            let refused = summary.state.transition(update.action.target()).err();
+            return ready(Err(refused.map_or(EngineError::HandoffNotFound(update.id), Into::into)));
         }
-        self.deliver(handoff.session, update, ctx)
+        self.deliver(summary.session, update, ctx)
     }
 }
 
@@ -230,6 +229,6 @@ impl Handler<GetHandoffStats> for Supervisor {
         if let Some(session) = session {
             self.stored(session)?;
         }
-        Ok(HandoffStats::of(&self.engine.store.handoffs(session)?))
+        Ok(self.engine.store.handoff_stats(session)?)
     }
 }
