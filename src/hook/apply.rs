@@ -6,7 +6,7 @@
 //! the same function when it starts again, so there is one way an event
 //! becomes baton state.
 
-use baton_actors::model::{Enqueued, NewObservation, ObservationKind, SessionId};
+use baton_actors::model::{Enqueued, NewObservation, ObservationKind, SessionId, SessionState};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -40,8 +40,16 @@ pub async fn apply(baton: &Baton, event: HookEvent, spool_id: Option<Uuid>) -> R
         _ => baton.session_by_external_id(event.session_id()).await?,
     };
     let session = match known {
-        Some(session) => session,
-        None => baton.open_session(event.open_session()).await?,
+        // A session that no longer takes observations (it ended, or drains
+        // after a SessionEnd) is not reused: opening starts a new one under
+        // the same external id. A repeated SessionEnd closes nothing new.
+        Some(session)
+            if matches!(session.state, SessionState::Active | SessionState::Idle)
+                || *event.name() == HookEventName::SessionEnd =>
+        {
+            session
+        }
+        _ => baton.open_session(event.open_session()).await?,
     };
     let fallback_key = spool_id.map(|id| format!("spool:{id}"));
     let outcome = |action: &str, enqueued: Option<Enqueued>| HookOutcome {

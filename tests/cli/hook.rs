@@ -76,7 +76,8 @@ fn realistic_session() -> Vec<Value> {
 
 fn session_of(home: &Home) -> Option<Value> {
     let sessions: Value = serde_json::from_str(&home.ok(&["session", "list", "--json"])).unwrap();
-    sessions.as_array().unwrap().iter().find(|s| s["external_id"] == CLAUDE_SESSION).cloned()
+    // The newest holds the external id: an ended one may precede it.
+    sessions.as_array().unwrap().iter().rev().find(|s| s["external_id"] == CLAUDE_SESSION).cloned()
 }
 
 fn observations(home: &Home, session: &str) -> Vec<Value> {
@@ -230,4 +231,38 @@ fn install_and_uninstall_keep_other_hooks_and_settings() {
     let stderr = home.fails(&["hook", "install", "--project", project_arg], 1);
     assert!(stderr.contains("is not valid JSON") && stderr.contains("nothing was changed"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&settings_path).unwrap(), "{oops");
+}
+
+#[test]
+fn a_claude_session_resumed_after_it_ended_is_recorded_in_a_new_session() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    for event in realistic_session() {
+        assert_eq!(hook(&home, &event).status.code(), Some(0));
+    }
+    let ended = session_of(&home).expect("the first session");
+    assert_eq!(ended["state"], "closing");
+
+    // `claude --resume`: the same session id starts again, then works.
+    let resumed = [
+        event("SessionStart", json!({"source": "resume"})),
+        event(
+            "PostToolUse",
+            json!({"tool_name": "Read", "tool_input": {"file_path": "src/lib.rs"},
+                   "tool_response": {"content": "pub fn f() {}"}, "tool_use_id": "toolu_99"}),
+        ),
+    ];
+    for event in &resumed {
+        let output = hook(&home, event);
+        assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+        assert!(output.stderr.is_empty(), "{}", describe(&output));
+    }
+    let session = session_of(&home).expect("the resumed session");
+    assert_ne!(session["id"], ended["id"], "a new session takes the external id over");
+    assert_eq!(session["state"], "active");
+    let kept = observations(&home, session["id"].as_str().unwrap());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["key"], "toolu_99");
+    // The ended one keeps its queue for its consumers.
+    assert_eq!(observations(&home, ended["id"].as_str().unwrap()).len(), 10);
 }

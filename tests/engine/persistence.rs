@@ -66,3 +66,20 @@ async fn shutdown_is_idempotent_and_later_calls_say_the_engine_stopped() {
     let err = clone.open_session(OpenSession::default()).await.unwrap_err();
     assert!(matches!(err, baton::Error::Stopped), "{err}");
 }
+
+#[tokio::test]
+async fn opening_an_external_id_whose_session_ended_starts_a_new_session() {
+    let engine = TestEngine::start();
+    let first = engine.baton.open_session(OpenSession::external("claude-resumed")).await.unwrap();
+    engine.baton.close_session(first.id).await.unwrap();
+
+    let second = engine.baton.open_session(OpenSession::external("claude-resumed")).await.unwrap();
+    assert_ne!(second.id, first.id);
+    assert_eq!((second.state, second.external_id.as_deref()), (SessionState::Active, Some("claude-resumed")));
+    assert_eq!(engine.baton.session(first.id).await.unwrap().state, SessionState::Closed, "the old record stays");
+    let found = engine.baton.session_by_external_id("claude-resumed").await.unwrap().unwrap();
+    assert_eq!(found.id, second.id);
+    // While it is open, opening again is idempotent, as before.
+    assert_eq!(engine.baton.open_session(OpenSession::external("claude-resumed")).await.unwrap().id, second.id);
+    engine.baton.shutdown().await.unwrap();
+}

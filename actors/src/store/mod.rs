@@ -18,8 +18,8 @@ use tokio::sync::broadcast;
 
 use crate::error::StoreError;
 use crate::model::{
-    Agent, AgentId, Event, Handoff, HandoffId, HandoffStats, HandoffSummary, NewEvent, Observation, ObservationState, QueueStats,
-    Session, SessionId,
+    Agent, AgentId, Event, Handoff, HandoffId, HandoffStats, HandoffSummary, NewEvent, Observation, ObservationState,
+    QueueStats, Session, SessionId,
 };
 
 /// Where the engine keeps its records.

@@ -341,8 +341,14 @@ impl Handler<Open> for Supervisor {
         }
         if let Some(external_id) = &spec.external_id {
             match self.engine.store.session_by_external_id(external_id) {
-                Ok(Some(existing)) => return self.deliver(existing.id, Resume, ctx),
-                Ok(None) => {}
+                // Open and taking work: the same session (idempotent open).
+                Ok(Some(existing)) if matches!(existing.state, SessionState::Active | SessionState::Idle) => {
+                    return self.deliver(existing.id, Resume, ctx);
+                }
+                // Closing or ended (a Claude Code session resumed after it
+                // ended): a new session takes the external id over; the old
+                // one keeps its record and drains its queue.
+                Ok(_) => {}
                 Err(err) => return ready(Err(err.into())),
             }
         }
