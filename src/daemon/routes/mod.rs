@@ -45,6 +45,11 @@ pub struct ApiDoc;
 /// Registers every route.
 pub fn configure(config: &mut ServiceConfig) {
     config
+        // The hottest routes first: a request is matched against the routes in
+        // order, and matching a pattern with a parameter runs a regex
+        // (docs/benchmarks.md, "Through HTTP and the CLI").
+        .service(hook::claude_code)
+        .service(queue::observe)
         .service(daemon::health)
         .service(daemon::version)
         .service(daemon::status)
@@ -54,7 +59,6 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(sessions::list)
         .service(sessions::show)
         .service(sessions::close)
-        .service(queue::observe)
         .service(queue::list)
         .service(queue::stats)
         .service(queue::claim)
@@ -75,7 +79,6 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(handoffs::update)
         .service(handoffs::inbox)
         .service(handoffs::fallback)
-        .service(hook::claude_code)
         .service(events::event_log)
         .service(events::stream_events);
 }
