@@ -27,6 +27,10 @@ pub struct EngineConfig {
     /// How many events the store keeps for watchers that fell behind; older ones
     /// are trimmed on watchdog ticks.
     pub event_retention: usize,
+    /// How many ended handoffs (completed, failed, cancelled, timed out) the
+    /// store keeps, for their history and the metrics; the oldest beyond it
+    /// are removed on watchdog ticks. Open ones are always kept.
+    pub handoff_retention: usize,
     /// The observation queues' limits.
     pub queue: QueueConfig,
     /// How agents are run.
@@ -201,6 +205,7 @@ impl Default for EngineConfig {
             watchdog_interval: Duration::from_secs(1),
             idle_after: Duration::from_secs(15 * 60),
             event_retention: 100_000,
+            handoff_retention: 100_000,
             queue: QueueConfig::default(),
             agents: AgentConfig::default(),
         }

@@ -62,6 +62,10 @@ pub trait Store: Send + Sync + 'static {
     /// within a session.
     fn handoffs(&self, session: Option<SessionId>) -> Result<Vec<Handoff>, StoreError>;
 
+    /// Removes the oldest ended handoffs so that at most `keep` ended ones
+    /// remain; returns how many went. Open handoffs are never removed.
+    fn trim_handoffs(&self, keep: usize) -> Result<usize, StoreError>;
+
     /// What the metrics know of one handoff (its session and state among
     /// them), without reading its record.
     fn handoff_summary(&self, id: HandoffId) -> Option<HandoffSummary>;

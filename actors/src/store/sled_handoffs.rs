@@ -11,7 +11,7 @@ use sled::Transactional;
 
 use super::sled_store::{SledStore, decode, encode, hex, insert_events, lock, storage_error};
 use crate::error::StoreError;
-use crate::model::{Event, Handoff, HandoffId, HandoffSummary, NewEvent, SessionId};
+use crate::model::{Event, Handoff, HandoffId, HandoffSummary, Lifecycle, NewEvent, SessionId};
 
 const TREE: &str = "handoffs";
 
@@ -53,6 +53,43 @@ impl SledStore {
             summaries.insert(handoff.id, HandoffSummary::of(handoff));
         }
         Ok(events)
+    }
+
+    /// Removes the oldest ended handoffs (ids are UUIDv7: creation order)
+    /// beyond `keep`, records and index entries together.
+    pub(super) fn remove_old_handoffs(&self, keep: usize) -> Result<usize, StoreError> {
+        let doomed: Vec<(HandoffId, SessionId)> = {
+            let summaries = lock(&self.handoff_summaries);
+            if summaries.len() <= keep {
+                return Ok(0);
+            }
+            let mut ended: Vec<(HandoffId, SessionId)> = summaries
+                .iter()
+                .filter(|(_, summary)| summary.state.is_terminal())
+                .map(|(id, summary)| (*id, summary.session))
+                .collect();
+            if ended.len() <= keep {
+                return Ok(0);
+            }
+            ended.sort_unstable();
+            ended.truncate(ended.len() - keep);
+            ended
+        };
+        self.refuse_if_faulty()?;
+        (&self.handoffs, &self.handoff_sessions)
+            .transaction(|(tree, index)| {
+                for (id, session) in &doomed {
+                    tree.remove(&key(*session, *id)[..])?;
+                    index.remove(&id.to_bytes()[..])?;
+                }
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(storage_error)?;
+        let mut summaries = lock(&self.handoff_summaries);
+        for (id, _) in &doomed {
+            summaries.remove(id);
+        }
+        Ok(doomed.len())
     }
 
     pub(super) fn read_handoff(&self, id: HandoffId) -> Result<Option<Handoff>, StoreError> {

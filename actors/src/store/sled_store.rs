@@ -450,6 +450,10 @@ impl Store for SledStore {
         self.read_handoffs(session)
     }
 
+    fn trim_handoffs(&self, keep: usize) -> Result<usize, StoreError> {
+        self.remove_old_handoffs(keep)
+    }
+
     fn handoff_summary(&self, id: HandoffId) -> Option<HandoffSummary> {
         lock(&self.handoff_summaries).get(&id).copied()
     }

@@ -194,7 +194,7 @@ async fn committed_handoffs_are_found_by_id_and_listed_by_session_after_reopenin
     {
         let store = open(&dir);
         store.save_handoffs(&[first.clone(), second.clone()], vec![opened_event(one)]).unwrap();
-        store.save_handoffs(&[third.clone()], Vec::new()).unwrap();
+        store.save_handoffs(std::slice::from_ref(&third), Vec::new()).unwrap();
         store.commit().await.unwrap();
     }
     let store = open(&dir);
@@ -210,4 +210,31 @@ async fn committed_handoffs_are_found_by_id_and_listed_by_session_after_reopenin
     store.save_handoffs(&[acked], Vec::new()).unwrap();
     let stats = store.handoff_stats(Some(two)).unwrap();
     assert_eq!((stats.total, stats.acknowledged, stats.time_to_ack.map(|l| l.mean_ms)), (1, 1, Some(2000.0)));
+}
+
+#[test]
+fn trimming_handoffs_removes_the_oldest_ended_ones_and_never_an_open_one() {
+    use crate::model::{Handoff, HandoffState, HandoffTarget};
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let session = SessionId::new();
+    let now = chrono::Utc::now();
+    let make = |task: &str| Handoff::new(session, None, HandoffTarget::Role("r".into()), task, now);
+    let open_one = make("oldest, still open");
+    let mut ended: Vec<Handoff> = (0..3).map(|n| make(&format!("ended {n}"))).collect();
+    for handoff in &mut ended {
+        handoff.transition(HandoffState::Cancelled, now, None).unwrap();
+    }
+    store.save_handoffs(std::slice::from_ref(&open_one), Vec::new()).unwrap();
+    store.save_handoffs(&ended, Vec::new()).unwrap();
+
+    assert_eq!(store.trim_handoffs(5).unwrap(), 0);
+    assert_eq!(store.trim_handoffs(1).unwrap(), 2);
+    let left: Vec<_> = store.handoffs(Some(session)).unwrap().into_iter().map(|h| h.task).collect();
+    assert_eq!(left, ["oldest, still open", "ended 2"]);
+    assert_eq!(store.handoff(ended[0].id).unwrap(), None);
+    assert_eq!(store.handoff_summary(ended[0].id), None);
+    assert_eq!(store.handoff_stats(None).unwrap().total, 2);
+    drop(store);
+    assert_eq!(open(&dir).handoffs(None).unwrap().len(), 2, "the trim is durable at the next open");
 }

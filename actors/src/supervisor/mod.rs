@@ -520,6 +520,9 @@ impl Handler<WatchdogTick> for Supervisor {
         if let Err(err) = self.engine.store.trim_events(self.engine.config.event_retention) {
             warn!(cause = %err, "cannot trim old events");
         }
+        if let Err(err) = self.engine.store.trim_handoffs(self.engine.config.handoff_retention) {
+            warn!(cause = %err, "cannot trim old handoffs");
+        }
     }
 }
 
