@@ -107,7 +107,9 @@ pub struct AgentView {
     /// The durable record.
     #[schema(value_type = Object)]
     pub agent: Agent,
-    /// What its processes use now; absent when it is not running or cannot be measured.
+    /// What its processes use now; absent when it is not running or cannot be
+    /// measured, and in the answers of spawn, stop and restart, which do not
+    /// wait for a scan of `/proc` (list and show measure).
     #[serde(default)]
     pub usage: Option<AgentUsage>,
     /// How long its current run has lasted, in milliseconds; absent when it is not running.

@@ -42,7 +42,7 @@ pub async fn spawn(
 ) -> Result<web::Json<AgentView>, ApiError> {
     let message = spawn_message(body.into_inner())?;
     let agent = state.baton.spawn_agent(message).await?;
-    Ok(web::Json(view(&state.baton, agent)))
+    Ok(web::Json(view(&state.baton, agent, None)))
 }
 
 /// The engine's message for a spawn request; a bad value is an error before
@@ -157,7 +157,7 @@ pub async fn list(
     let agents = state.baton.agents(query.session).await?;
     // Measuring reads /proc and the log files: off the server's threads.
     let baton = state.baton.clone();
-    let views = web::block(move || agents.into_iter().map(|agent| view(&baton, agent)).collect())
+    let views = web::block(move || measured_views(&baton, agents))
         .await
         .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot measure the agents: {err}")))?;
     Ok(web::Json(views))
@@ -172,7 +172,11 @@ pub async fn list(
 #[get("/v1/agents/{id}")]
 pub async fn show(state: web::Data<AppState>, id: web::Path<AgentId>) -> Result<web::Json<AgentView>, ApiError> {
     let agent = state.baton.agent(id.into_inner()).await?;
-    Ok(web::Json(view(&state.baton, agent)))
+    let baton = state.baton.clone();
+    let mut views = web::block(move || measured_views(&baton, vec![agent]))
+        .await
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot measure the agent: {err}")))?;
+    Ok(web::Json(views.remove(0)))
 }
 
 /// Stops an agent: SIGTERM to its process group, SIGKILL after the grace
@@ -196,7 +200,7 @@ pub async fn stop(
     let request: StopAgentRequest = super::optional_json(&request, body).await?;
     let grace = request.grace_ms.map(Duration::from_millis);
     let agent = state.baton.stop_agent(id.into_inner(), grace).await.map_err(ApiError::from)?;
-    Ok(web::Json(view(&state.baton, agent)))
+    Ok(web::Json(view(&state.baton, agent, None)))
 }
 
 /// Runs again an agent whose run is over (queued when a cap is reached).
@@ -211,7 +215,7 @@ pub async fn stop(
 #[post("/v1/agents/{id}/restart")]
 pub async fn restart(state: web::Data<AppState>, id: web::Path<AgentId>) -> Result<web::Json<AgentView>, ApiError> {
     let agent = state.baton.restart_agent(id.into_inner()).await?;
-    Ok(web::Json(view(&state.baton, agent)))
+    Ok(web::Json(view(&state.baton, agent, None)))
 }
 
 /// Which output, and how much of it.
@@ -271,20 +275,17 @@ fn tail_or_empty(path: &std::path::Path, n: usize) -> Vec<String> {
     }
 }
 
-/// An agent's record with its live usage, uptime and the tail of its output.
-pub fn view(baton: &Baton, agent: Agent) -> AgentView {
+/// An agent's record with its uptime and the tail of its output, and the
+/// usage given (measured by the caller, which may measure many at once, or
+/// not at all: a spawn's answer does not wait for a scan of `/proc`).
+pub fn view(baton: &Baton, agent: Agent, usage: Option<&SessionUsage>) -> AgentView {
     let paths = baton.agent_logs(agent.id);
     let running = agent.state == AgentState::Running;
-    let usage = match agent.pid {
-        Some(pid) if running => {
-            SessionUsage::measure(pid).ok().filter(|usage| !usage.is_empty()).map(|usage| AgentUsage {
-                rss_bytes: usage.rss_bytes,
-                cpu_time_ms: u64::try_from(usage.cpu_time.as_millis()).unwrap_or(u64::MAX),
-                processes: usage.processes(),
-            })
-        }
-        _ => None,
-    };
+    let usage = usage.filter(|usage| running && !usage.is_empty()).map(|usage| AgentUsage {
+        rss_bytes: usage.rss_bytes,
+        cpu_time_ms: u64::try_from(usage.cpu_time.as_millis()).unwrap_or(u64::MAX),
+        processes: usage.processes(),
+    });
     let uptime_ms = match agent.started_at {
         Some(started) if running => Some(u64::try_from((Utc::now() - started).num_milliseconds()).unwrap_or_default()),
         _ => None,
@@ -297,4 +298,20 @@ pub fn view(baton: &Baton, agent: Agent) -> AgentView {
         logs: AgentLogs { stdout: paths.stdout, stderr: paths.stderr },
         agent,
     }
+}
+
+/// The views of `agents`, their usage measured with one scan of `/proc`;
+/// run it off the server's threads (it reads `/proc` and the log files).
+fn measured_views(baton: &Baton, agents: Vec<Agent>) -> Vec<AgentView> {
+    let running: Vec<u32> =
+        agents.iter().filter(|agent| agent.state == AgentState::Running).filter_map(|agent| agent.pid).collect();
+    let usage =
+        if running.is_empty() { Default::default() } else { SessionUsage::measure_all(&running).unwrap_or_default() };
+    agents
+        .into_iter()
+        .map(|agent| {
+            let measured = agent.pid.and_then(|pid| usage.get(&pid));
+            view(baton, agent, measured)
+        })
+        .collect()
 }
