@@ -52,8 +52,9 @@ pub fn is_subreaper() -> io::Result<bool> {
 pub fn reap_orphans(spawned_here: impl Fn(u32) -> bool) -> io::Result<Vec<ReapedOrphan>> {
     let me = std::process::id();
     let mut reaped = Vec::new();
-    let zombies = all_stats()?
-        .into_iter()
+    let stats = all_stats()?;
+    let zombies = stats
+        .iter()
         .filter(|stat| stat.state == 'Z' && pid_of(stat.ppid) == Some(me))
         .filter_map(|stat| pid_of(stat.pid))
         .filter(|&pid| !spawned_here(pid));

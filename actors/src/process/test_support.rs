@@ -107,7 +107,7 @@ pub(super) fn leftovers(sessions: &[u32]) -> Vec<(u32, char)> {
     let me = std::process::id();
     all_stats()
         .expect("/proc can be listed")
-        .into_iter()
+        .iter()
         .filter(|stat| pid_of(stat.session).is_some_and(|sid| sessions.contains(&sid)))
         .filter(|stat| stat.state != 'Z' || pid_of(stat.ppid) == Some(me))
         .filter_map(|stat| Some((pid_of(stat.pid)?, stat.state)))
@@ -119,7 +119,7 @@ pub(super) fn zombie_children() -> Vec<u32> {
     let me = std::process::id();
     all_stats()
         .expect("/proc can be listed")
-        .into_iter()
+        .iter()
         .filter(|stat| stat.state == 'Z' && pid_of(stat.ppid) == Some(me))
         .filter_map(|stat| pid_of(stat.pid))
         .collect()

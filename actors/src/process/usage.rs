@@ -44,9 +44,9 @@ impl SessionUsage {
     /// with no live process is absent.
     pub fn measure_all(sids: &[u32]) -> io::Result<HashMap<u32, Self>> {
         let mut members: HashMap<u32, Vec<Stat>> = HashMap::new();
-        for stat in all_stats()?.into_iter().filter(is_running) {
+        for stat in all_stats()?.iter().filter(|stat| is_running(stat)) {
             if let Some(sid) = pid_of(stat.session).filter(|sid| sids.contains(sid)) {
-                members.entry(sid).or_default().push(stat);
+                members.entry(sid).or_default().push(stat.clone());
             }
         }
         Ok(members.into_iter().map(|(sid, stats)| (sid, Self::of(stats))).collect())
