@@ -7,7 +7,7 @@
 # Usage: scripts/bench-agents.sh [ROUNDS]   (JSON of every figure: BENCH_JSON=FILE)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${1:-5}"
+rounds="${1:-6}"
 peers="$(scripts/peers.sh)"
 cargo build --release --quiet
 exec python3 scripts/lib/agents_bench.py --rounds "$rounds" --baton "$PWD/target/release/baton" \
