@@ -69,19 +69,13 @@ impl Handler<SpawnAgent> for Supervisor {
                 }
             }));
         }
+        // The spec is a queued record already (`SpawnAgent` builds one): it
+        // gets its own id and times now, so a message sent twice makes two agents.
         let now = self.engine.clock.now();
-        let mut agent = Agent::queued(spec.session, spec.argv.clone(), now);
-        agent.role = spec.role;
-        agent.cwd = spec.cwd;
-        agent.env = spec.env;
-        agent.inherit_env = spec.inherit_env;
-        agent.restart = spec.restart;
-        agent.schedule = spec.schedule;
-        agent.limits = spec.limits;
-        agent.stdin_pipe = spec.stdin_pipe;
-        agent.priority = spec.priority;
-        agent.on_shutdown = spec.on_shutdown;
-        agent.on_adopt = spec.on_adopt;
+        let mut agent = spec;
+        agent.id = crate::model::AgentId::new();
+        agent.created_at = now;
+        agent.updated_at = now;
         let queued = EventKind::AgentStateChanged {
             agent: agent.id,
             from: AgentState::Queued,
