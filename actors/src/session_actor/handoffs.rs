@@ -108,25 +108,13 @@ impl SessionActor {
         Ok(())
     }
 
-    /// Commits in the background what no caller waits for (a watchdog
-    /// change), so it becomes durable and its events are published.
-    fn commit_in_background(&self, what: &'static str, ctx: &mut Context<Self>) {
-        let (commit, session_id) = (self.engine.store.commit(), self.session.id);
-        ctx.spawn(wrap_future(async move {
-            if let Err(err) = commit.await {
-                warn!(%session_id, cause = %err, "{what} not committed");
-            }
-        }));
-    }
-
     /// Loads the open handoffs when the actor starts, and hands on those whose
     /// agent stopped for good while no actor was there to notice.
     pub(super) fn load_handoffs(&mut self, ctx: &mut Context<Self>) -> Result<(), EngineError> {
         let open = self.engine.store.handoffs(Some(self.session.id))?.into_iter().filter(Handoff::is_open);
         self.handoffs.open = open.map(|handoff| (handoff.id, handoff)).collect();
-        let assignees: HashSet<AgentId> = self.handoffs.busy();
-        for agent in assignees {
-            self.agent_gone(agent, ctx);
+        for agent in self.handoffs.busy() {
+            self.transfer_from(agent, ctx);
         }
         self.route_pending(Vec::new(), ctx);
         Ok(())
@@ -429,7 +417,7 @@ impl SessionActor {
         }
         let timed_out = !changed.is_empty();
         match self.write_handoffs(changed, events) {
-            Ok(()) if timed_out => self.commit_in_background("handoff deadlines", ctx),
+            Ok(()) if timed_out => self.commit_in_background(self.engine.store.commit(), "handoff deadlines", ctx),
             Ok(()) => {}
             Err(err) => warn!(session_id = %self.session.id, cause = %err, "handoff deadlines not recorded"),
         }
@@ -439,6 +427,13 @@ impl SessionActor {
     /// Hands on the open handoffs of `agent` if its run is over for good: to
     /// the session's fallback, or back to be routed anew.
     pub(super) fn agent_gone(&mut self, agent: AgentId, ctx: &mut Context<Self>) {
+        self.transfer_from(agent, ctx);
+        self.route_pending(Vec::new(), ctx);
+    }
+
+    /// Moves the open handoffs of `agent`, if its run is over for good, back
+    /// to `initiated` (to the fallback, if any), for the next routing pass.
+    fn transfer_from(&mut self, agent: AgentId, ctx: &mut Context<Self>) {
         let record = match self.engine.store.agent(agent) {
             Ok(Some(record)) if record.state.is_ended() => record,
             Ok(_) => return,
@@ -476,9 +471,8 @@ impl SessionActor {
             return warn!(session_id = %self.session.id, cause = %err, "handoff transfer not recorded");
         }
         if moved {
-            self.commit_in_background("handoff transfer", ctx);
+            self.commit_in_background(self.engine.store.commit(), "handoff transfer", ctx);
         }
-        self.route_pending(Vec::new(), ctx);
     }
 
     /// Cancels every open handoff: the session is closing.

@@ -177,6 +177,18 @@ impl SessionActor {
         Ok(())
     }
 
+    /// Waits in the background for `commit`, which no caller waits for (a
+    /// watchdog change), so it becomes durable and its events are published;
+    /// a failure is logged, naming `what`.
+    fn commit_in_background(&self, commit: Commit, what: &'static str, ctx: &mut Context<Self>) {
+        let session_id = self.session.id;
+        ctx.spawn(wrap_future(async move {
+            if let Err(err) = commit.await {
+                warn!(%session_id, cause = %err, "{what} not committed");
+            }
+        }));
+    }
+
     fn retire(&mut self) {
         if !self.retiring {
             self.retiring = true;

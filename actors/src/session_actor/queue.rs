@@ -196,16 +196,9 @@ impl SessionActor {
                 let (ops, events) = changes.into_iter().unzip::<_, _, Vec<_>, Vec<_>>();
                 self.write_queue(ops, events.into_iter().flatten().collect())
             });
-        let session_id = self.session.id;
         match result {
-            Ok(commit) => {
-                ctx.spawn(wrap_future(async move {
-                    if let Err(err) = commit.await {
-                        warn!(%session_id, cause = %err, "lapsed leases not committed");
-                    }
-                }));
-            }
-            Err(err) => warn!(%session_id, cause = %err, "cannot return lapsed leases"),
+            Ok(commit) => self.commit_in_background(commit, "lapsed leases", ctx),
+            Err(err) => warn!(session_id = %self.session.id, cause = %err, "cannot return lapsed leases"),
         }
     }
 
