@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use actix::prelude::*;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
-use tokio::process::ChildStdin;
+use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -119,7 +119,7 @@ pub(super) struct Feed {
 impl Feed {
     /// Starts writing to `stdin` what [`push`](Self::push) is given, in order,
     /// until the pipe breaks or the feed is dropped.
-    pub(super) fn start(mut stdin: ChildStdin, agent: AgentId) -> Self {
+    pub(super) fn start(mut stdin: pipe::Sender, agent: AgentId) -> Self {
         let (lines, mut queued) = mpsc::channel::<Arc<[u8]>>(BACKLOG);
         actix::spawn(async move {
             while let Some(line) = queued.recv().await {

@@ -163,7 +163,7 @@ impl AgentActor {
     }
 
     /// Takes the stdin pipe of a run that just started, if it has one.
-    fn open_feed(&mut self, stdin: Option<tokio::process::ChildStdin>, ctx: &mut Context<Self>) {
+    fn open_feed(&mut self, stdin: Option<tokio::net::unix::pipe::Sender>, ctx: &mut Context<Self>) {
         self.close_feed();
         if let Some(stdin) = stdin {
             self.feed = Some(feed::Feed::start(stdin, self.agent.id));

@@ -115,6 +115,13 @@ impl AgentActor {
             _ => None,
         };
         let alive = identity.filter(ProcessIdentity::is_alive);
+        if let Some(dead) = identity.filter(|dead| alive.is_none() && ProcessIdentity::of(dead.pid).ok() == Some(*dead))
+        {
+            // A zombie: a child of this process whose waiter went with its
+            // runtime (an engine restarted in place). Take its remains.
+            forget(dead.pid);
+            reap_adopted(dead);
+        }
         match (self.agent.state, alive) {
             (AgentState::Running, Some(identity)) if self.agent.on_adopt == AdoptPolicy::Restart => {
                 info!(agent_id = %self.agent.id, pid = identity.pid, "replacing the agent's running process");

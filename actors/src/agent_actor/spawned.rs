@@ -55,7 +55,14 @@ pub(super) fn reap_adopted(identity: ProcessIdentity) {
 /// Only for a process that is a subreaper for its agents (the daemon): in a
 /// library host, other zombie children are the host's, and their exit
 /// statuses are not ours to take.
-pub(crate) fn reap_orphans() -> std::io::Result<Vec<ReapedOrphan>> {
+///
+/// The scan runs on the scanner thread; only the reaping holds the lock on
+/// the spawned pids. A zombie seen in the scan that is one of ours is in the
+/// set by then (registered at its spawn, forgotten only once reaped), and
+/// reaping one that is not a zombie any more does nothing.
+pub(crate) async fn reap_orphans() -> std::io::Result<Vec<ReapedOrphan>> {
+    let zombies = crate::process::zombie_children_async().await?;
     let spawned = lock();
-    crate::process::reap_orphans(|pid| spawned.as_ref().is_some_and(|set| set.contains(&pid)))
+    let orphans = zombies.into_iter().filter(|pid| spawned.as_ref().is_none_or(|set| !set.contains(pid)));
+    Ok(crate::process::reap_zombies(orphans))
 }

@@ -3,6 +3,7 @@
 //! runtime, stale output, max RSS, max CPU time). The first limit found passed
 //! stops the run, with the limit as the reason.
 
+use actix::fut::wrap_future;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tracing::warn;
@@ -24,9 +25,37 @@ impl AgentActor {
             return self.exited(run, None, ctx);
         }
         self.rotate_logs();
-        if let Some(limit) = self.limit_passed(now) {
-            self.stop(StopCause::Limit(limit), None, None, ctx);
+        if let Some(limit) = self.time_limit_passed(now) {
+            return self.stop(StopCause::Limit(limit), None, None, ctx);
         }
+        self.check_usage(ctx);
+    }
+
+    /// Measures the run's usage, if it has a memory or CPU limit, and stops it
+    /// when it passed one. The scan of `/proc` runs on the scanner thread, so
+    /// every agent checked on one tick shares it, and the engine's thread
+    /// goes on meanwhile.
+    fn check_usage(&self, ctx: &mut Context<Self>) {
+        let limits = self.agent.limits;
+        let Some(watch) = &self.watch else { return };
+        if limits.max_rss_bytes.is_none() && limits.max_cpu_time.is_none() {
+            return;
+        }
+        let run = self.run;
+        let measured = SessionUsage::measure_async(watch.identity.pid);
+        ctx.spawn(wrap_future::<_, Self>(measured).map(move |usage, act, ctx| {
+            if act.run != run || act.agent.state != AgentState::Running || act.stopping.is_some() {
+                return;
+            }
+            match usage {
+                Ok(usage) => {
+                    if let Some(limit) = act.usage_limit_passed(&usage) {
+                        act.stop(StopCause::Limit(limit), None, None, ctx);
+                    }
+                }
+                Err(err) => warn!(agent_id = %act.agent.id, cause = %err, "cannot measure the agent's usage"),
+            }
+        }));
     }
 
     /// Rotates a log file past its size; its cursor starts again at the top.
@@ -47,8 +76,9 @@ impl AgentActor {
         }
     }
 
-    /// The first limit the current run has passed, as a reason.
-    fn limit_passed(&self, now: DateTime<Utc>) -> Option<String> {
+    /// The first time limit (max runtime, stale output) the current run has
+    /// passed, as a reason.
+    fn time_limit_passed(&self, now: DateTime<Utc>) -> Option<String> {
         let limits = self.agent.limits;
         let watch = self.watch.as_ref()?;
         if let (Some(max), Some(started)) = (limits.max_runtime, self.agent.started_at) {
@@ -61,16 +91,13 @@ impl AgentActor {
                 return Some(format!("no output for {stale:?}"));
             }
         }
-        if limits.max_rss_bytes.is_none() && limits.max_cpu_time.is_none() {
-            return None;
-        }
-        let usage = match SessionUsage::measure(watch.identity.pid) {
-            Ok(usage) => usage,
-            Err(err) => {
-                warn!(agent_id = %self.agent.id, cause = %err, "cannot measure the agent's usage");
-                return None;
-            }
-        };
+        None
+    }
+
+    /// The first usage limit (max RSS, max CPU time) that `usage` passes, as
+    /// a reason.
+    fn usage_limit_passed(&self, usage: &SessionUsage) -> Option<String> {
+        let limits = self.agent.limits;
         if let Some(max) = limits.max_rss_bytes.filter(|&max| usage.rss_bytes > max) {
             return Some(format!("RSS of {} bytes over the limit of {max} bytes", usage.rss_bytes));
         }

@@ -18,9 +18,11 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, getpgrp, getsid};
-use tokio::time::{Instant, sleep};
+use procfs::process::Stat;
+use tokio::time::{Instant, sleep, timeout_at};
 
-use super::proc_table::{pid_of, session_members};
+use super::child::ExitWatch;
+use super::proc_table::{all_stats, all_stats_async, is_running, pid_of};
 
 /// How long [`stop_session`] waits for processes to vanish after SIGKILL
 /// before it gives up on them (a process stuck in the kernel, such as on a
@@ -88,9 +90,24 @@ pub enum StopError {
 /// and to every live process whose session id is `sid`, wherever its group.
 ///
 /// Processes already gone are skipped. When some cannot be signalled, the rest
-/// still are, and the first failure is returned.
+/// still are, and the first failure is returned. Blocks while `/proc` is
+/// scanned; [`stop_session`] does not.
 pub fn signal_session(sid: u32, signal: Signal) -> Result<(), StopError> {
     let group = agent_session(sid)?;
+    let stats = all_stats().map_err(|source| StopError::Scan { sid, source })?;
+    signal_members(sid, group, signal, &stats)
+}
+
+/// [`signal_session`], scanning on the scanner thread.
+async fn signal_session_async(sid: u32, signal: Signal) -> Result<(), StopError> {
+    let group = agent_session(sid)?;
+    let stats = all_stats_async().await.map_err(|source| StopError::Scan { sid, source })?;
+    signal_members(sid, group, signal, &stats)
+}
+
+/// Signals process group `group`, then every live member of session `sid`
+/// in `stats`.
+fn signal_members(sid: u32, group: i32, signal: Signal, stats: &[Stat]) -> Result<(), StopError> {
     let mut first_error = None;
     let mut send = |pid: i32| match kill(Pid::from_raw(pid), signal) {
         Ok(()) | Err(Errno::ESRCH) => {}
@@ -99,7 +116,7 @@ pub fn signal_session(sid: u32, signal: Signal) -> Result<(), StopError> {
         }
     };
     send(-group);
-    for member in session_members(sid).map_err(|source| StopError::Scan { sid, source })? {
+    for member in stats.iter().filter(|stat| is_member(stat, sid)) {
         send(member.pid);
     }
     first_error.map_or(Ok(()), Err)
@@ -108,26 +125,34 @@ pub fn signal_session(sid: u32, signal: Signal) -> Result<(), StopError> {
 /// Whether session `sid` has a live process (zombies, which have exited and
 /// wait to be reaped, do not count). False when `/proc` cannot be read.
 pub fn session_alive(sid: u32) -> bool {
-    members(sid).is_ok_and(|pids| !pids.is_empty())
+    all_stats().is_ok_and(|stats| stats.iter().any(|stat| is_member(stat, sid)))
 }
 
 /// Stops session `sid`: sends `signal` (normally SIGTERM), waits up to `grace`
-/// for every process to exit, checking `/proc` every `poll`, then SIGKILLs
-/// whatever is left and waits (up to [`KILL_WAIT`]) until nothing is.
+/// for every process to exit, then SIGKILLs whatever is left and waits (up to
+/// [`KILL_WAIT`]) until nothing is.
+///
+/// It waits for the session's leader (process `sid`) to exit without looking
+/// at `/proc`, then looks every `poll` until no other member is left. The
+/// scans run on the scanner thread, shared with other callers, so the
+/// caller's thread is never blocked.
 ///
 /// The agent's own process, a child of the caller, stays a zombie until its
-/// `Child` is waited for; zombies do not count as left.
+/// [`Child`](super::Child) is waited for; zombies do not count as left.
 pub async fn stop_session(sid: u32, signal: Signal, grace: Duration, poll: Duration) -> Result<StopOutcome, StopError> {
-    off_thread(move || signal_session(sid, signal)).await?;
-    if wait_until_empty(sid, grace, poll).await?.is_empty() {
+    // Watched before the signal, so that its exit cannot come first. None
+    // when the leader is already gone.
+    let leader = ExitWatch::open(sid).ok();
+    signal_session_async(sid, signal).await?;
+    if wait_until_empty(sid, leader.as_ref(), grace, poll).await?.is_empty() {
         return Ok(StopOutcome::Exited);
     }
     let deadline = Instant::now() + KILL_WAIT;
     loop {
         // Sent again each round: a process that was forking when the last one
         // went out can leave a child the scan had not seen.
-        off_thread(move || signal_session(sid, Signal::SIGKILL)).await?;
-        let left = wait_until_empty(sid, poll, poll).await?;
+        signal_session_async(sid, Signal::SIGKILL).await?;
+        let left = wait_until_empty(sid, leader.as_ref(), poll, poll).await?;
         if left.is_empty() {
             return Ok(StopOutcome::Killed);
         }
@@ -137,12 +162,24 @@ pub async fn stop_session(sid: u32, signal: Signal, grace: Duration, poll: Durat
     }
 }
 
-/// Waits up to `limit` for session `sid` to have no live process, looking
-/// every `poll`; returns those still there (none when it emptied).
-async fn wait_until_empty(sid: u32, limit: Duration, poll: Duration) -> Result<Vec<u32>, StopError> {
+/// Waits up to `limit` for session `sid` to have no live process: first for
+/// its `leader` to exit, then looking at `/proc` every `poll`; returns those
+/// still there (none when it emptied).
+async fn wait_until_empty(
+    sid: u32,
+    leader: Option<&ExitWatch>,
+    limit: Duration,
+    poll: Duration,
+) -> Result<Vec<u32>, StopError> {
     let deadline = Instant::now() + limit;
+    if let Some(leader) = leader {
+        // An error watching it only means looking at /proc sooner.
+        let _ = timeout_at(deadline, leader.exited()).await;
+    }
     loop {
-        let left = off_thread(move || members(sid)).await?;
+        let stats = all_stats_async().await.map_err(|source| StopError::Scan { sid, source })?;
+        let left: Vec<u32> =
+            stats.iter().filter(|stat| is_member(stat, sid)).filter_map(|stat| pid_of(stat.pid)).collect();
         if left.is_empty() || Instant::now() >= deadline {
             return Ok(left);
         }
@@ -150,20 +187,9 @@ async fn wait_until_empty(sid: u32, limit: Duration, poll: Duration) -> Result<V
     }
 }
 
-/// Runs `scan` (which reads all of `/proc`, a cost that grows with the
-/// machine's processes) on tokio's blocking pool, so that the caller's thread,
-/// the engine's, goes on serving other requests meanwhile.
-async fn off_thread<T: Send + 'static>(scan: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(scan).await {
-        Ok(value) => value,
-        Err(err) => std::panic::resume_unwind(err.into_panic()),
-    }
-}
-
-/// The pids of the live members of session `sid`.
-fn members(sid: u32) -> Result<Vec<u32>, StopError> {
-    let members = session_members(sid).map_err(|source| StopError::Scan { sid, source })?;
-    Ok(members.iter().filter_map(|stat| pid_of(stat.pid)).collect())
+/// Whether `stat` is a live member of session `sid`.
+fn is_member(stat: &Stat, sid: u32) -> bool {
+    pid_of(stat.session) == Some(sid) && is_running(stat)
 }
 
 /// `sid` as a process group id to signal, if it can be an agent's session.

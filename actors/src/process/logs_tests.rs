@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
-use tokio::process::ChildStdin;
+use tokio::net::unix::pipe;
 
 use super::*;
 use crate::process::Stdin;
@@ -25,7 +25,7 @@ fn an_agents_logs_are_named_after_it() {
 }
 
 /// Writes `line` through `cat` and waits until it is all the live file holds.
-async fn say(stdin: &mut ChildStdin, log: &Path, line: &str) {
+async fn say(stdin: &mut pipe::Sender, log: &Path, line: &str) {
     stdin.write_all(line.as_bytes()).await.unwrap();
     eventually(&format!("{line:?} to be logged"), || read(log) == line).await;
 }

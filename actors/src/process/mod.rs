@@ -17,7 +17,8 @@
 //!
 //! # Layout
 //! - [`spawn`](spawn()): runs a [`ProcessSpec`] directly (never through a shell) in
-//!   a new session, its output going straight to log files.
+//!   a new session, its output going straight to log files; the [`Child`] is
+//!   waited for through a pidfd.
 //! - [`Environment`]: what an agent's environment holds, and nothing else.
 //! - [`ProcessIdentity`]: a pid and its start time, so pid reuse never fools us.
 //! - [`SessionUsage`]: memory and CPU of every process of an agent's session.
@@ -27,6 +28,7 @@
 //! - [`LogPaths`], [`rotate_if_over`], [`tail_lines`], [`LogCursor`]: per-agent
 //!   log files, rotated by copy-truncate, read from the end or followed.
 
+mod child;
 mod env;
 mod identity;
 mod kill;
@@ -40,6 +42,7 @@ mod usage;
 #[cfg(test)]
 mod test_support;
 
+pub use child::Child;
 pub use env::{AllowList, BatonContext, Environment, STANDARD_ALLOW_LIST};
 pub use env::{BATON_AGENT_ID, BATON_SESSION_ID, BATON_SOCKET};
 pub use identity::ProcessIdentity;
@@ -47,6 +50,6 @@ pub use kill::{KILL_WAIT, StopError, StopOutcome, session_alive, signal_session,
 pub use log_cursor::{LogChunk, LogCursor, LogLines, READ_LIMIT};
 pub use logs::{LogPaths, OutputStream, rotate_if_over, tail_lines};
 pub use nix::sys::signal::Signal;
-pub use reaper::{ReapedOrphan, become_subreaper, is_subreaper, reap_orphans};
+pub use reaper::{ReapedOrphan, become_subreaper, is_subreaper, reap_orphans, reap_zombies, zombie_children_async};
 pub use spawn::{ProcessSpec, SpawnError, Spawned, Stdin, spawn};
 pub use usage::SessionUsage;

@@ -6,7 +6,7 @@
 //! signal. Only a `/proc` that cannot be listed at all is an error.
 
 use std::io;
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock, mpsc};
 use std::time::Duration;
 
 use procfs::ProcError;
@@ -21,40 +21,89 @@ pub(super) fn stat_of(pid: u32) -> io::Result<Stat> {
 /// The `stat` of every process that could be read. Those that vanished (or
 /// could not be read) between listing `/proc` and reading them are left out.
 ///
-/// A scan reads every process's `stat`, a cost that grows with the machine;
-/// callers that ask at once (100 agents stopped together) share scans. Each
-/// caller gets a scan that started after it asked, so what it reads is never
-/// older than its question.
+/// Blocks the calling thread until the scan is done; async callers use
+/// [`all_stats_async`].
 pub(super) fn all_stats() -> io::Result<Arc<Vec<Stat>>> {
-    let shared = &*SCANS;
-    let mut state = lock(shared);
-    // The scan running now may have read part of /proc before this call: wait
-    // for the next one.
-    let wanted = state.started + 1;
-    loop {
-        if state.finished >= wanted {
-            return match &state.latest {
-                Some(Ok(stats)) => Ok(Arc::clone(stats)),
-                Some(Err((kind, message))) => Err(io::Error::new(*kind, message.clone())),
-                None => Err(io::Error::other("no scan of /proc")),
-            };
-        }
-        if state.running {
-            state = shared.done.wait(state).unwrap_or_else(PoisonError::into_inner);
-            continue;
-        }
-        state.running = true;
-        state.started += 1;
-        let this = state.started;
-        drop(state);
-        let scanned = scan().map(Arc::new);
-        state = lock(shared);
-        state.running = false;
-        state.finished = this;
-        state.latest = Some(scanned.as_ref().map(Arc::clone).map_err(|err| (err.kind(), err.to_string())));
-        shared.done.notify_all();
-        if this >= wanted {
-            return scanned;
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    ask(Reply::Blocking(reply));
+    answer.recv().unwrap_or_else(|_| Err(scanner_gone())).map_err(into_error)
+}
+
+/// [`all_stats`] for async callers: the scan runs on the scanner thread while
+/// the caller's thread goes on with other work.
+pub(super) async fn all_stats_async() -> io::Result<Arc<Vec<Stat>>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    ask(Reply::Async(reply));
+    answer.await.unwrap_or_else(|_| Err(scanner_gone())).map_err(into_error)
+}
+
+/// Hands a request to the scanner thread.
+fn ask(reply: Reply) {
+    if let Err(mpsc::SendError(reply)) = SCANNER.send(reply) {
+        reply.send(Err(scanner_gone()));
+    }
+}
+
+/// A finished scan, shared by its callers; an error is kept as its kind and
+/// message, since `io::Error` is not `Clone`.
+type ScanResult = Result<Arc<Vec<Stat>>, (io::ErrorKind, String)>;
+
+fn into_error((kind, message): (io::ErrorKind, String)) -> io::Error {
+    io::Error::new(kind, message)
+}
+
+fn scanner_gone() -> (io::ErrorKind, String) {
+    (io::ErrorKind::Other, "the thread that scans /proc is gone".to_owned())
+}
+
+/// Where a scan's result goes: a thread that blocks for it, or a task.
+enum Reply {
+    Blocking(mpsc::SyncSender<ScanResult>),
+    Async(tokio::sync::oneshot::Sender<ScanResult>),
+}
+
+impl Reply {
+    fn send(self, result: ScanResult) {
+        // A caller that stopped waiting does not want the answer.
+        let _ = match self {
+            Reply::Blocking(reply) => reply.send(result).map_err(drop),
+            Reply::Async(reply) => reply.send(result).map_err(drop),
+        };
+    }
+}
+
+/// The requests for the scanner thread, started on first use.
+///
+/// A scan reads every process's `stat`, a cost that grows with the machine.
+/// One thread does every scan of the process, and callers that ask while a
+/// scan runs (100 agents stopped together, every agent's watchdog check on
+/// one tick) share the next one: each caller gets a scan that started after
+/// it asked, so what it reads is never older than its question. One thread,
+/// not a thread per waiting caller, so a burst of stops leaves no threads
+/// behind.
+static SCANNER: LazyLock<mpsc::Sender<Reply>> = LazyLock::new(|| {
+    let (requests, queue) = mpsc::channel();
+    let started = std::thread::Builder::new()
+        .name("baton-proc".into())
+        .stack_size(SCANNER_STACK)
+        .spawn(move || serve_scans(&queue));
+    if let Err(err) = started {
+        // Every request is then answered with an error (its sender fails).
+        tracing::error!(cause = %err, "cannot start the thread that scans /proc");
+    }
+    requests
+});
+
+/// The scanner thread's stack: a scan keeps little on it.
+const SCANNER_STACK: usize = 256 * 1024;
+
+/// Answers requests until every sender is gone (never, for the static one).
+fn serve_scans(queue: &mpsc::Receiver<Reply>) {
+    while let Ok(first) = queue.recv() {
+        let waiting: Vec<Reply> = std::iter::once(first).chain(queue.try_iter()).collect();
+        let result: ScanResult = scan().map(Arc::new).map_err(|err| (err.kind(), err.to_string()));
+        for reply in waiting {
+            reply.send(result.clone());
         }
     }
 }
@@ -62,32 +111,6 @@ pub(super) fn all_stats() -> io::Result<Arc<Vec<Stat>>> {
 fn scan() -> io::Result<Vec<Stat>> {
     let processes = procfs::process::all_processes().map_err(into_io)?;
     Ok(processes.filter_map(|process| process.and_then(|process| process.stat()).ok()).collect())
-}
-
-/// A finished scan, shared by its callers; an error is kept as its kind and
-/// message, since `io::Error` is not `Clone`.
-type ScanResult = Result<Arc<Vec<Stat>>, (io::ErrorKind, String)>;
-
-/// The scans of `/proc` in this process: how many started and finished, and
-/// the last one's result.
-#[derive(Default)]
-struct ScanState {
-    running: bool,
-    started: u64,
-    finished: u64,
-    latest: Option<ScanResult>,
-}
-
-struct Scans {
-    state: Mutex<ScanState>,
-    done: Condvar,
-}
-
-static SCANS: LazyLock<Scans> = LazyLock::new(|| Scans { state: Mutex::default(), done: Condvar::new() });
-
-fn lock(scans: &Scans) -> MutexGuard<'_, ScanState> {
-    // The state is counters and a result, consistent after every update.
-    scans.state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The live members of session `sid`: every process whose session id is `sid`
@@ -134,16 +157,22 @@ fn into_io(err: ProcError) -> io::Error {
 mod tests {
     use super::*;
 
+    /// Starts a process just before asking: a scan that began earlier could miss it.
+    fn sleeper() -> std::process::Child {
+        std::process::Command::new("sleep").arg("30").spawn().unwrap()
+    }
+
+    fn seen(stats: &[Stat], pid: u32) -> bool {
+        stats.iter().any(|stat| pid_of(stat.pid) == Some(pid))
+    }
+
     #[test]
     fn callers_at_once_each_see_a_scan_that_started_after_they_asked() {
-        let before = lock(&SCANS).started;
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 std::thread::spawn(|| {
-                    // Started just before asking: a scan that began earlier could miss it.
-                    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
-                    let pid = child.id();
-                    let seen = all_stats().unwrap().iter().any(|stat| pid_of(stat.pid) == Some(pid));
+                    let mut child = sleeper();
+                    let seen = seen(&all_stats().unwrap(), child.id());
                     child.kill().unwrap();
                     child.wait().unwrap();
                     seen
@@ -153,6 +182,22 @@ mod tests {
         for thread in threads {
             assert!(thread.join().unwrap(), "a caller's scan missed a process started before it asked");
         }
-        assert!(lock(&SCANS).started > before);
+    }
+
+    #[tokio::test]
+    async fn async_callers_share_the_scanner_and_see_what_was_there_when_they_asked() {
+        let mut children: Vec<_> = (0..8).map(|_| sleeper()).collect();
+        let asked = children.iter().map(|child| {
+            let pid = child.id();
+            async move { all_stats_async().await.map(|stats| seen(&stats, pid)) }
+        });
+        let answers = futures_util::future::join_all(asked).await;
+        for child in &mut children {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        for answer in answers {
+            assert!(answer.unwrap(), "an async caller's scan missed a process started before it asked");
+        }
     }
 }

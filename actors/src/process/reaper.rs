@@ -18,7 +18,9 @@ use nix::sys::prctl;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::proc_table::{all_stats, pid_of};
+use procfs::process::Stat;
+
+use super::proc_table::{all_stats, all_stats_async, pid_of};
 use crate::model::ExitStatus;
 
 /// An orphan that was reaped, and how it ended.
@@ -51,14 +53,32 @@ pub fn is_subreaper() -> io::Result<bool> {
 /// once could be taken for an orphan.
 pub fn reap_orphans(spawned_here: impl Fn(u32) -> bool) -> io::Result<Vec<ReapedOrphan>> {
     let me = std::process::id();
-    let mut reaped = Vec::new();
     let stats = all_stats()?;
-    let zombies = stats
+    Ok(reap_zombies(zombies_of(&stats, me).filter(|&pid| !spawned_here(pid))))
+}
+
+/// The zombie children of this process, from a scan on the scanner thread:
+/// the candidates for [`reap_zombies`].
+pub async fn zombie_children_async() -> io::Result<Vec<u32>> {
+    let me = std::process::id();
+    Ok(zombies_of(&all_stats_async().await?, me).collect())
+}
+
+/// The zombie children of process `parent` in `stats`.
+fn zombies_of(stats: &[Stat], parent: u32) -> impl Iterator<Item = u32> + '_ {
+    stats
         .iter()
-        .filter(|stat| stat.state == 'Z' && pid_of(stat.ppid) == Some(me))
+        .filter(move |stat| stat.state == 'Z' && pid_of(stat.ppid) == Some(parent))
         .filter_map(|stat| pid_of(stat.pid))
-        .filter(|&pid| !spawned_here(pid));
-    for pid in zombies {
+}
+
+/// Reaps each of `pids` that is a zombie child of this process, and says how
+/// each ended; one that is not (any more) is left alone.
+///
+/// The caller must leave out the children it waits for itself.
+pub fn reap_zombies(pids: impl IntoIterator<Item = u32>) -> Vec<ReapedOrphan> {
+    let mut reaped = Vec::new();
+    for pid in pids {
         let Ok(raw) = i32::try_from(pid) else { continue };
         match waitpid(Pid::from_raw(raw), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => reaped.push(ReapedOrphan { pid, exit: ExitStatus::exited(code) }),
@@ -73,7 +93,7 @@ pub fn reap_orphans(spawned_here: impl Fn(u32) -> bool) -> io::Result<Vec<Reaped
             Err(errno) => tracing::warn!(pid, %errno, "cannot reap an orphan"),
         }
     }
-    Ok(reaped)
+    reaped
 }
 
 #[cfg(test)]

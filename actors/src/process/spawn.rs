@@ -2,20 +2,28 @@
 //!
 //! The command runs as given, never through a shell: an argument is an
 //! argument, whatever characters it holds. The child starts a new session
-//! (`setsid` between fork and exec), so it leads its own session and process
+//! (`posix_spawn` with `POSIX_SPAWN_SETSID`), so it leads its own session and process
 //! group, has no controlling terminal (a terminal's Ctrl-C or hangup never
 //! reaches it), and everything it starts can be found by its session id. Its
 //! environment is exactly the [`Environment`] it is given. Its stdout and
 //! stderr are log files it writes itself, not pipes to the daemon: an agent
 //! whose daemon dies goes on running and its output goes on landing.
 
+use std::ffi::{CString, OsStr, c_int};
 use std::fs::File;
 use std::io;
+use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use tokio::process::{Child, ChildStdin, Command};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::wait::waitpid;
+use tokio::net::unix::pipe;
 
+use super::child::Child;
 use super::env::Environment;
 use super::identity::ProcessIdentity;
 use super::logs::{LogPaths, open_for_append};
@@ -87,12 +95,12 @@ impl ProcessSpec {
 #[derive(Debug)]
 pub struct Spawned {
     /// The child, to wait for its exit. Dropping it neither kills nor leaks
-    /// the process: tokio reaps it in the background once it exits.
+    /// the process: it is reaped in the background once it exits.
     pub child: Child,
     /// Who it is for good, to store in the agent's record.
     pub identity: ProcessIdentity,
     /// The write end of its stdin, when [`Stdin::Pipe`] was asked for.
-    pub stdin: Option<ChildStdin>,
+    pub stdin: Option<pipe::Sender>,
 }
 
 /// Why an agent's process could not be started.
@@ -161,10 +169,17 @@ pub enum SpawnError {
 /// Starts `spec`'s program in a new session, with exactly `spec`'s environment,
 /// its output appended to the log files.
 ///
-/// Must be called within a tokio runtime (which reaps the child when it is
-/// waited for, or in the background once dropped).
+/// The child is started with `posix_spawn`, which glibc implements with
+/// `clone(CLONE_VM | CLONE_VFORK)`: the daemon's memory is shared until the
+/// exec rather than copied, so a spawn costs the same however large the
+/// daemon has grown. Every signal starts at its default disposition and
+/// unblocked (the daemon ignores `SIGPIPE`, as every Rust program does; an
+/// agent must not inherit that).
+///
+/// Must be called within a tokio runtime, which reaps the child when it is
+/// waited for, or in the background once dropped.
 pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SpawnError> {
-    let (program, args) = spec.argv.split_first().ok_or(SpawnError::EmptyCommand)?;
+    let (program, _) = spec.argv.split_first().ok_or(SpawnError::EmptyCommand)?;
     if let Some(name) = spec.env.unpassable_variable() {
         return Err(SpawnError::InvalidVariable { name: name.to_string_lossy().into_owned() });
     }
@@ -175,44 +190,110 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SpawnError> {
         }
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
+    let not_found = || SpawnError::NotFound { program: program.clone(), cwd: cwd.clone() };
+    let failed = |source: io::Error| SpawnError::Start { program: program.clone(), cwd: cwd.clone(), source };
+    let path = executable(program, &spec.env, &cwd).ok_or_else(not_found)?;
+    let argv = c_strings(spec.argv.iter().map(|arg| arg.as_bytes().to_vec())).map_err(failed)?;
+    let envp = c_strings(spec.env.iter().map(|(name, value)| {
+        let mut pair = name.as_bytes().to_vec();
+        pair.push(b'=');
+        pair.extend_from_slice(value.as_bytes());
+        pair
+    }))
+    .map_err(failed)?;
     let stdout = open_log(&spec.stdout_log)?;
     let stderr = open_log(&spec.stderr_log)?;
+    // The child's stdin, and the write end of its pipe when it has one.
+    let (stdin, feed) = match spec.stdin {
+        Stdin::Null => (OwnedFd::from(File::open("/dev/null").map_err(failed)?), None),
+        Stdin::Pipe => {
+            let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|errno| failed(errno.into()))?;
+            (read, Some(write))
+        }
+    };
 
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .env_clear()
-        .envs(spec.env.iter())
-        .current_dir(&cwd)
-        .stdin(match spec.stdin {
-            Stdin::Null => Stdio::null(),
-            Stdin::Pipe => Stdio::piped(),
-        })
-        .stdout(stdout)
-        .stderr(stderr)
-        // The agent outlives this handle, and the daemon: stopping it is an
-        // explicit act (`stop_session`), never a side effect of a drop.
-        .kill_on_drop(false);
-    // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe calls are allowed: `setsid` is a plain system call, and
-    // turning its errno into an `io::Error` does not allocate.
-    unsafe {
-        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
-    }
-    let mut child = command.spawn().map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => SpawnError::NotFound { program: program.clone(), cwd: cwd.clone() },
-        _ => SpawnError::Start { program: program.clone(), cwd: cwd.clone(), source },
-    })?;
+    let mut actions = PosixSpawnFileActions::init().map_err(|errno| failed(errno.into()))?;
+    actions
+        .add_dup2(stdin.as_raw_fd(), 0)
+        .and_then(|()| actions.add_dup2(stdout.as_raw_fd(), 1))
+        .and_then(|()| actions.add_dup2(stderr.as_raw_fd(), 2))
+        .map_err(|errno| failed(errno.into()))?;
+    add_chdir(&mut actions, &cwd).map_err(failed)?;
+    let attributes = new_session_attributes().map_err(|errno| failed(errno.into()))?;
 
-    // The child cannot have been reaped yet (only waiting on `child` reaps it),
-    // so its pid still names it, even if it already exited.
-    let pid = child.id().unwrap_or_default();
-    let identity = ProcessIdentity::of(pid).map_err(|source| {
-        let _ = child.start_kill();
-        SpawnError::Identity { program: program.clone(), pid, source }
+    let pid = posix_spawn(path.as_path(), &actions, &attributes, &argv, &envp).map_err(|errno| match errno {
+        Errno::ENOENT => not_found(),
+        errno => failed(errno.into()),
     })?;
-    let stdin = child.stdin.take();
+    // Until it is reaped, the pid names the child, even if it exited.
+    let child = Child::new(pid).map_err(|source| {
+        // Without a pidfd it cannot be waited for: it must not run unwatched.
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        failed(source)
+    })?;
+    let identity = ProcessIdentity::of(child.id()).map_err(|source| {
+        // Dropping `child` reaps it.
+        let _ = kill(pid, Signal::SIGKILL);
+        SpawnError::Identity { program: program.clone(), pid: child.id(), source }
+    })?;
+    let stdin = feed.map(pipe::Sender::from_owned_fd).transpose().map_err(failed)?;
     Ok(Spawned { child, identity, stdin })
+}
+
+/// Where `program` is: itself when it holds a `/` (relative to `cwd`, as the
+/// child will see it), else the first executable of that name in the `PATH`
+/// of `env` (or of a default path when `env` has none, as `execvp` does).
+fn executable(program: &str, env: &Environment, cwd: &Path) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    let path = env.get("PATH").unwrap_or_else(|| OsStr::new(DEFAULT_PATH));
+    which::which_in(program, Some(path), cwd).ok()
+}
+
+/// The search path when an agent's environment has no `PATH` (glibc's
+/// `execvp` uses the same).
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// Byte strings as the C strings `posix_spawn` takes; one holding a NUL
+/// byte cannot be passed.
+fn c_strings(strings: impl Iterator<Item = Vec<u8>>) -> io::Result<Vec<CString>> {
+    strings
+        .map(|string| CString::new(string).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "holds a NUL byte")))
+        .collect()
+}
+
+/// Attributes that start the child as the leader of a new session, with
+/// every signal at its default disposition and none blocked.
+fn new_session_attributes() -> nix::Result<PosixSpawnAttr> {
+    let mut attributes = PosixSpawnAttr::init()?;
+    // glibc has `POSIX_SPAWN_SETSID` since 2.26; nix's flags do not name it.
+    let new_session = PosixSpawnFlags::from_bits_retain(c_int::from(nix::libc::POSIX_SPAWN_SETSID));
+    attributes
+        .set_flags(new_session | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK)?;
+    attributes.set_sigdefault(&SigSet::all())?;
+    attributes.set_sigmask(&SigSet::empty())?;
+    Ok(attributes)
+}
+
+/// Adds a change of directory to `cwd` to `actions`, run in the child before
+/// the exec (glibc's `posix_spawn_file_actions_addchdir_np`, since 2.29; nix
+/// does not wrap it).
+fn add_chdir(actions: &mut PosixSpawnFileActions, cwd: &Path) -> io::Result<()> {
+    let cwd = CString::new(cwd.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the directory holds a NUL byte"))?;
+    // SAFETY: `PosixSpawnFileActions` is `repr(transparent)` over
+    // `posix_spawn_file_actions_t`, initialised by `init`; glibc copies the
+    // path, so `cwd` need not outlive the call.
+    let result = unsafe {
+        let raw = std::ptr::from_mut(actions).cast::<nix::libc::posix_spawn_file_actions_t>();
+        nix::libc::posix_spawn_file_actions_addchdir_np(raw, cwd.as_ptr())
+    };
+    match result {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
 }
 
 /// Whether `dir` exists and is a directory.

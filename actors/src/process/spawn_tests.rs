@@ -139,3 +139,59 @@ async fn bad_specs_are_refused_before_anything_runs() {
     assert_eq!(err.to_string(), "environment variable \"A=B\" cannot be passed to a program");
     agents.finish().await;
 }
+
+#[tokio::test]
+async fn signals_start_at_their_defaults_and_unblocked() {
+    // The test process ignores SIGPIPE (every Rust program does); its agents must not.
+    let mut agents = Agents::new();
+    let spec = agents.spec(&["cat", "/proc/self/status"]);
+    let mut spawned = agents.spawn(&spec);
+    within("cat to exit", spawned.child.wait()).await.unwrap();
+    let status = read(&spec.stdout_log);
+    let mask = |name: &str| {
+        let field = status.lines().find_map(|line| line.strip_prefix(name)).expect("a signal mask");
+        u64::from_str_radix(field.trim(), 16).expect("a hexadecimal mask")
+    };
+    // Bit n-1 stands for signal n. glibc's posix_spawn leaves its two
+    // internal real-time signals (32 and 33) ignored in the child; the C
+    // library of the program run sets them up again. Signals 1 to 31 are
+    // what programs rely on.
+    let standard = (1u64 << 31) - 1;
+    assert_eq!(mask("SigIgn:") & standard, 0, "{status}");
+    assert_eq!(mask("SigBlk:"), 0, "{status}");
+    agents.finish().await;
+}
+
+#[tokio::test]
+async fn the_program_is_looked_up_in_the_agents_path_not_the_daemons() {
+    let mut agents = Agents::new();
+    let tools = agents.dir().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    let tool = tools.join("baton-test-tool");
+    std::fs::write(&tool, "#!/bin/sh\necho \"found in $1\"\n").unwrap();
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let spec = agents.spec(&["baton-test-tool", "the agent's PATH"]);
+    let path = format!("{}:/usr/bin:/bin", tools.display());
+    let spec = ProcessSpec { env: spec.env.clone().with("PATH", path), ..spec };
+    let mut spawned = agents.spawn(&spec);
+    let status = within("the tool to exit", spawned.child.wait()).await.unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(read(&spec.stdout_log), "found in the agent's PATH\n");
+
+    let elsewhere = agents.spec(&["baton-test-tool"]);
+    let err = spawn(&elsewhere).unwrap_err();
+    assert!(matches!(&err, SpawnError::NotFound { .. }), "{err:?}");
+    agents.finish().await;
+}
+
+#[tokio::test]
+async fn a_child_dropped_before_it_is_waited_for_is_still_reaped() {
+    let mut agents = Agents::new();
+    let spec = agents.spec(&["sh", "-c", "exit 0"]);
+    let spawned = agents.spawn(&spec);
+    drop(spawned);
+    // `finish` waits until no process of the test's sessions is left, a
+    // zombie child of this process included.
+    agents.finish().await;
+}

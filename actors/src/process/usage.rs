@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use procfs::process::Stat;
 
-use super::proc_table::{all_stats, is_running, pid_of, session_members, ticks_to_duration};
+use super::proc_table::{all_stats, all_stats_async, is_running, pid_of, session_members, ticks_to_duration};
 
 /// The resources used by every live process of one agent's session, at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,22 +34,39 @@ impl SessionUsage {
     /// Measures session `sid` (an agent's pid, since it leads its own
     /// session). Processes that exit during the scan are left out; a session
     /// with no live process has zero usage. Fails only when `/proc` cannot be
-    /// listed.
+    /// listed. Blocks while `/proc` is scanned.
     pub fn measure(sid: u32) -> io::Result<Self> {
         Ok(Self::of(session_members(sid)?))
     }
 
+    /// [`measure`](Self::measure) without blocking: the scan runs on the
+    /// scanner thread, shared with whoever asks at the same time.
+    pub async fn measure_async(sid: u32) -> io::Result<Self> {
+        Ok(Self::all_in(&all_stats_async().await?, &[sid]).remove(&sid).unwrap_or_default())
+    }
+
     /// Measures every session in `sids` with one scan of `/proc` (what
     /// [`measure`](Self::measure) does for one, once per session); a session
-    /// with no live process is absent.
+    /// with no live process is absent. Blocks while `/proc` is scanned.
     pub fn measure_all(sids: &[u32]) -> io::Result<HashMap<u32, Self>> {
+        Ok(Self::all_in(&all_stats()?, sids))
+    }
+
+    /// [`measure_all`](Self::measure_all) without blocking, as
+    /// [`measure_async`](Self::measure_async).
+    pub async fn measure_all_async(sids: &[u32]) -> io::Result<HashMap<u32, Self>> {
+        Ok(Self::all_in(&all_stats_async().await?, sids))
+    }
+
+    /// The usage of every session of `sids` that has a live process in `stats`.
+    fn all_in(stats: &[Stat], sids: &[u32]) -> HashMap<u32, Self> {
         let mut members: HashMap<u32, Vec<Stat>> = HashMap::new();
-        for stat in all_stats()?.iter().filter(|stat| is_running(stat)) {
+        for stat in stats.iter().filter(|stat| is_running(stat)) {
             if let Some(sid) = pid_of(stat.session).filter(|sid| sids.contains(sid)) {
                 members.entry(sid).or_default().push(stat.clone());
             }
         }
-        Ok(members.into_iter().map(|(sid, stats)| (sid, Self::of(stats))).collect())
+        members.into_iter().map(|(sid, stats)| (sid, Self::of(stats))).collect()
     }
 
     fn of(stats: Vec<Stat>) -> Self {

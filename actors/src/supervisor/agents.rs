@@ -24,6 +24,7 @@ use super::{Reply, Supervisor, commit_agent_in_background, ready};
 use crate::agent_actor::{AgentActor, Launch, StopRun};
 use crate::error::EngineError;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, NewEvent, SessionId};
+use crate::process::SessionUsage;
 use crate::restart::{RestartDecision, RestartHistory};
 
 /// What the supervisor knows of the agents.
@@ -33,6 +34,8 @@ pub(super) struct Agents {
     pub(super) children: HashMap<AgentId, AgentChild>,
     /// Agents waiting for a slot, oldest first.
     pub(super) waiting: VecDeque<(AgentId, SessionId)>,
+    /// Whether a tick's `/proc` work (memory budget, orphans) is under way.
+    pub(super) scanning: bool,
 }
 
 pub(super) struct AgentChild {
@@ -185,24 +188,52 @@ impl Supervisor {
         holding.chain(self.agents.waiting.iter().map(|(_, session)| *session)).collect()
     }
 
-    pub(super) fn agents_tick(&mut self, tick: crate::messages::WatchdogTick) {
+    /// Passes a tick to every running agent, then, off the engine's thread,
+    /// weighs the agents against the memory budget and reaps orphans. One
+    /// tick's `/proc` work at a time: a tick that finds the last one's still
+    /// under way leaves it be.
+    pub(super) fn agents_tick(&mut self, tick: crate::messages::WatchdogTick, ctx: &mut Context<Self>) {
         for child in self.agents.children.values() {
             if let AgentSlot::Running(addr) = &child.slot {
                 addr.do_send(tick);
             }
         }
-        self.shed_for_memory();
-        if !self.engine.config.agents.reap_orphans {
+        let budget = self.engine.config.agents.memory_budget_bytes;
+        let reap = self.engine.config.agents.reap_orphans;
+        if self.agents.scanning || (budget.is_none() && !reap) {
             return;
         }
-        match crate::agent_actor::reap_orphans() {
-            Ok(reaped) => {
-                for orphan in reaped {
-                    info!(pid = orphan.pid, exit = %orphan.exit, "reaped an orphaned agent process");
-                }
+        let running = if budget.is_some() { self.running_for_budget() } else { Vec::new() };
+        let sids: Vec<u32> = running.iter().filter_map(|(agent, _)| agent.pid).collect();
+        self.agents.scanning = true;
+        let scans = async move {
+            let usage = match sids.is_empty() {
+                true => None,
+                false => Some(SessionUsage::measure_all_async(&sids).await),
+            };
+            let reaped = match reap {
+                true => Some(crate::agent_actor::reap_orphans().await),
+                false => None,
+            };
+            (usage, reaped)
+        };
+        ctx.spawn(wrap_future::<_, Self>(scans).map(move |(usage, reaped), act, _| {
+            act.agents.scanning = false;
+            match (budget, usage) {
+                (Some(budget), Some(Ok(usage))) => act.shed_for_memory(running, budget, &usage),
+                (_, Some(Err(err))) => warn!(cause = %err, "cannot measure the agents' memory"),
+                _ => {}
             }
-            Err(err) => warn!(cause = %err, "cannot reap orphans"),
-        }
+            match reaped {
+                Some(Ok(reaped)) => {
+                    for orphan in reaped {
+                        info!(pid = orphan.pid, exit = %orphan.exit, "reaped an orphaned agent process");
+                    }
+                }
+                Some(Err(err)) => warn!(cause = %err, "cannot reap orphans"),
+                None => {}
+            }
+        }));
     }
 
     /// An agent actor asks to retire: its run is over.

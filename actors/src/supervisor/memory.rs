@@ -2,7 +2,7 @@
 //! resident memory than `AgentConfig::memory_budget_bytes`, the supervisor
 //! stops the lowest-priority ones (the youngest first among equals) until the
 //! rest fit. It is checked on watchdog ticks, with one scan of `/proc` for
-//! every agent. An agent already stopping is left out of the count: its
+//! every agent, on the scanner thread (`agents_tick`). An agent already stopping is left out of the count: its
 //! memory is on its way out.
 //!
 //! A shed agent is stopped as on request (SIGTERM, grace, SIGKILL), so its
@@ -10,21 +10,25 @@
 //! and in the `agent_state_changed` event, and its open handoffs are
 //! transferred like those of any agent that stopped for good.
 
+use std::collections::HashMap;
+
 use actix::prelude::*;
 use tracing::warn;
 
 use super::Supervisor;
 use super::agents::AgentSlot;
-use crate::agent_actor::StopRun;
+use crate::agent_actor::{AgentActor, StopRun};
 use crate::model::{Agent, AgentState};
 use crate::process::SessionUsage;
 
+/// A running agent whose memory counts against the budget, and its actor.
+pub(super) type Weighed = (Agent, Addr<AgentActor>);
+
 impl Supervisor {
-    /// Stops agents, lowest priority first, while the running ones use more
-    /// memory than the budget.
-    pub(super) fn shed_for_memory(&mut self) {
-        let Some(budget) = self.engine.config.agents.memory_budget_bytes else { return };
-        let mut running: Vec<(Agent, Addr<crate::agent_actor::AgentActor>)> = Vec::new();
+    /// The running agents whose memory counts against the budget: those
+    /// whose record says `running` with a pid.
+    pub(super) fn running_for_budget(&self) -> Vec<Weighed> {
+        let mut running = Vec::new();
         for (id, child) in &self.agents.children {
             let AgentSlot::Running(addr) = &child.slot else { continue };
             match self.engine.store.agent(*id) {
@@ -35,14 +39,12 @@ impl Supervisor {
                 Err(err) => warn!(agent_id = %id, cause = %err, "cannot read an agent to weigh its memory"),
             }
         }
-        if running.is_empty() {
-            return;
-        }
-        let sids: Vec<u32> = running.iter().filter_map(|(agent, _)| agent.pid).collect();
-        let usage = match SessionUsage::measure_all(&sids) {
-            Ok(usage) => usage,
-            Err(err) => return warn!(cause = %err, "cannot measure the agents' memory"),
-        };
+        running
+    }
+
+    /// Stops agents of `running`, lowest priority first, while together they
+    /// use more memory than `budget`, as `usage` (by session id) measured them.
+    pub(super) fn shed_for_memory(&self, mut running: Vec<Weighed>, budget: u64, usage: &HashMap<u32, SessionUsage>) {
         let rss = |agent: &Agent| agent.pid.and_then(|pid| usage.get(&pid)).map_or(0, |usage| usage.rss_bytes);
         let total: u64 = running.iter().map(|(agent, _)| rss(agent)).sum();
         if total <= budget {

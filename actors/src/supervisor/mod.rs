@@ -504,7 +504,7 @@ impl Handler<WatchdogTick> for Supervisor {
                 addr.do_send(tick);
             }
         }
-        self.agents_tick(tick);
+        self.agents_tick(tick, ctx);
         let expired: Vec<SessionId> =
             self.expiries.iter().filter(|(_, at)| **at <= tick.now).map(|(id, _)| *id).collect();
         for id in expired {

@@ -1,0 +1,151 @@
+//! An agent process this process spawned, waited for through a pidfd.
+//!
+//! A pidfd names one process for good: it becomes readable when that process
+//! exits, and `waitid(P_PIDFD)` reaps exactly that process, never a later one
+//! that got its pid. So waiting needs no `SIGCHLD` handler and no
+//! `waitpid(-1)`, and cannot race the orphan reaper, which reaps only the
+//! zombies it is told are not ours.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::ExitStatus;
+
+use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_open, waitid};
+use tokio::io::unix::AsyncFd;
+
+/// A child process of this one. Dropping it neither kills nor leaks the
+/// process: one not waited for yet is reaped in the background once it
+/// exits, when a tokio runtime is there to do it (otherwise the orphan
+/// reaper or its adopting actor takes it).
+#[derive(Debug)]
+pub struct Child {
+    pid: u32,
+    /// The pidfd, until the child is reaped.
+    pidfd: Option<OwnedFd>,
+    /// How it ended, once reaped.
+    status: Option<ExitStatus>,
+}
+
+impl Child {
+    /// Takes charge of child `pid`, just spawned and not reaped yet.
+    pub(super) fn new(pid: nix::unistd::Pid) -> io::Result<Self> {
+        let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "not a process id");
+        let pidfd = pidfd_open(Pid::from_raw(pid.as_raw()).ok_or_else(invalid)?, PidfdFlags::empty())?;
+        Ok(Self { pid: u32::try_from(pid.as_raw()).map_err(|_| invalid())?, pidfd: Some(pidfd), status: None })
+    }
+
+    /// Its pid.
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits for it to exit and reaps it; once reaped, answers at once with
+    /// the same status. Cancel-safe: dropping the future loses nothing.
+    pub async fn wait(&mut self) -> io::Result<ExitStatus> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let pidfd = self.pidfd.take().ok_or_else(|| io::Error::other("the child's pidfd is gone"))?;
+        // SAFETY: the `OwnedFd` is the pidfd's only owner, and the `AsyncFd`
+        // holds it, open, until it is deregistered in `into_inner` or dropped.
+        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }?;
+        let reaped = loop {
+            match pidfd.readable().await {
+                Ok(mut ready) => match reap(pidfd.get_ref()) {
+                    Ok(Some(status)) => break Ok(status),
+                    Ok(None) => ready.clear_ready(),
+                    Err(err) => break Err(err),
+                },
+                Err(err) => break Err(err),
+            }
+        };
+        match reaped {
+            Ok(status) => {
+                self.status = Some(status);
+                Ok(status)
+            }
+            Err(err) => {
+                self.pidfd = Some(pidfd.into_inner());
+                Err(err)
+            }
+        }
+    }
+
+    /// Reaps it if it has exited, without waiting.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            if let Some(pidfd) = &self.pidfd {
+                self.status = reap(pidfd)?;
+                if self.status.is_some() {
+                    self.pidfd = None;
+                }
+            }
+        }
+        Ok(self.status)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let Some(pidfd) = self.pidfd.take() else { return };
+        if let Ok(Some(_)) = reap(&pidfd) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let mut orphan = Self { pid: self.pid, pidfd: Some(pidfd), status: None };
+        runtime.spawn(async move {
+            // Someone else (an adopting actor, the orphan reaper) may reap it
+            // first: then there is nothing left to do.
+            let _ = orphan.wait().await;
+        });
+    }
+}
+
+/// Tells when a process exits, any process, not only a child of this one:
+/// its pidfd turns readable then. For a child, exiting is becoming a zombie;
+/// it is not reaped.
+#[derive(Debug)]
+pub(super) struct ExitWatch(AsyncFd<OwnedFd>);
+
+impl ExitWatch {
+    /// Watches process `pid`. Fails when there is no such process (or pidfds
+    /// are not supported). Must be called within a tokio runtime.
+    pub(super) fn open(pid: u32) -> io::Result<Self> {
+        let no_such = || io::Error::new(io::ErrorKind::NotFound, "no such process");
+        let pid = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or_else(no_such)?;
+        let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
+        // SAFETY: the `OwnedFd` is the pidfd's only owner, and the `AsyncFd`
+        // holds it, open, until it is deregistered in `into_inner` or dropped.
+        Ok(Self(unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }?))
+    }
+
+    /// Waits until the process has exited.
+    pub(super) async fn exited(&self) -> io::Result<()> {
+        self.0.readable().await.map(drop)
+    }
+}
+
+/// Reaps the process of `pidfd` if it has exited: its status, or `None` while
+/// it runs.
+fn reap(pidfd: &impl AsFd) -> io::Result<Option<ExitStatus>> {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+    loop {
+        match waitid(WaitId::PidFd(pidfd.as_fd()), options) {
+            Ok(status) => return Ok(status.map(|status| exit_status(&status))),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}
+
+/// `waitid`'s account of an exit as the wait status std understands.
+fn exit_status(status: &WaitIdStatus) -> ExitStatus {
+    let raw = match (status.exit_status(), status.terminating_signal()) {
+        (Some(code), _) => (code & 0xff) << 8,
+        (None, Some(signal)) if status.dumped() => signal | 0x80,
+        (None, Some(signal)) => signal,
+        (None, None) => 0,
+    };
+    ExitStatus::from_raw(raw)
+}
