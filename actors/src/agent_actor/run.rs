@@ -95,8 +95,9 @@ impl AgentActor {
         self.run += 1;
         if !waited {
             // Nobody here waits for it: if it is a child of this process (its
-            // actor crashed), tokio reaps it in the background, and if tokio's
-            // runtime is gone (an engine restarted in place), orphan reaping may.
+            // actor crashed), its dropped `Child` reaps it in the background,
+            // and if the runtime is gone (an engine restarted in place),
+            // `resume` or orphan reaping does.
             forget(identity.pid);
         }
         let logs = self.logs();

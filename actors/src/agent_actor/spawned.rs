@@ -1,5 +1,5 @@
 //! The pids this process spawned as agents, so that reaping orphans never
-//! takes one of them from tokio, which waits for its own children.
+//! takes one of them from its `Child`, which waits for it.
 //!
 //! It is one set for the whole process, not one per engine: reaping is
 //! process-wide (any zombie child of the process), and a test binary runs

@@ -94,32 +94,34 @@ pub enum StopError {
 /// scanned; [`stop_session`] does not.
 pub fn signal_session(sid: u32, signal: Signal) -> Result<(), StopError> {
     let group = agent_session(sid)?;
+    let to_group = send(sid, -group, signal);
     let stats = all_stats().map_err(|source| StopError::Scan { sid, source })?;
-    signal_members(sid, group, signal, &stats)
+    to_group.and(signal_members(sid, signal, &stats))
 }
 
-/// [`signal_session`], scanning on the scanner thread.
+/// [`signal_session`], scanning on the scanner thread. The process group is
+/// signalled at once, before the scan.
 async fn signal_session_async(sid: u32, signal: Signal) -> Result<(), StopError> {
     let group = agent_session(sid)?;
+    let to_group = send(sid, -group, signal);
     let stats = all_stats_async().await.map_err(|source| StopError::Scan { sid, source })?;
-    signal_members(sid, group, signal, &stats)
+    to_group.and(signal_members(sid, signal, &stats))
 }
 
-/// Signals process group `group`, then every live member of session `sid`
-/// in `stats`.
-fn signal_members(sid: u32, group: i32, signal: Signal, stats: &[Stat]) -> Result<(), StopError> {
-    let mut first_error = None;
-    let mut send = |pid: i32| match kill(Pid::from_raw(pid), signal) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(errno) => {
-            first_error.get_or_insert(StopError::Signal { sid, pid, signal, errno });
-        }
-    };
-    send(-group);
-    for member in stats.iter().filter(|stat| is_member(stat, sid)) {
-        send(member.pid);
+/// Signals every live member of session `sid` in `stats`; the first failure
+/// is returned once all were tried.
+fn signal_members(sid: u32, signal: Signal, stats: &[Stat]) -> Result<(), StopError> {
+    let sent = stats.iter().filter(|stat| is_member(stat, sid)).map(|member| send(sid, member.pid, signal));
+    sent.fold(Ok(()), Result::and)
+}
+
+/// Sends `signal` to `pid` (a process group when negative), a member of
+/// session `sid`; one already gone is no error.
+fn send(sid: u32, pid: i32, signal: Signal) -> Result<(), StopError> {
+    match kill(Pid::from_raw(pid), signal) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(errno) => Err(StopError::Signal { sid, pid, signal, errno }),
     }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// Whether session `sid` has a live process (zombies, which have exited and

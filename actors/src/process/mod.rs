@@ -24,7 +24,7 @@
 //! - [`SessionUsage`]: memory and CPU of every process of an agent's session.
 //! - [`signal_session`], [`stop_session`]: signal, wait out a grace period, kill.
 //! - [`become_subreaper`], [`reap_orphans`]: orphaned grandchildren come to the
-//!   daemon, which reaps them without racing tokio's reaping of its own children.
+//!   daemon, which reaps them without racing the reaping of its own children.
 //! - [`LogPaths`], [`rotate_if_over`], [`tail_lines`], [`LogCursor`]: per-agent
 //!   log files, rotated by copy-truncate, read from the end or followed.
 

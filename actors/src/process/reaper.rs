@@ -5,10 +5,10 @@
 //! gets its descendants' orphans instead, so the daemon sees them exit, and
 //! must reap them, or they stay zombies.
 //!
-//! The daemon's own children are reaped by tokio, each by its pid, when its
-//! `Child` is waited for (or in the background after it is dropped). A
-//! `waitpid(-1)` here would steal their exit statuses, and tokio would see
-//! `ECHILD`. So orphans are reaped by pid only: zombie children of this process
+//! The daemon's own agents are reaped through their pidfds, each when its
+//! [`Child`](super::Child) is waited for (or in the background after it is
+//! dropped). A `waitpid(-1)` here would steal their exit statuses, and their
+//! waiters would see `ECHILD`. So orphans are reaped by pid only: zombie children of this process
 //! (found in `/proc`) that the caller says it did not spawn.
 
 use std::io;
@@ -48,7 +48,7 @@ pub fn is_subreaper() -> io::Result<bool> {
 /// and says how each ended.
 ///
 /// `spawned_here` must be true for every child this process spawned itself
-/// and will wait for (through tokio or otherwise): those are left alone. Ask
+/// and will wait for: those are left alone. Ask
 /// it about a pid only once that pid is registered, or a child that exits at
 /// once could be taken for an orphan.
 pub fn reap_orphans(spawned_here: impl Fn(u32) -> bool) -> io::Result<Vec<ReapedOrphan>> {

@@ -73,7 +73,7 @@ async fn a_subreaper_reaps_its_orphans_and_leaves_its_own_children() {
     assert_eq!(reaped, [ReapedOrphan { pid: grandchild, exit: ExitStatus::exited(7) }]);
 
     let status = within("its own child to be reaped", own.child.wait()).await.unwrap();
-    assert_eq!(status.code(), Some(3), "its exit status was left for tokio");
+    assert_eq!(status.code(), Some(3), "its exit status was left for its waiter");
     assert_eq!(zombie_children(), Vec::<u32>::new());
     agents.finish().await;
 }

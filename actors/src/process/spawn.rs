@@ -176,7 +176,7 @@ pub enum SpawnError {
 /// unblocked (the daemon ignores `SIGPIPE`, as every Rust program does; an
 /// agent must not inherit that).
 ///
-/// Must be called within a tokio runtime, which reaps the child when it is
+/// Must be called within a tokio runtime: the child is reaped when it is
 /// waited for, or in the background once dropped.
 pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SpawnError> {
     let (program, _) = spec.argv.split_first().ok_or(SpawnError::EmptyCommand)?;
