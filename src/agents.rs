@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use baton_actors::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent};
+use baton_actors::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent, StopSessionAgents};
 use baton_actors::model::{Agent, AgentId, SessionId};
 use baton_actors::process::LogPaths;
 
@@ -41,6 +41,14 @@ impl Baton {
     /// stopped; one whose run is already over is returned as it is.
     pub async fn stop_agent(&self, id: AgentId, grace: Option<Duration>) -> Result<Agent> {
         self.ask(StopAgent { id, grace }).await
+    }
+
+    /// Stops every queued or running agent of `session`, all at once, as
+    /// [`stop_agent`](Self::stop_agent) stops one; the session stays open.
+    /// Returns their records once every one is stopped (none when it had no
+    /// live agent).
+    pub async fn stop_session_agents(&self, session: SessionId, grace: Option<Duration>) -> Result<Vec<Agent>> {
+        self.ask(StopSessionAgents { session, grace }).await
     }
 
     /// Runs again an agent whose run is over; it is queued when a cap is reached.

@@ -288,6 +288,17 @@ pub struct StopAgent {
     pub grace: Option<Duration>,
 }
 
+/// Stops every agent of a session that is queued or running, leaving the
+/// session open; answers with their records once every one is stopped.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Vec<Agent>, EngineError>")]
+pub struct StopSessionAgents {
+    /// Which session.
+    pub session: SessionId,
+    /// How long each has to exit after SIGTERM; the engine's default when none.
+    pub grace: Option<Duration>,
+}
+
 /// Runs an agent whose run is over again (it is queued, then started when a
 /// slot is free).
 #[derive(Debug, Clone, Copy, Message)]

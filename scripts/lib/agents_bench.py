@@ -15,7 +15,9 @@ from one client already connected; the order alternates) times:
 - RSS (CLI pass only): the daemon's VmRSS with the 100 running, after the
   respawns;
 - stop: from the first request until every request is answered and none of
-  the daemon's children runs `sleep`.
+  the daemon's children runs `sleep`; each system stops the 100 at once with
+  its bulk request (baton: the session's agents; pm2: all; supervisord: the
+  group).
 
 Each pass also checks that the system itself reports 100 running after the
 start, and that nothing is left after the stop; each round ends with all the
@@ -378,11 +380,14 @@ class Baton:
             raise RuntimeError(f"baton spawned {len(self.ids)} agents")
 
     def stop(self, variant):
+        # The session's agents at once, as `pm2 stop all` and `stop sleepers:*` do.
         if variant == "cli":
-            run(["xargs", "-P", str(N), "-n", "1", self.binary, "stop"], env=self.env,
-                input="".join(f"{agent}\n" for agent in self.ids))
+            out = self.cli("stop", "--session", self.session)
+            stopped = len(out.splitlines())
         else:
-            post_all(self.socket, [(f"/v1/agents/{agent}/stop", None) for agent in self.ids])
+            stopped = len(json.loads(post_all(self.socket, [(f"/v1/sessions/{self.session}/agents/stop", None)])[0]))
+        if stopped != N:
+            raise RuntimeError(f"baton stopped {stopped} agents")
 
     def running(self):
         connection = UnixHTTPConnection(self.socket)
@@ -663,8 +668,8 @@ def report(records, loads, rounds):
     def span(values):
         return f"{min(values) * 1000:.0f} to {max(values) * 1000:.0f}" if values else "-"
 
-    rows = [("baton", "cli", "baton CLI: `baton spawn` / `baton stop`, 100 at once (xargs -P 100)"),
-            ("baton", "http", "baton HTTP: one client, 100 requests at once"),
+    rows = [("baton", "cli", "baton CLI: 100 `baton spawn` at once (xargs -P 100) / `baton stop --session`"),
+            ("baton", "http", "baton HTTP: one client, 100 spawns at once / one session stop"),
             ("pm2", "cli", "pm2 CLI: `pm2 start ecosystem.config.js` / `pm2 stop all`"),
             ("pm2", "api", "pm2 API: one connected client, `start(ecosystem)` / `stop('all')`"),
             ("supervisord", "cli", "supervisorctl `start sleepers:*` / `stop sleepers:*`"),

@@ -384,3 +384,48 @@ fn policies_priority_and_the_stdin_pipe_reach_the_record_and_bad_values_are_usag
     assert_eq!(json_of(&home.ok(&["ps", "--json"])).as_array().unwrap().len(), 1);
     home.ok(&["stop", &id]);
 }
+
+#[test]
+fn stop_session_stops_every_agent_of_that_session_at_once_and_no_other() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let other = open_session(&home);
+    let mut leftovers = Leftovers(Vec::new());
+    let mut ours = Vec::new();
+    for _ in 0..3 {
+        let (id, pid) = spawn_sleep(&home, &session, &["--restart", "always"], "3614");
+        leftovers.0.push(pid);
+        ours.push(id);
+    }
+    let (theirs, pid) = spawn_sleep(&home, &other, &[], "3615");
+    leftovers.0.push(pid);
+
+    let stopped = json_of(&home.ok(&["stop", "--session", &session, "--grace", "2s", "--json"]));
+    let mut ids: Vec<&str> =
+        stopped.as_array().unwrap().iter().map(|view| view["agent"]["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ours.sort_unstable();
+    assert_eq!(ids, ours);
+    for view in stopped.as_array().unwrap() {
+        assert_eq!(view["agent"]["state"], "stopped", "{view}");
+    }
+    // Gone for good (their policy restarts a failure, not a stop), the other
+    // session's agent untouched, the session still open.
+    assert!(processes_running(&["sleep", "3614"]).is_empty());
+    assert_eq!(processes_running(&["sleep", "3615"]), vec![pid]);
+    assert_eq!(view_of(&home, &theirs)["agent"]["state"], "running");
+    let shown = json_of(&home.ok(&["session", "show", &session, "--json"]));
+    assert_eq!(shown["state"], "active", "{shown}");
+
+    // Again: nothing left to stop. Human output is a line per agent.
+    assert_eq!(home.ok(&["stop", "--session", &session]), "");
+    let line = home.ok(&["stop", "--session", &other]);
+    assert!(line.starts_with(&format!("{theirs} stopped")), "{line}");
+
+    // Bad input changes nothing.
+    home.fails(&["stop"], 2);
+    home.fails(&["stop", &theirs, "--session", &session], 2);
+    home.fails(&["stop", "--session", "not-an-id"], 2);
+    home.fails(&["stop", "--session", "01890000-0000-7000-8000-000000000000"], 4);
+}

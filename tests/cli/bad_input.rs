@@ -95,18 +95,22 @@ fn an_oversized_chunked_body_without_a_length_is_refused_too() {
 }
 
 #[test]
-fn optional_bodies_of_close_and_stop_are_refused_with_the_one_shape_when_malformed_or_too_large() {
+fn optional_bodies_of_close_and_the_stops_are_refused_with_the_one_shape_when_malformed_or_too_large() {
     let home = Home::new();
     let _daemon = home.serve();
     let socket = home.socket();
     let session = home.ok(&["session", "open"]).trim().to_owned();
     let close = format!("/v1/sessions/{session}/close");
     let stop = "/v1/agents/01890000-0000-7000-8000-000000000000/stop";
-    let cases: [(&str, Vec<u8>, u16, &str); 4] = [
+    let stop_all = format!("/v1/sessions/{session}/agents/stop");
+    let cases: [(&str, Vec<u8>, u16, &str); 7] = [
         (&close, b"{not json".to_vec(), 400, "bad_request"),
         (&close, vec![b' '; 2 * 1024 * 1024], 413, "payload_too_large"),
         (stop, br#"{"grace_ms": "soon"}"#.to_vec(), 400, "bad_request"),
         (stop, vec![b' '; 2 * 1024 * 1024], 413, "payload_too_large"),
+        (&stop_all, br#"{"grace_ms": -1}"#.to_vec(), 400, "bad_request"),
+        (&stop_all, vec![b' '; 2 * 1024 * 1024], 413, "payload_too_large"),
+        ("/v1/sessions/not-an-id/agents/stop", Vec::new(), 400, "bad_request"),
     ];
     for (path, body, status, code) in cases {
         let (got, answer) = request(&socket, "POST", path, Some(&body)).expect("the daemon answers");

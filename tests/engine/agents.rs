@@ -518,3 +518,46 @@ async fn a_restarted_engine_runs_afresh_an_agent_whose_policy_says_so() {
     assert!(identity(&fresh).is_alive());
     finish(engine).await;
 }
+
+#[tokio::test]
+async fn stopping_a_sessions_agents_stops_the_running_and_the_queued_and_no_other() {
+    let engine = engine_with(|config| config.max_running_per_session = 2);
+    let ours = session(&engine).await;
+    let theirs = session(&engine).await;
+    let mut spawned = Vec::new();
+    for _ in 0..3 {
+        let spawn = SpawnAgent::new(ours, ["sleep", "3600"]).restart(RestartPolicy::Always);
+        spawned.push(engine.baton.spawn_agent(spawn).await.unwrap());
+    }
+    let states: Vec<AgentState> = spawned.iter().map(|agent| agent.state).collect();
+    assert_eq!(states, [AgentState::Running, AgentState::Running, AgentState::Queued]);
+    let other = engine.baton.spawn_agent(SpawnAgent::new(theirs, ["sleep", "3600"])).await.unwrap();
+
+    let mut stopped = engine.baton.stop_session_agents(ours, Some(Duration::from_secs(2))).await.unwrap();
+    stopped.sort_by_key(|agent| agent.id);
+    spawned.sort_by_key(|agent| agent.id);
+    assert_eq!(
+        stopped.iter().map(|agent| agent.id).collect::<Vec<_>>(),
+        spawned.iter().map(|agent| agent.id).collect::<Vec<_>>()
+    );
+    for agent in &stopped {
+        assert_eq!(agent.state, AgentState::Stopped, "{agent:?}");
+        if agent.pid.is_some() {
+            assert!(!identity(agent).is_alive(), "{agent:?}");
+        }
+    }
+    // The queued one never ran; nothing restarts; the other session is untouched.
+    assert!(stopped.iter().any(|agent| agent.pid.is_none()));
+    engine.clock.advance(TICK);
+    for agent in engine.baton.agents(Some(ours)).await.unwrap() {
+        assert_eq!(agent.state, AgentState::Stopped, "{agent:?}");
+    }
+    assert!(identity(&engine.baton.agent(other.id).await.unwrap()).is_alive());
+    assert_eq!(engine.baton.session(ours).await.unwrap().state, SessionState::Active);
+
+    assert_eq!(engine.baton.stop_session_agents(ours, None).await.unwrap(), Vec::new());
+    let unknown = SessionId::new();
+    let err = engine.baton.stop_session_agents(unknown, None).await.unwrap_err();
+    assert!(err.to_string().contains(&unknown.to_string()), "{err}");
+    finish(engine).await;
+}

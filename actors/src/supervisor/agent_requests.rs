@@ -4,13 +4,14 @@
 //! actor.
 
 use actix::prelude::*;
+use futures_util::future::join_all;
 
 use super::agents::{AgentChild, AgentSlot};
 use super::{Reply, Supervisor, ready};
 use crate::agent_actor::StopRun;
 use crate::error::EngineError;
-use crate::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent};
-use crate::model::{ActorRef, Agent, AgentState, EventKind};
+use crate::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent, StopSessionAgents};
+use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind};
 
 impl Handler<SpawnAgent> for Supervisor {
     type Result = Reply<Agent>;
@@ -108,6 +109,34 @@ impl Handler<StopAgent> for Supervisor {
     type Result = Reply<Agent>;
 
     fn handle(&mut self, StopAgent { id, grace }: StopAgent, _: &mut Context<Self>) -> Self::Result {
+        self.stop_agent(id, grace)
+    }
+}
+
+impl Handler<StopSessionAgents> for Supervisor {
+    type Result = Reply<Vec<Agent>>;
+
+    fn handle(
+        &mut self,
+        StopSessionAgents { session, grace }: StopSessionAgents,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        if let Err(err) = self.stored(session) {
+            return ready(Err(err));
+        }
+        let queued = self.agents.waiting.iter().filter(|(_, of)| *of == session).map(|(id, _)| *id);
+        let running = self.agents.children.iter().filter(|(_, child)| child.session == session).map(|(id, _)| *id);
+        let ids: Vec<AgentId> = queued.chain(running).collect();
+        let stops: Vec<_> = ids.into_iter().map(|id| self.stop_agent(id, grace)).collect();
+        // Every stop runs to its end; the first error, if any, is the answer.
+        Box::pin(async move { join_all(stops).await.into_iter().collect() })
+    }
+}
+
+impl Supervisor {
+    /// Stops agent `id`: a queued one at once, a running one through its actor;
+    /// one whose run is over is answered as it is.
+    fn stop_agent(&mut self, id: AgentId, grace: Option<std::time::Duration>) -> Reply<Agent> {
         if self.agents.waiting.iter().any(|(waiting, _)| *waiting == id) {
             let commit = match self.stop_queued(id, "stopped on request".into()) {
                 Ok(commit) => commit,

@@ -203,6 +203,30 @@ pub async fn stop(
     Ok(web::Json(view(&state.baton, agent, None)))
 }
 
+/// Stops every queued or running agent of a session, all at once (the
+/// session stays open); answers once every one is stopped.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/agents/stop", tag = "agents",
+    params(("id" = String, Path, description = "The session id")),
+    request_body(content = Option<StopAgentRequest>, description = "Optional; `{}` or no body uses the default grace"),
+    responses(
+        (status = 200, description = "The agents stopped", body = Vec<AgentView>), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+#[post("/v1/sessions/{id}/agents/stop")]
+pub async fn stop_session(
+    state: web::Data<AppState>,
+    id: web::Path<SessionId>,
+    request: HttpRequest,
+    body: web::Payload,
+) -> Result<web::Json<Vec<AgentView>>, actix_web::Error> {
+    let request: StopAgentRequest = super::optional_json(&request, body).await?;
+    let grace = request.grace_ms.map(Duration::from_millis);
+    let agents = state.baton.stop_session_agents(id.into_inner(), grace).await.map_err(ApiError::from)?;
+    Ok(web::Json(agents.into_iter().map(|agent| view(&state.baton, agent, None)).collect()))
+}
+
 /// Runs again an agent whose run is over (queued when a cap is reached).
 #[utoipa::path(
     post, path = "/v1/agents/{id}/restart", tag = "agents",

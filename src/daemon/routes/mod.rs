@@ -23,7 +23,7 @@ use utoipa::OpenApi;
         daemon::health, daemon::version, daemon::status, daemon::metrics, daemon::openapi,
         sessions::open, sessions::list, sessions::show, sessions::close,
         queue::observe, queue::list, queue::stats, queue::claim, queue::ack, queue::nack, queue::requeue,
-        agents::spawn, agents::list, agents::show, agents::stop, agents::restart, agents::logs,
+        agents::spawn, agents::list, agents::show, agents::stop, agents::stop_session, agents::restart, agents::logs,
         handoffs::create, handoffs::list, handoffs::stats, handoffs::show, handoffs::update, handoffs::inbox,
         handoffs::fallback,
         hook::claude_code,
@@ -69,6 +69,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(agents::list)
         .service(agents::show)
         .service(agents::stop)
+        .service(agents::stop_session)
         .service(agents::restart)
         .service(agents::logs)
         .service(handoffs::create)
