@@ -5,12 +5,12 @@
 //! because a process that vanished is simply no longer there to count or
 //! signal. Only a `/proc` that cannot be listed at all is an error.
 
-use std::io;
+use std::io::{self, Read as _};
 use std::sync::{Arc, LazyLock, mpsc};
 use std::time::Duration;
 
-use procfs::ProcError;
 use procfs::process::{Process, Stat};
+use procfs::{FromRead as _, ProcError};
 
 /// The `stat` of process `pid`; an error of kind `NotFound` when there is none.
 pub(super) fn stat_of(pid: u32) -> io::Result<Stat> {
@@ -108,9 +108,49 @@ fn serve_scans(queue: &mpsc::Receiver<Reply>) {
     }
 }
 
+/// Reads every process's `stat`: for each numeric entry of `/proc`, one
+/// open, one read into a reused buffer and one close, parsed by procfs.
+/// (procfs's own `Process` first opens the process's directory, sizes the
+/// file with `statx` and `lseek`, and closes twice: a third of a scan in a
+/// profile of 100 stops.)
 fn scan() -> io::Result<Vec<Stat>> {
-    let processes = procfs::process::all_processes().map_err(into_io)?;
-    Ok(processes.filter_map(|process| process.and_then(|process| process.stat()).ok()).collect())
+    let mut stats = Vec::with_capacity(512);
+    let mut path = String::with_capacity(32);
+    let mut buf = [0u8; STAT_LINE_MAX];
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|name| name.bytes().all(|byte| byte.is_ascii_digit())) else { continue };
+        path.clear();
+        path.push_str("/proc/");
+        path.push_str(pid);
+        path.push_str("/stat");
+        // Gone since the listing, or not ours to read: not there to count.
+        let Ok(len) = read_into(&path, &mut buf) else { continue };
+        if let Ok(stat) = Stat::from_read(&buf[..len]) {
+            stats.push(stat);
+        }
+    }
+    Ok(stats)
+}
+
+/// The longest `stat` line read: 52 fields of at most 20 digits and a
+/// command name of at most 64 bytes fit well within it.
+const STAT_LINE_MAX: usize = 4096;
+
+/// Reads the file at `path` into `buf`, up to its size; returns the length read.
+fn read_into(path: &str, buf: &mut [u8]) -> io::Result<usize> {
+    let mut file = std::fs::File::open(path)?;
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(read) => len += read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(len)
 }
 
 /// The live members of session `sid`: every process whose session id is `sid`
