@@ -52,7 +52,12 @@ fn a_peer_with_another_uid_is_refused() {
     // The other user runs its own copy of the binary, so that where the
     // checkout lives (maybe below directories it cannot enter) does not matter.
     let binary = home.dir.path().join("baton");
-    std::fs::copy(super::harness::baton_bin(), &binary).unwrap();
+    // Copied by `cp`, not by this process: a copy's write descriptor open here
+    // would be inherited by whatever another test thread spawns meanwhile, and
+    // executing the file while any process holds it open for writing fails
+    // ("Text file busy").
+    let copied = std::process::Command::new("cp").arg(super::harness::baton_bin()).arg(&binary).status().unwrap();
+    assert!(copied.success());
     std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
     let output = home.command_with(&binary, &["status"]).uid(65534).gid(65534).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
