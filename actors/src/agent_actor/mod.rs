@@ -11,7 +11,8 @@
 //! - `run.rs`: starting a run, noticing its end, the restart policy and backoff.
 //! - `stop.rs`: stopping the process session, on request or when a limit fires.
 //! - `watchdog.rs`: the limits checked on watchdog ticks, and log rotation.
-//! - `spawned.rs`: the pids this process spawned, so orphan reaping spares them.
+//! - `spawned.rs`: spawning on the spawner thread, off the engine's; the pids
+//!   this process spawned, so orphan reaping spares them.
 //! - `feed.rs`: the optional stdin pipe that handoffs and observations are written to.
 //!
 //! How a run's end is seen: a process this actor spawned is its child, and a
@@ -219,12 +220,9 @@ impl Handler<Launch> for AgentActor {
 
     fn handle(&mut self, _: Launch, ctx: &mut Context<Self>) -> Self::Result {
         self.engine.faults.maybe_panic(self.actor());
-        let change = self.start_run(ctx);
-        let agent = self.agent.clone();
-        Box::pin(async move {
-            change?.await?;
-            Ok(agent)
-        })
+        let (answer, answered) = oneshot::channel();
+        self.start_run(Some(answer), ctx);
+        Box::pin(async move { answered.await.unwrap_or(Err(EngineError::ShuttingDown)) })
     }
 }
 

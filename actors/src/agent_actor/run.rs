@@ -9,25 +9,70 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::spawned::{forget, reap_adopted, spawn_registered};
-use super::stop::StopCause;
+use super::spawned::{forget, reap_adopted, spawn_off_thread};
+use super::stop::{Answer, StopCause, reply};
 use super::{AgentActor, Watch, logs_dir};
 use crate::clock::to_chrono;
 use crate::error::EngineError;
 use crate::model::{AdoptPolicy, AgentState, EventKind, ExitStatus};
-use crate::process::{AllowList, BatonContext, Environment, LogCursor, ProcessIdentity, ProcessSpec};
+use crate::process::{AllowList, BatonContext, Environment, LogCursor, ProcessIdentity, ProcessSpec, Spawned};
 use crate::store::Commit;
 
 impl AgentActor {
-    /// Starts a run of a queued or backing-off agent: spawns its process and
-    /// checkpoints it `running` with its pid and start time, or `failed` with
-    /// why it could not start.
-    pub(super) fn start_run(&mut self, ctx: &mut Context<Self>) -> Result<Commit, EngineError> {
+    /// Starts a run of a queued or backing-off agent: spawns its process off
+    /// the engine's thread, and checkpoints it `running` with its pid and
+    /// start time, or `failed` with why it could not start. The actor takes
+    /// no other message meanwhile, so nothing sees it half-started.
+    /// `answer`, when given, is told the record once the checkpoint is
+    /// durable.
+    pub(super) fn start_run(&mut self, answer: Option<Answer>, ctx: &mut Context<Self>) {
+        // Refused before anything is spawned.
+        let mut next = self.agent.clone();
+        if let Err(err) = Self::step(&mut next, AgentState::Starting, self.engine.clock.now(), None, &mut Vec::new()) {
+            return reply(answer, Err(err));
+        }
+        let spec = self.spec();
+        let spawning = async move {
+            match spec {
+                Ok(spec) => spawn_off_thread(spec).await,
+                Err(reason) => Err(reason),
+            }
+        };
+        ctx.wait(wrap_future::<_, Self>(spawning).map(move |spawned, act, ctx| {
+            let change = act.run_started(spawned, ctx);
+            let agent = act.agent.clone();
+            match answer {
+                Some(answer) => {
+                    // Not in the actor's context: an agent that failed to
+                    // start retires once the commit is in, and the answer must
+                    // not go with it.
+                    actix::spawn(async move {
+                        let durable = match change {
+                            Ok(commit) => commit.await.map_err(EngineError::from),
+                            Err(err) => Err(err),
+                        };
+                        let _ = answer.send(durable.map(|()| agent));
+                    });
+                }
+                None => {
+                    if let Err(err) = change {
+                        warn!(agent_id = %agent.id, cause = %err, "agent start not recorded");
+                    }
+                }
+            }
+        }));
+    }
+
+    /// Checkpoints the run that `spawned` started, or its failure to start.
+    fn run_started(
+        &mut self,
+        spawned: Result<Spawned, String>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Commit, EngineError> {
         let now = self.engine.clock.now();
         let mut next = self.agent.clone();
         let mut events = Vec::new();
         Self::step(&mut next, AgentState::Starting, now, None, &mut events)?;
-        let spawned = self.spec().and_then(|spec| spawn_registered(&spec).map_err(|err| err.to_string()));
         let spawned = match spawned {
             Ok(spawned) => spawned,
             Err(reason) => {
@@ -266,9 +311,7 @@ impl AgentActor {
                 return;
             }
             act.agent.restarts += 1;
-            if let Err(err) = act.start_run(ctx) {
-                warn!(agent_id = %act.agent.id, cause = %err, "agent restart not recorded");
-            }
+            act.start_run(None, ctx);
         }));
     }
 }

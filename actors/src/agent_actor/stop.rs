@@ -47,7 +47,8 @@ pub(super) struct Stopping {
     outcome: Option<Result<StopOutcome, String>>,
 }
 
-type Answer = oneshot::Sender<Result<Agent, EngineError>>;
+/// Who waits for a change of the agent's run to be over, and durable.
+pub(super) type Answer = oneshot::Sender<Result<Agent, EngineError>>;
 
 impl AgentActor {
     /// Stops the agent's run for `cause`, giving it `grace` (the engine's
@@ -209,7 +210,8 @@ impl AgentActor {
     }
 }
 
-fn reply(answer: Option<Answer>, result: Result<Agent, EngineError>) {
+/// Tells `answer`, if anyone waits, the `result`.
+pub(super) fn reply(answer: Option<Answer>, result: Result<Agent, EngineError>) {
     if let Some(answer) = answer {
         let _ = answer.send(result);
     }

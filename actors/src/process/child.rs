@@ -72,6 +72,25 @@ impl Child {
         }
     }
 
+    /// Waits for it to exit and reaps it, blocking the calling thread: for a
+    /// thread that is not a runtime's, such as one undoing a spawn.
+    pub fn wait_blocking(&mut self) -> io::Result<ExitStatus> {
+        if let Some(status) = self.status {
+            return Ok(status);
+        }
+        let pidfd = self.pidfd.as_ref().ok_or_else(|| io::Error::other("the child's pidfd is gone"))?;
+        let status = loop {
+            match waitid(WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED) {
+                Ok(status) => break status.map_or_else(|| ExitStatus::from_raw(0), |status| exit_status(&status)),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(errno) => return Err(errno.into()),
+            }
+        };
+        self.pidfd = None;
+        self.status = Some(status);
+        Ok(status)
+    }
+
     /// Reaps it if it has exited, without waiting.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if self.status.is_none() {
