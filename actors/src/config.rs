@@ -31,6 +31,11 @@ pub struct EngineConfig {
     /// store keeps, for their history and the metrics; the oldest beyond it
     /// are removed on watchdog ticks. Open ones are always kept.
     pub handoff_retention: usize,
+    /// How many ended agents (exited, failed, timed out, stopped) the store
+    /// keeps, with their log files; the oldest beyond it are removed on
+    /// watchdog ticks, a few hundred a tick. Agents whose run is not over are
+    /// always kept.
+    pub agent_retention: usize,
     /// The observation queues' limits.
     pub queue: QueueConfig,
     /// How agents are run.
@@ -206,6 +211,7 @@ impl Default for EngineConfig {
             idle_after: Duration::from_secs(15 * 60),
             event_retention: 100_000,
             handoff_retention: 100_000,
+            agent_retention: 10_000,
             queue: QueueConfig::default(),
             agents: AgentConfig::default(),
         }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use baton::engine::process::ProcessIdentity;
 use baton::{
-    ActorRef, Agent, AgentConfig, AgentId, AgentLimits, AgentState, Backoff, BatonBuilder, Clock, EventKind,
-    OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, SessionId, SessionState, SpawnAgent,
+    ActorRef, Agent, AgentConfig, AgentId, AgentLimits, AgentState, Backoff, BatonBuilder, Clock, EngineConfig,
+    EventKind, OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, SessionId, SessionState, SpawnAgent,
 };
 
 use crate::support::{TestEngine, eventually};
@@ -559,5 +559,37 @@ async fn stopping_a_sessions_agents_stops_the_running_and_the_queued_and_no_othe
     let unknown = SessionId::new();
     let err = engine.baton.stop_session_agents(unknown, None).await.unwrap_err();
     assert!(err.to_string().contains(&unknown.to_string()), "{err}");
+    finish(engine).await;
+}
+
+#[tokio::test]
+async fn past_the_retention_the_oldest_ended_agents_go_with_their_logs_and_live_ones_stay() {
+    let mut config = EngineConfig::default();
+    config.agent_retention = 2;
+    let engine =
+        TestEngine::start_with(|builder| builder.config(config).watchdog_interval(TICK).agents(agent_config()));
+    let session = session(&engine).await;
+    let live = engine.baton.spawn_agent(SpawnAgent::new(session, ["sleep", "3600"])).await.unwrap();
+    let mut ended = Vec::new();
+    for n in 0..4 {
+        let spawn = SpawnAgent::new(session, ["sh", "-c", &format!("echo run {n}")]);
+        let agent = engine.baton.spawn_agent(spawn).await.unwrap();
+        ended.push(until(&engine, agent.id, false, "the agent to exit", |a| a.state == AgentState::Exited).await);
+    }
+    let logs: Vec<_> = ended.iter().map(|agent| engine.baton.agent_logs(agent.id)).collect();
+    assert!(logs.iter().all(|paths| paths.stdout.exists()), "every run wrote its log");
+
+    // A tick trims the two oldest ended agents, and their logs after them.
+    eventually("the oldest ended agents and their logs to go", || async {
+        engine.clock.advance(TICK);
+        let left: Vec<AgentId> = engine.baton.agents(Some(session)).await.ok()?.iter().map(|a| a.id).collect();
+        let logs_gone = !logs[0].stdout.exists() && !logs[0].stderr.exists() && !logs[1].stdout.exists();
+        (left == [live.id, ended[2].id, ended[3].id] && logs_gone).then_some(())
+    })
+    .await;
+    assert!(logs[2].stdout.exists() && logs[3].stdout.exists(), "the kept agents keep their logs");
+    let err = engine.baton.agent(ended[0].id).await.unwrap_err();
+    assert!(err.to_string().contains(&ended[0].id.to_string()), "{err}");
+    assert!(identity(&engine.baton.agent(live.id).await.unwrap()).is_alive(), "a running agent is never trimmed");
     finish(engine).await;
 }

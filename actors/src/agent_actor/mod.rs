@@ -43,7 +43,7 @@ use crate::store::Commit;
 use crate::supervisor::Supervisor;
 use crate::supervisor::child::{DeathNotice, Retire, Stop};
 pub(crate) use feed::{FeedLine, Feeds};
-pub(crate) use spawned::reap_orphans;
+pub(crate) use spawned::{reap_orphans, remove_logs};
 
 use stop::{StopCause, Stopping};
 

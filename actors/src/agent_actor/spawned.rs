@@ -21,7 +21,7 @@ use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 use tokio::sync::oneshot;
 
-use crate::process::{ProcessIdentity, ProcessSpec, ReapedOrphan, SpawnError, Spawned, spawn};
+use crate::process::{LogPaths, ProcessIdentity, ProcessSpec, ReapedOrphan, SpawnError, Spawned, spawn};
 
 static SPAWNED: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
 
@@ -69,6 +69,22 @@ fn undo(mut unwanted: Spawned) {
         tracing::warn!(pid, cause = %err, "cannot reap an unwanted agent process");
     }
     forget(pid);
+}
+
+/// Removes the log files of agents whose records are gone, `keep` rotated
+/// copies of each included, on the spawner thread (where log files are
+/// created), in the background.
+pub(crate) fn remove_logs(logs: Vec<LogPaths>, keep: usize) {
+    let job: Job = Box::new(move || {
+        for paths in logs {
+            if let Err(err) = paths.remove(keep) {
+                tracing::warn!(path = %paths.stdout.display(), cause = %err, "cannot remove an agent's logs");
+            }
+        }
+    });
+    if SPAWNER.send(job).is_err() {
+        tracing::warn!("cannot remove agents' logs: the spawner thread is gone");
+    }
 }
 
 /// Work for the spawner thread.

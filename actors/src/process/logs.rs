@@ -56,6 +56,24 @@ impl LogPaths {
             OutputStream::Stderr => &self.stderr,
         }
     }
+
+    /// Removes both files and up to `keep` rotated copies of each; files
+    /// already gone are no error. Tries every file, and returns the first
+    /// error.
+    pub fn remove(&self, keep: usize) -> io::Result<()> {
+        let copies = |path: &Path| (1..=keep).map(|n| rotated(path, n)).collect::<Vec<_>>();
+        let live = [self.stdout.clone(), self.stderr.clone()];
+        let every = live.into_iter().chain(copies(&self.stdout)).chain(copies(&self.stderr));
+        let mut first_error = None;
+        for path in every {
+            if let Err(err) = std::fs::remove_file(&path) {
+                if err.kind() != io::ErrorKind::NotFound && first_error.is_none() {
+                    first_error = Some(err);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
 }
 
 /// Opens `path` for an agent to append to, creating it (mode 0600) if needed.

@@ -114,3 +114,22 @@ fn the_tail_of_a_huge_file_costs_only_its_end() {
     assert_eq!(tail_lines(&log, 2).unwrap(), ["next to last", "last"]);
     assert!(started.elapsed() < std::time::Duration::from_secs(1), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn removing_logs_takes_both_files_and_their_rotated_copies_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = AgentId::new();
+    let logs = LogPaths::in_dir(dir.path(), agent);
+    let neighbour = LogPaths::in_dir(dir.path(), AgentId::new());
+    let copy = |path: &Path, n: usize| PathBuf::from(format!("{}.{n}", path.display()));
+    let ours = [logs.stdout.clone(), logs.stderr.clone(), copy(&logs.stdout, 1), copy(&logs.stderr, 2)];
+    for path in ours.iter().chain([&neighbour.stdout]) {
+        std::fs::write(path, "line\n").unwrap();
+    }
+    logs.remove(2).unwrap();
+    for path in &ours {
+        assert!(!path.exists(), "{} is left", path.display());
+    }
+    assert!(neighbour.stdout.exists(), "another agent's log was removed");
+    logs.remove(2).expect("removing what is already gone is no error");
+}

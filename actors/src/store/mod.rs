@@ -51,6 +51,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every agent, oldest first.
     fn agents(&self) -> Result<Vec<Agent>, StoreError>;
 
+    /// Removes the oldest ended agents (exited, failed, timed out, stopped),
+    /// at most `limit` of them, so that at most `keep` ended ones remain;
+    /// returns the ids removed. Agents whose run is not over are never removed.
+    fn trim_agents(&self, keep: usize, limit: usize) -> Result<Vec<AgentId>, StoreError>;
+
     /// Writes handoffs' records and the events that report their changes, all
     /// or nothing; returns the events with their sequence numbers.
     fn save_handoffs(&self, handoffs: &[Handoff], events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;

@@ -28,7 +28,7 @@
 //! JSON keeps records readable with any sled tool and lets fields be added
 //! without a migration; the schema version guards the changes that need one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -96,6 +96,9 @@ pub struct SledStore {
     /// What the metrics need of every handoff, loaded at open and kept up to
     /// date by every handoff write.
     pub(super) handoff_summaries: Mutex<HashMap<HandoffId, HandoffSummary>>,
+    /// The ended agents, oldest first (ids sort by creation), loaded at open
+    /// and kept up to date by every agent write: what trimming removes.
+    ended_agents: Mutex<BTreeSet<AgentId>>,
     /// Events appended but not yet durable, in sequence order; the committer
     /// publishes them after the flush that covers them.
     unpublished: Arc<Mutex<Vec<Event>>>,
@@ -136,11 +139,14 @@ impl SledStore {
         .map_err(|err| open_err(err.into()))?;
         let handoffs = db.open_tree("handoffs")?;
         let handoff_summaries = Mutex::new(super::sled_handoffs::summaries(&handoffs)?);
+        let agents = db.open_tree("agents")?;
+        let ended_agents = Mutex::new(ended_agents(&agents)?);
         Ok(Self {
             path: dir.to_owned(),
             sessions: db.open_tree("sessions")?,
             external_ids: db.open_tree("session_external_ids")?,
-            agents: db.open_tree("agents")?,
+            agents,
+            ended_agents,
             events,
             observations: db.open_tree("observations")?,
             handoffs,
@@ -355,7 +361,25 @@ impl Store for SledStore {
             })
             .map_err(storage_error)?;
         self.appended(&mut unpublished, &events);
+        let mut ended = lock(&self.ended_agents);
+        if agent.state.is_ended() {
+            ended.insert(agent.id);
+        } else {
+            ended.remove(&agent.id);
+        }
         Ok(events)
+    }
+
+    fn trim_agents(&self, keep: usize, limit: usize) -> Result<Vec<AgentId>, StoreError> {
+        self.refuse_if_faulty()?;
+        let mut ended = lock(&self.ended_agents);
+        let excess = ended.len().saturating_sub(keep).min(limit);
+        let oldest: Vec<AgentId> = ended.iter().take(excess).copied().collect();
+        for id in &oldest {
+            self.agents.remove(id.to_bytes())?;
+            ended.remove(id);
+        }
+        Ok(oldest)
     }
 
     fn agent(&self, id: AgentId) -> Result<Option<Agent>, StoreError> {
@@ -481,6 +505,19 @@ impl std::fmt::Debug for SledStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledStore").field("path", &self.path).finish_non_exhaustive()
     }
+}
+
+/// The ids of the ended agents in `agents`, oldest first.
+fn ended_agents(agents: &sled::Tree) -> Result<BTreeSet<AgentId>, StoreError> {
+    let mut ended = BTreeSet::new();
+    for entry in agents.iter() {
+        let (key, value) = entry?;
+        let agent: Agent = decode("agents", &key, &value)?;
+        if agent.state.is_ended() {
+            ended.insert(agent.id);
+        }
+    }
+    Ok(ended)
 }
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

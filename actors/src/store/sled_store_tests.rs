@@ -238,3 +238,45 @@ fn trimming_handoffs_removes_the_oldest_ended_ones_and_never_an_open_one() {
     drop(store);
     assert_eq!(open(&dir).handoffs(None).unwrap().len(), 2, "the trim is durable at the next open");
 }
+
+#[test]
+fn trimming_agents_removes_the_oldest_ended_ones_a_bounded_number_at_a_time_and_never_a_live_one() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let session = SessionId::new();
+    let now = Utc::now();
+    let mut agents: Vec<Agent> = (0..5).map(|n| Agent::queued(session, vec![format!("agent-{n}")], now)).collect();
+    // The oldest stays queued (its run is not over); the other four end.
+    for agent in &mut agents[1..] {
+        agent.transition(crate::model::AgentState::Stopped, now, Some("stopped on request".into())).unwrap();
+    }
+    for agent in &agents {
+        store.save_agent(agent, Vec::new()).unwrap();
+    }
+    let names =
+        |store: &SledStore| -> Vec<String> { store.agents().unwrap().into_iter().map(|a| a.argv[0].clone()).collect() };
+
+    assert_eq!(store.trim_agents(4, 10).unwrap(), Vec::<AgentId>::new());
+    assert_eq!(store.trim_agents(1, 2).unwrap(), vec![agents[1].id, agents[2].id], "at most the limit, oldest first");
+    assert_eq!(names(&store), ["agent-0", "agent-3", "agent-4"]);
+    assert_eq!(store.agent(agents[1].id).unwrap(), None);
+
+    // A restarted agent's run is not over: it is not trimmed.
+    let mut restarted = agents[3].clone();
+    restarted.transition(crate::model::AgentState::Queued, now, Some("restarted on request".into())).unwrap();
+    store.save_agent(&restarted, Vec::new()).unwrap();
+    assert_eq!(store.trim_agents(0, 10).unwrap(), vec![agents[4].id]);
+    assert_eq!(names(&store), ["agent-0", "agent-3"]);
+    drop(store);
+
+    // What is ended is known again at the next open.
+    let store = open(&dir);
+    assert_eq!(names(&store), ["agent-0", "agent-3"], "the trim is durable at the next open");
+    let mut ended = restarted.clone();
+    ended.transition(crate::model::AgentState::Stopped, now, None).unwrap();
+    store.save_agent(&ended, Vec::new()).unwrap();
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(store.trim_agents(0, 10).unwrap(), vec![agents[3].id]);
+    assert_eq!(names(&store), ["agent-0"]);
+}

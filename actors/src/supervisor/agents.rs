@@ -24,8 +24,13 @@ use super::{Reply, Supervisor, commit_agent_in_background, ready};
 use crate::agent_actor::{AgentActor, Launch, StopRun};
 use crate::error::EngineError;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, NewEvent, SessionId};
-use crate::process::SessionUsage;
+use crate::process::{LogPaths, SessionUsage};
 use crate::restart::{RestartDecision, RestartHistory};
+
+/// The most ended agents removed on one tick, so that a store far past its
+/// retention (after the retention was lowered) is trimmed over a few ticks
+/// rather than in one long pause.
+const AGENTS_TRIMMED_PER_TICK: usize = 256;
 
 /// What the supervisor knows of the agents.
 #[derive(Default)]
@@ -234,6 +239,22 @@ impl Supervisor {
                 None => {}
             }
         }));
+    }
+
+    /// Removes the oldest ended agents past the retention, with their log
+    /// files (removed in the background), a bounded number a tick.
+    pub(super) fn trim_agents(&mut self) {
+        let keep = self.engine.config.agent_retention;
+        match self.engine.store.trim_agents(keep, AGENTS_TRIMMED_PER_TICK) {
+            Ok(removed) if removed.is_empty() => {}
+            Ok(removed) => {
+                info!(removed = removed.len(), keep, "removed the oldest ended agents");
+                let dir = crate::agent_actor::logs_dir(&self.engine);
+                let logs = removed.into_iter().map(|id| LogPaths::in_dir(&dir, id)).collect();
+                crate::agent_actor::remove_logs(logs, self.engine.config.agents.log_keep);
+            }
+            Err(err) => warn!(cause = %err, "cannot trim old agents"),
+        }
     }
 
     /// An agent actor asks to retire: its run is over.

@@ -523,6 +523,7 @@ impl Handler<WatchdogTick> for Supervisor {
         if let Err(err) = self.engine.store.trim_handoffs(self.engine.config.handoff_retention) {
             warn!(cause = %err, "cannot trim old handoffs");
         }
+        self.trim_agents();
     }
 }
 
