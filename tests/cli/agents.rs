@@ -435,3 +435,42 @@ fn stop_session_stops_every_agent_of_that_session_at_once_and_no_other() {
     home.fails(&["stop", "--session", "not-an-id"], 2);
     home.fails(&["stop", "--session", "01890000-0000-7000-8000-000000000000"], 4);
 }
+
+#[test]
+fn a_daemon_killed_during_a_stop_finishes_the_stop_when_it_comes_back() {
+    let home = Home::new();
+    // The stop a new daemon finishes gives the agent this grace.
+    let config = home.dir.path().join("config/baton");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), "[engine.agents]\nstop_grace = 300\n").unwrap();
+    let mut daemon = home.serve();
+    let session = open_session(&home);
+    // It says when SIGTERM comes, and goes on: the stop waits out its grace.
+    let script = "trap 'echo term' TERM; while :; do sleep 0.05; done";
+    let view =
+        json_of(&home.ok(&["spawn", "--session", &session, "--restart", "always", "--json", "--", "sh", "-c", script]));
+    let id = view["agent"]["id"].as_str().unwrap().to_owned();
+    let pid = u32::try_from(view["agent"]["pid"].as_u64().unwrap()).unwrap();
+    let _leftovers = Leftovers(vec![pid]);
+    let stdout = view["logs"]["stdout"].as_str().unwrap().to_owned();
+
+    let mut stop =
+        home.command(&["stop", &id, "--grace", "60s"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    eventually("the agent to get SIGTERM", || {
+        std::fs::read_to_string(&stdout).unwrap_or_default().contains("term").then_some(())
+    });
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    assert_ne!(stop.wait().unwrap().code(), Some(0), "the stop was not answered");
+
+    // The record said `stopping` before the signal went out: the new daemon
+    // finishes the stop (SIGKILL after its grace) instead of adopting a
+    // running agent, and its restart policy does not bring it back.
+    let _daemon = home.serve();
+    let view = eventually("the stop to be finished", || {
+        let view = view_of(&home, &id);
+        (view["agent"]["state"] == "stopped").then_some(view)
+    });
+    assert_eq!(view["agent"]["restarts"], 0, "{view}");
+    eventually("the agent's process to be gone", || processes_running(&["sh", "-c", script]).is_empty().then_some(()));
+}

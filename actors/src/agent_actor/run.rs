@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::spawned::{forget, reap_adopted, spawn_off_thread};
-use super::stop::{Answer, StopCause, reply};
+use super::stop::{Answer, StopCause, StopOrder, reply};
 use super::{AgentActor, Watch, logs_dir};
 use crate::clock::to_chrono;
 use crate::error::EngineError;
@@ -174,7 +174,11 @@ impl AgentActor {
                 self.watch(identity, false, now);
                 let reason = "found running after baton restarted; its policy runs it afresh".to_owned();
                 match self.change_state(&[AgentState::Stopping], Some(reason.clone())) {
-                    Ok(_) => self.stop_process(identity, false, StopCause::Replace(reason), None, None, ctx),
+                    Ok(commit) => {
+                        let cause = StopCause::Replace(reason);
+                        let order = StopOrder { cause, grace: None, answer: None, checkpoint: Some(commit) };
+                        self.stop_process(identity, false, order, ctx);
+                    }
                     Err(err) => warn!(agent_id = %self.agent.id, cause = %err, "cannot replace the agent's process"),
                 }
             }
@@ -186,7 +190,9 @@ impl AgentActor {
                 // The stop was under way when the last actor or engine went: finish it.
                 self.watch(identity, false, now);
                 let reason = self.agent.reason.clone().unwrap_or_else(|| "stopped on request".into());
-                self.stop_process(identity, false, StopCause::Requested(reason), None, None, ctx);
+                let order =
+                    StopOrder { cause: StopCause::Requested(reason), grace: None, answer: None, checkpoint: None };
+                self.stop_process(identity, false, order, ctx);
             }
             (AgentState::Running, None) => self.after_run(None, None, ctx),
             (AgentState::Stopping, None) => {

@@ -32,6 +32,16 @@ pub(super) enum StopCause {
     Replace(String),
 }
 
+/// A stop to carry out: why, how long the process gets after SIGTERM (the
+/// engine's default when none), who waits for it, and the commit of the
+/// `stopping` record to wait for before the first signal.
+pub(super) struct StopOrder {
+    pub(super) cause: StopCause,
+    pub(super) grace: Option<Duration>,
+    pub(super) answer: Option<Answer>,
+    pub(super) checkpoint: Option<crate::store::Commit>,
+}
+
 /// A stop in progress.
 pub(super) struct Stopping {
     cause: StopCause,
@@ -69,10 +79,12 @@ impl AgentActor {
                     return reply(answer, Ok(self.agent.clone()));
                 };
                 let (identity, waited) = (watch.identity, watch.waited);
-                if let Err(err) = self.change_state(&[AgentState::Stopping], Some(reason)) {
-                    return reply(answer, Err(err));
-                }
-                self.stop_process(identity, waited, cause, grace, answer, ctx);
+                let checkpoint = match self.change_state(&[AgentState::Stopping], Some(reason)) {
+                    Ok(commit) => commit,
+                    Err(err) => return reply(answer, Err(err)),
+                };
+                let order = StopOrder { cause, grace, answer, checkpoint: Some(checkpoint) };
+                self.stop_process(identity, waited, order, ctx);
             }
             AgentState::Stopping => match &mut self.stopping {
                 Some(stopping) => {
@@ -104,16 +116,22 @@ impl AgentActor {
     }
 
     /// Signals the process session of `identity` (the record already says
-    /// `stopping`) and ends the stop once it is empty.
+    /// `stopping`) once the order's checkpoint, the commit of that record, is
+    /// durable, and ends the stop once the session is empty.
+    ///
+    /// Durable before the first signal: a daemon that dies during a long
+    /// grace period comes back to a record that says `stopping`, and finishes
+    /// the stop, rather than to one that says `running` and restarting an
+    /// agent someone stopped. Agents stopped together share that flush, so a
+    /// session's 100 agents get their signals after one or two flushes.
     pub(super) fn stop_process(
         &mut self,
         identity: crate::process::ProcessIdentity,
         waited: bool,
-        cause: StopCause,
-        grace: Option<Duration>,
-        answer: Option<Answer>,
+        order: StopOrder,
         ctx: &mut Context<Self>,
     ) {
+        let StopOrder { cause, grace, answer, checkpoint } = order;
         info!(agent_id = %self.agent.id, pid = identity.pid, ?cause, "stopping the agent");
         self.stopping = Some(Stopping {
             cause,
@@ -129,7 +147,15 @@ impl AgentActor {
             return self.signalled(Ok(StopOutcome::Exited), ctx);
         }
         let grace = grace.unwrap_or(self.engine.config.agents.stop_grace);
-        let stopping = stop_session(identity.pid, Signal::SIGTERM, grace, STOP_POLL);
+        let agent_id = self.agent.id;
+        let stopping = async move {
+            if let Some(commit) = checkpoint {
+                if let Err(err) = commit.await {
+                    warn!(%agent_id, cause = %err, "the stop is not durable; stopping anyway");
+                }
+            }
+            stop_session(identity.pid, Signal::SIGTERM, grace, STOP_POLL).await
+        };
         ctx.spawn(wrap_future::<_, Self>(stopping).map(|result, act, ctx| {
             act.signalled(result.map_err(|err| err.to_string()), ctx);
         }));
