@@ -8,8 +8,8 @@
 //! answers meanwhile; 100 agents started at once start one after another
 //! there, in order.
 //!
-//! It is one set for the whole process, not one per engine: reaping is
-//! process-wide (any zombie child of the process), and a test binary runs
+//! The spawned pids are one set for the whole process, not one per engine:
+//! reaping is process-wide (any zombie child of the process), and a test binary runs
 //! many engines side by side. A pid is registered under the same lock as the
 //! spawn, and the reaper holds that lock while it reaps, so a child that
 //! exits the moment it starts is never mistaken for an orphan.
@@ -57,7 +57,7 @@ pub(super) async fn spawn_off_thread(spec: ProcessSpec) -> Result<Spawned, Strin
     if SPAWNER.send(job).is_err() {
         return Err("cannot spawn: the spawner thread is gone".into());
     }
-    answer.await.unwrap_or_else(|_| Err("cannot spawn: the spawner thread is gone".into()))
+    answer.await.unwrap_or_else(|_| Err("cannot spawn: the spawn panicked (see the daemon's log)".into()))
 }
 
 /// Kills and reaps a process nobody waits for.
@@ -95,7 +95,11 @@ static SPAWNER: LazyLock<mpsc::Sender<Job>> = LazyLock::new(|| {
     let (jobs, queue) = mpsc::channel::<Job>();
     let started = std::thread::Builder::new().name("baton-spawn".into()).spawn(move || {
         for job in queue {
-            job();
+            // A job that panics loses its own answer (its caller hears that
+            // it panicked), not the thread: later spawns still run.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                tracing::error!("a job of the spawner thread panicked");
+            }
         }
     });
     if let Err(err) = started {
