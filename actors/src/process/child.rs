@@ -15,23 +15,28 @@ use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidf
 use tokio::io::unix::AsyncFd;
 
 /// A child process of this one. Dropping it neither kills nor leaks the
-/// process: one not waited for yet is reaped in the background once it
-/// exits, when a tokio runtime is there to do it (otherwise the orphan
-/// reaper or its adopting actor takes it).
+/// process: one not reaped yet is reaped in the background once it exits,
+/// when a tokio runtime is there to do it (otherwise the orphan reaper or its
+/// adopting actor takes it).
 #[derive(Debug)]
 pub struct Child {
     pid: u32,
-    /// The pidfd, until the child is reaped.
-    pidfd: Option<OwnedFd>,
+    /// The pidfd, registered with the runtime's reactor, until the child is
+    /// reaped.
+    pidfd: Option<AsyncFd<OwnedFd>>,
     /// How it ended, once reaped.
     status: Option<ExitStatus>,
 }
 
 impl Child {
-    /// Takes charge of child `pid`, just spawned and not reaped yet.
+    /// Takes charge of child `pid`, just spawned and not reaped yet. Must be
+    /// called within a tokio runtime.
     pub(super) fn new(pid: nix::unistd::Pid) -> io::Result<Self> {
         let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "not a process id");
         let pidfd = pidfd_open(Pid::from_raw(pid.as_raw()).ok_or_else(invalid)?, PidfdFlags::empty())?;
+        // SAFETY: the `OwnedFd` is the pidfd's only owner, and the `AsyncFd`
+        // holds it, open, until it is deregistered in `into_inner` or dropped.
+        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }?;
         Ok(Self { pid: u32::try_from(pid.as_raw()).map_err(|_| invalid())?, pidfd: Some(pidfd), status: None })
     }
 
@@ -41,35 +46,22 @@ impl Child {
     }
 
     /// Waits for it to exit and reaps it; once reaped, answers at once with
-    /// the same status. Cancel-safe: dropping the future loses nothing.
+    /// the same status. Cancel-safe: a wait dropped before the end leaves the
+    /// child as it was, to wait for again or to drop.
     pub async fn wait(&mut self) -> io::Result<ExitStatus> {
         if let Some(status) = self.status {
             return Ok(status);
         }
-        let pidfd = self.pidfd.take().ok_or_else(|| io::Error::other("the child's pidfd is gone"))?;
-        // SAFETY: the `OwnedFd` is the pidfd's only owner, and the `AsyncFd`
-        // holds it, open, until it is deregistered in `into_inner` or dropped.
-        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }?;
-        let reaped = loop {
-            match pidfd.readable().await {
-                Ok(mut ready) => match reap(pidfd.get_ref()) {
-                    Ok(Some(status)) => break Ok(status),
-                    Ok(None) => ready.clear_ready(),
-                    Err(err) => break Err(err),
-                },
-                Err(err) => break Err(err),
+        let pidfd = self.pidfd.as_ref().ok_or_else(|| io::Error::other("the child's pidfd is gone"))?;
+        let status = loop {
+            let mut ready = pidfd.readable().await?;
+            match reap(pidfd.get_ref())? {
+                Some(status) => break status,
+                None => ready.clear_ready(),
             }
         };
-        match reaped {
-            Ok(status) => {
-                self.status = Some(status);
-                Ok(status)
-            }
-            Err(err) => {
-                self.pidfd = Some(pidfd.into_inner());
-                Err(err)
-            }
-        }
+        self.reaped(status);
+        Ok(status)
     }
 
     /// Waits for it to exit and reaps it, blocking the calling thread: for a
@@ -80,43 +72,51 @@ impl Child {
         }
         let pidfd = self.pidfd.as_ref().ok_or_else(|| io::Error::other("the child's pidfd is gone"))?;
         let status = loop {
-            match waitid(WaitId::PidFd(pidfd.as_fd()), WaitIdOptions::EXITED) {
+            match waitid(WaitId::PidFd(pidfd.get_ref().as_fd()), WaitIdOptions::EXITED) {
                 Ok(status) => break status.map_or_else(|| ExitStatus::from_raw(0), |status| exit_status(&status)),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(errno) => return Err(errno.into()),
             }
         };
-        self.pidfd = None;
-        self.status = Some(status);
+        self.reaped(status);
         Ok(status)
     }
 
     /// Reaps it if it has exited, without waiting.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if self.status.is_none() {
-            if let Some(pidfd) = &self.pidfd {
-                self.status = reap(pidfd)?;
-                if self.status.is_some() {
-                    self.pidfd = None;
-                }
+            if let Some(status) = self.pidfd.as_ref().map(|pidfd| reap(pidfd.get_ref())).transpose()?.flatten() {
+                self.reaped(status);
             }
         }
         Ok(self.status)
+    }
+
+    /// Keeps how it ended; its pidfd is of no more use.
+    fn reaped(&mut self, status: ExitStatus) {
+        self.status = Some(status);
+        self.pidfd = None;
     }
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
         let Some(pidfd) = self.pidfd.take() else { return };
-        if let Ok(Some(_)) = reap(&pidfd) {
+        if let Ok(Some(_)) = reap(pidfd.get_ref()) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let mut orphan = Self { pid: self.pid, pidfd: Some(pidfd), status: None };
+        // Not a `Child`, whose drop would come back here: a runtime shutting
+        // down drops the task at once.
         runtime.spawn(async move {
             // Someone else (an adopting actor, the orphan reaper) may reap it
             // first: then there is nothing left to do.
-            let _ = orphan.wait().await;
+            while let Ok(mut ready) = pidfd.readable().await {
+                match reap(pidfd.get_ref()) {
+                    Ok(None) => ready.clear_ready(),
+                    Ok(Some(_)) | Err(_) => return,
+                }
+            }
         });
     }
 }

@@ -195,3 +195,22 @@ async fn a_child_dropped_before_it_is_waited_for_is_still_reaped() {
     // zombie child of this process included.
     agents.finish().await;
 }
+
+#[tokio::test]
+async fn a_wait_dropped_before_the_end_leaves_the_child_to_wait_for_again_or_to_drop() {
+    let mut agents = Agents::new();
+    let mut spawned = agents.spawn(&agents.spec(&["sleep", "1000"]));
+    let pid = spawned.identity.pid;
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(20), spawned.child.wait()).await;
+    assert!(gave_up.is_err(), "sleep 1000 ended within 20 ms");
+    signal_session(pid, Signal::SIGTERM).unwrap();
+    let status = within("sleep to die", spawned.child.wait()).await.unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15));
+
+    // Dropped in the middle of a wait, then killed: still reaped.
+    let mut again = agents.spawn(&agents.spec(&["sleep", "1000"]));
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(20), again.child.wait()).await.is_err());
+    signal_session(again.identity.pid, Signal::SIGKILL).unwrap();
+    drop(again);
+    agents.finish().await;
+}
