@@ -31,7 +31,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -61,6 +61,26 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 /// How many durable events a lagging subscriber's channel holds before it must
 /// read the rest from the store.
 const EVENT_CHANNEL_CAPACITY: usize = 4096;
+
+/// Sends durable events to subscribers, through a channel made at the first
+/// subscription. Until then nobody could receive what is sent (a broadcast
+/// channel drops a value sent with no receiver), and the channel's slots,
+/// about 0.5 MB written at creation, would only weigh on an idle daemon.
+#[derive(Clone, Default)]
+struct Publisher(Arc<OnceLock<broadcast::Sender<Event>>>);
+
+impl Publisher {
+    fn send(&self, event: Event) {
+        if let Some(sender) = self.0.get() {
+            // No subscriber is not an error: events stay in the store.
+            let _ = sender.send(event);
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.0.get_or_init(|| broadcast::channel(EVENT_CHANNEL_CAPACITY).0).subscribe()
+    }
+}
 
 /// Called with the duration of every flush, for metrics.
 pub type FlushObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
@@ -103,7 +123,7 @@ pub struct SledStore {
     /// publishes them after the flush that covers them.
     unpublished: Arc<Mutex<Vec<Event>>>,
     next_event_seq: AtomicU64,
-    publisher: broadcast::Sender<Event>,
+    publisher: Publisher,
     faults: Faults,
     /// Declared last so it is dropped first: its last flush runs while the
     /// database is still open.
@@ -121,7 +141,7 @@ impl SledStore {
             Some((key, _)) => decode_seq(&key)? + 1,
             None => 1,
         };
-        let (publisher, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        let publisher = Publisher::default();
         let unpublished = Arc::new(Mutex::new(Vec::new()));
         let committer = GroupCommit::start(options.commit_mode, {
             let (db, unpublished, publisher, faults) =
@@ -272,7 +292,7 @@ fn check_schema(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
 fn flush_and_publish(
     db: &sled::Db,
     unpublished: &Mutex<Vec<Event>>,
-    publisher: &broadcast::Sender<Event>,
+    publisher: &Publisher,
     faults: &Faults,
 ) -> Result<(), StoreError> {
     let covered = std::mem::take(&mut *lock(unpublished));
@@ -284,8 +304,7 @@ fn flush_and_publish(
     match result {
         Ok(()) => {
             for event in covered {
-                // No subscriber is not an error: events stay in the store.
-                let _ = publisher.send(event);
+                publisher.send(event);
             }
             Ok(())
         }
