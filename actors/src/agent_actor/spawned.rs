@@ -136,14 +136,20 @@ pub(super) fn reap_adopted(identity: ProcessIdentity) {
 /// library host, other zombie children are the host's, and their exit
 /// statuses are not ours to take.
 ///
-/// The scan runs on the scanner thread; only the reaping holds the lock on
-/// the spawned pids. A zombie seen in the scan that is one of ours is in the
-/// set by then (registered at its spawn, forgotten only once reaped), and
-/// reaping one that is not a zombie any more does nothing.
+/// The candidates are this process's children as the kernel lists them per
+/// thread (a few small files, so an idle daemon does not scan `/proc` every
+/// tick), or, where it does not, the zombie children a scan on the scanner
+/// thread finds. Only the reaping holds the lock on the spawned pids: a
+/// candidate that is one of ours is in the set by then (registered at its
+/// spawn, forgotten only once reaped), and reaping one that is not a zombie
+/// does nothing.
 pub(crate) async fn reap_orphans() -> std::io::Result<Vec<ReapedOrphan>> {
-    let zombies = crate::process::zombie_children_async().await?;
+    let candidates = match crate::process::own_children() {
+        Ok(children) => children,
+        Err(_) => crate::process::zombie_children_async().await?,
+    };
     let spawned = lock();
-    let orphans = zombies.into_iter().filter(|pid| spawned.as_ref().is_none_or(|set| !set.contains(pid)));
+    let orphans = candidates.into_iter().filter(|pid| spawned.as_ref().is_none_or(|set| !set.contains(pid)));
     Ok(crate::process::reap_zombies(orphans))
 }
 

@@ -64,6 +64,25 @@ pub async fn zombie_children_async() -> io::Result<Vec<u32>> {
     Ok(zombies_of(&all_stats_async().await?, me).collect())
 }
 
+/// The children of this process, from the kernel's list of each thread's
+/// children (`/proc/self/task/<tid>/children`): a small file per thread,
+/// where a scan reads every process on the machine. The list can miss a
+/// child that moves at that very moment (the next look finds it). Fails
+/// where the kernel does not keep the lists (`CONFIG_PROC_CHILDREN`).
+pub fn own_children() -> io::Result<Vec<u32>> {
+    let mut children = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let listed = match std::fs::read_to_string(task?.path().join("children")) {
+            Ok(listed) => listed,
+            // A thread that ended since the listing.
+            Err(err) if err.kind() == io::ErrorKind::NotFound && !children.is_empty() => continue,
+            Err(err) => return Err(err),
+        };
+        children.extend(listed.split_ascii_whitespace().filter_map(|pid| pid.parse::<u32>().ok()));
+    }
+    Ok(children)
+}
+
 /// The zombie children of process `parent` in `stats`.
 fn zombies_of(stats: &[Stat], parent: u32) -> impl Iterator<Item = u32> + '_ {
     stats

@@ -77,3 +77,12 @@ async fn a_subreaper_reaps_its_orphans_and_leaves_its_own_children() {
     assert_eq!(zombie_children(), Vec::<u32>::new());
     agents.finish().await;
 }
+
+#[test]
+fn this_processs_children_are_listed_by_the_kernel() {
+    let mut child = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
+    let listed = own_children();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(listed.unwrap().contains(&child.id()), "a child of this process is not listed");
+}
