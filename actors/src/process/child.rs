@@ -33,11 +33,8 @@ impl Child {
     /// called within a tokio runtime.
     pub(super) fn new(pid: nix::unistd::Pid) -> io::Result<Self> {
         let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "not a process id");
-        let pidfd = pidfd_open(Pid::from_raw(pid.as_raw()).ok_or_else(invalid)?, PidfdFlags::empty())?;
-        // SAFETY: the `OwnedFd` is the pidfd's only owner, and the `AsyncFd`
-        // holds it, open, until it is deregistered in `into_inner` or dropped.
-        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }?;
-        Ok(Self { pid: u32::try_from(pid.as_raw()).map_err(|_| invalid())?, pidfd: Some(pidfd), status: None })
+        let pid = u32::try_from(pid.as_raw()).map_err(|_| invalid())?;
+        Ok(Self { pid, pidfd: Some(open_pidfd(pid)?), status: None })
     }
 
     /// Its pid.
@@ -53,13 +50,7 @@ impl Child {
             return Ok(status);
         }
         let pidfd = self.pidfd.as_ref().ok_or_else(|| io::Error::other("the child's pidfd is gone"))?;
-        let status = loop {
-            let mut ready = pidfd.readable().await?;
-            match reap(pidfd.get_ref())? {
-                Some(status) => break status,
-                None => ready.clear_ready(),
-            }
-        };
+        let status = reap_once_exited(pidfd).await?;
         self.reaped(status);
         Ok(status)
     }
@@ -111,12 +102,7 @@ impl Drop for Child {
         runtime.spawn(async move {
             // Someone else (an adopting actor, the orphan reaper) may reap it
             // first: then there is nothing left to do.
-            while let Ok(mut ready) = pidfd.readable().await {
-                match reap(pidfd.get_ref()) {
-                    Ok(None) => ready.clear_ready(),
-                    Ok(Some(_)) | Err(_) => return,
-                }
-            }
+            let _ = reap_once_exited(&pidfd).await;
         });
     }
 }
@@ -131,17 +117,35 @@ impl ExitWatch {
     /// Watches process `pid`. Fails when there is no such process (or pidfds
     /// are not supported). Must be called within a tokio runtime.
     pub(super) fn open(pid: u32) -> io::Result<Self> {
-        let no_such = || io::Error::new(io::ErrorKind::NotFound, "no such process");
-        let pid = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or_else(no_such)?;
-        let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
-        // SAFETY: the `OwnedFd` is the pidfd's only owner, and the `AsyncFd`
-        // holds it, open, until it is deregistered in `into_inner` or dropped.
-        Ok(Self(unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }?))
+        open_pidfd(pid).map(Self)
     }
 
     /// Waits until the process has exited.
     pub(super) async fn exited(&self) -> io::Result<()> {
         self.0.readable().await.map(drop)
+    }
+}
+
+/// A pidfd of process `pid`, registered with the current tokio runtime's
+/// reactor to tell when it turns readable. An error of kind `NotFound` when
+/// `pid` cannot be a process's.
+fn open_pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
+    let no_such = || io::Error::new(io::ErrorKind::NotFound, "no such process");
+    let pid = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or_else(no_such)?;
+    let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
+    // SAFETY: the `OwnedFd` is the pidfd's only owner, and the `AsyncFd`
+    // holds it, open, until it is deregistered in `into_inner` or dropped.
+    Ok(unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }?)
+}
+
+/// Waits for the child of `pidfd` to exit, and reaps it.
+async fn reap_once_exited(pidfd: &AsyncFd<OwnedFd>) -> io::Result<ExitStatus> {
+    loop {
+        let mut ready = pidfd.readable().await?;
+        match reap(pidfd.get_ref())? {
+            Some(status) => return Ok(status),
+            None => ready.clear_ready(),
+        }
     }
 }
 
