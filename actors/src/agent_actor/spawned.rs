@@ -136,18 +136,13 @@ pub(super) fn reap_adopted(identity: ProcessIdentity) {
 /// library host, other zombie children are the host's, and their exit
 /// statuses are not ours to take.
 ///
-/// The candidates are this process's children as the kernel lists them per
-/// thread (a few small files, so an idle daemon does not scan `/proc` every
-/// tick), or, where it does not, the zombie children a scan on the scanner
-/// thread finds. Only the reaping holds the lock on the spawned pids: a
-/// candidate that is one of ours is in the set by then (registered at its
-/// spawn, forgotten only once reaped), and reaping one that is not a zombie
-/// does nothing.
+/// The candidates come from [`orphan_candidates`](crate::process::orphan_candidates)
+/// (no scan of `/proc` where the kernel lists children). Only the reaping
+/// holds the lock on the spawned pids: a candidate that is one of ours is in
+/// the set by then (registered at its spawn, forgotten only once reaped), and
+/// reaping one that is not a zombie does nothing.
 pub(crate) async fn reap_orphans() -> std::io::Result<Vec<ReapedOrphan>> {
-    let candidates = match crate::process::own_children() {
-        Ok(children) => children,
-        Err(_) => crate::process::zombie_children_async().await?,
-    };
+    let candidates = crate::process::orphan_candidates().await?;
     let spawned = lock();
     let orphans = candidates.into_iter().filter(|pid| spawned.as_ref().is_none_or(|set| !set.contains(pid)));
     Ok(crate::process::reap_zombies(orphans))

@@ -22,7 +22,7 @@ use procfs::process::Stat;
 use tokio::time::{Instant, sleep, timeout_at};
 
 use super::child::ExitWatch;
-use super::proc_table::{all_stats, all_stats_async, is_running, pid_of};
+use super::proc_table::{all_stats, all_stats_async, is_member, pid_of};
 
 /// How long [`stop_session`] waits for processes to vanish after SIGKILL
 /// before it gives up on them (a process stuck in the kernel, such as on a
@@ -187,11 +187,6 @@ async fn wait_until_empty(
         }
         sleep(poll.max(MIN_POLL).min(deadline.saturating_duration_since(Instant::now()))).await;
     }
-}
-
-/// Whether `stat` is a live member of session `sid`.
-fn is_member(stat: &Stat, sid: u32) -> bool {
-    pid_of(stat.session) == Some(sid) && is_running(stat)
 }
 
 /// `sid` as a process group id to signal, if it can be an agent's session.

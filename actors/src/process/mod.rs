@@ -50,8 +50,6 @@ pub use kill::{KILL_WAIT, StopError, StopOutcome, session_alive, signal_session,
 pub use log_cursor::{LogChunk, LogCursor, LogLines, READ_LIMIT};
 pub use logs::{LogPaths, OutputStream, rotate_if_over, tail_lines};
 pub use nix::sys::signal::Signal;
-pub use reaper::{
-    ReapedOrphan, become_subreaper, is_subreaper, own_children, reap_orphans, reap_zombies, zombie_children_async,
-};
+pub use reaper::{ReapedOrphan, become_subreaper, is_subreaper, orphan_candidates, reap_orphans, reap_zombies};
 pub use spawn::{ProcessSpec, SpawnError, Spawned, Stdin, spawn};
 pub use usage::SessionUsage;

@@ -156,7 +156,12 @@ fn read_into(path: &str, buf: &mut [u8]) -> io::Result<usize> {
 /// The live members of session `sid`: every process whose session id is `sid`
 /// and that is not a zombie.
 pub(super) fn session_members(sid: u32) -> io::Result<Vec<Stat>> {
-    Ok(all_stats()?.iter().filter(|stat| pid_of(stat.session) == Some(sid) && is_running(stat)).cloned().collect())
+    Ok(all_stats()?.iter().filter(|stat| is_member(stat, sid)).cloned().collect())
+}
+
+/// Whether `stat` is a live member of session `sid`.
+pub(super) fn is_member(stat: &Stat, sid: u32) -> bool {
+    pid_of(stat.session) == Some(sid) && is_running(stat)
 }
 
 /// Whether the process has not exited yet: it is neither a zombie (exited,

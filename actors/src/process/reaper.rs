@@ -52,16 +52,23 @@ pub fn is_subreaper() -> io::Result<bool> {
 /// it about a pid only once that pid is registered, or a child that exits at
 /// once could be taken for an orphan.
 pub fn reap_orphans(spawned_here: impl Fn(u32) -> bool) -> io::Result<Vec<ReapedOrphan>> {
-    let me = std::process::id();
-    let stats = all_stats()?;
-    Ok(reap_zombies(zombies_of(&stats, me).filter(|&pid| !spawned_here(pid))))
+    let candidates = match own_children() {
+        Ok(children) => children,
+        Err(_) => zombies_of(&all_stats()?, std::process::id()).collect(),
+    };
+    Ok(reap_zombies(candidates.into_iter().filter(|&pid| !spawned_here(pid))))
 }
 
-/// The zombie children of this process, from a scan on the scanner thread:
-/// the candidates for [`reap_zombies`].
-pub async fn zombie_children_async() -> io::Result<Vec<u32>> {
-    let me = std::process::id();
-    Ok(zombies_of(&all_stats_async().await?, me).collect())
+/// The children of this process that may be orphans to reap, for
+/// [`reap_zombies`] once the caller has left out its own: every child as the
+/// kernel lists them (a few small files, so an idle daemon does not scan
+/// `/proc`), or, where it does not, the zombie children a scan on the scanner
+/// thread finds.
+pub async fn orphan_candidates() -> io::Result<Vec<u32>> {
+    match own_children() {
+        Ok(children) => Ok(children),
+        Err(_) => Ok(zombies_of(&all_stats_async().await?, std::process::id()).collect()),
+    }
 }
 
 /// The children of this process, from the kernel's list of each thread's
@@ -69,15 +76,17 @@ pub async fn zombie_children_async() -> io::Result<Vec<u32>> {
 /// where a scan reads every process on the machine. The list can miss a
 /// child that moves at that very moment (the next look finds it). Fails
 /// where the kernel does not keep the lists (`CONFIG_PROC_CHILDREN`).
-pub fn own_children() -> io::Result<Vec<u32>> {
+fn own_children() -> io::Result<Vec<u32>> {
     let mut children = Vec::new();
+    let mut listed_any = false;
     for task in std::fs::read_dir("/proc/self/task")? {
         let listed = match std::fs::read_to_string(task?.path().join("children")) {
             Ok(listed) => listed,
             // A thread that ended since the listing.
-            Err(err) if err.kind() == io::ErrorKind::NotFound && !children.is_empty() => continue,
+            Err(err) if err.kind() == io::ErrorKind::NotFound && listed_any => continue,
             Err(err) => return Err(err),
         };
+        listed_any = true;
         children.extend(listed.split_ascii_whitespace().filter_map(|pid| pid.parse::<u32>().ok()));
     }
     Ok(children)
