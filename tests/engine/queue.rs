@@ -367,3 +367,61 @@ async fn enqueues_after_the_last_batch_write_are_counted_and_their_keys_known_af
     assert_eq!(engine.baton.queue_totals().await.unwrap().pending, 3);
     engine.baton.shutdown().await.unwrap();
 }
+
+/// Concurrent enqueues are written together (as bundles): each is still
+/// numbered once, in one order, claimed once each, and what was acked and
+/// compacted away stays gone after a restart.
+#[tokio::test]
+async fn concurrent_enqueues_are_numbered_once_and_acked_ones_stay_gone_after_a_restart() {
+    let engine = TestEngine::start_with(|builder| {
+        let mut queue = QueueConfig::default();
+        queue.kept_acked = 2;
+        builder.watchdog_interval(TICK).queue(queue)
+    });
+    let id = session(&engine).await;
+    // 40 keys, each posted twice at once: one of the two is a duplicate.
+    let posts = (0..80).map(|n| {
+        let baton = engine.baton.clone();
+        let observation = tool_use(n % 40).with_key(format!("k{}", n % 40));
+        async move { (n % 40, baton.observe(id, observation).await.unwrap()) }
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    let mut seq_of_key = std::collections::HashMap::new();
+    for (key, enqueued) in &answers {
+        let first = *seq_of_key.entry(*key).or_insert(enqueued.seq);
+        assert_eq!(enqueued.seq, first, "both posts of k{key} get one sequence number");
+    }
+    assert_eq!(answers.iter().filter(|(_, enqueued)| enqueued.duplicate).count(), 40);
+    let mut seqs: Vec<u64> = seq_of_key.values().copied().collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+
+    // Claim and ack the first five; with two acked kept, the last ack
+    // compacts the first three away.
+    let claimed = claim_seqs(&engine, id, Claim::new("c").max(5).lease(Duration::from_secs(60))).await;
+    assert_eq!(claimed, [1, 2, 3, 4, 5]);
+    engine.baton.ack(id, &claimed[..3], None).await.unwrap();
+    engine.baton.ack(id, &claimed[3..], None).await.unwrap();
+
+    let engine = engine.restart().await;
+    let stats = engine.baton.queue_stats(id).await.unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.acked, stats.next_seq), (35, 0, 5, 41));
+    let listed = engine.baton.observations(id, None, 0, 100).await.unwrap();
+    let listed: Vec<(u64, ObservationState)> = listed.iter().map(|o| (o.seq, o.state)).collect();
+    let expected: Vec<(u64, ObservationState)> = [(4, ObservationState::Acked), (5, ObservationState::Acked)]
+        .into_iter()
+        .chain((6..=40).map(|seq| (seq, ObservationState::Pending)))
+        .collect();
+    assert_eq!(listed, expected);
+    // Each of the rest is handed out once, in order, with its own payload.
+    let rest = engine.baton.claim(id, Claim::new("d").max(100)).await.unwrap();
+    assert_eq!(rest.iter().map(|o| o.seq).collect::<Vec<_>>(), (6..=40).collect::<Vec<_>>());
+    for observation in &rest {
+        let key = observation.key.as_deref().unwrap();
+        let n: u64 = key[1..].parse().unwrap();
+        assert_eq!(seq_of_key[&n], observation.seq);
+        assert_eq!(observation.payload, tool_use(n).payload, "{observation:?}");
+    }
+    assert!(engine.baton.claim(id, Claim::new("d")).await.unwrap().is_empty());
+    engine.baton.shutdown().await.unwrap();
+}

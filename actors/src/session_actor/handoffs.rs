@@ -611,6 +611,7 @@ impl Handler<CreateHandoff> for SessionActor {
     /// routed first (the supervisor picks or spawns its agent) and written
     /// once, routed or waiting. Either way the answer comes once it is durable.
     fn handle(&mut self, request: CreateHandoff, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let handoff = match self.touch(now).and_then(|()| self.new_handoff(request, now)) {
@@ -670,6 +671,7 @@ impl Handler<UpdateHandoff> for SessionActor {
     type Result = Reply<Handoff>;
 
     fn handle(&mut self, request: UpdateHandoff, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         match self.update(request, now) {
@@ -694,7 +696,8 @@ impl Handler<UpdateHandoff> for SessionActor {
 impl Handler<SetFallback> for SessionActor {
     type Result = Reply<Session>;
 
-    fn handle(&mut self, SetFallback { fallback, .. }: SetFallback, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, SetFallback { fallback, .. }: SetFallback, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let change = (|| {
@@ -723,6 +726,7 @@ impl Handler<Inbox> for SessionActor {
     type Result = Reply<InboxItems>;
 
     fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let outcome = self
@@ -766,6 +770,7 @@ impl Handler<AgentGone> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, AgentGone(agent): AgentGone, ctx: &mut Context<Self>) {
+        self.write_enqueued(ctx);
         if self.session.is_open() && !self.retiring {
             self.agent_gone(agent, ctx);
         }

@@ -59,6 +59,8 @@ pub struct SessionActor {
     /// Whether some agent of the session runs or waits to: the supervisor
     /// says so before each watchdog tick. Such a session is not idle.
     agents_at_work: bool,
+    /// Enqueues taken and not yet written.
+    unwritten: queue::Unwritten,
 }
 
 impl SessionActor {
@@ -75,6 +77,7 @@ impl SessionActor {
             notice,
             retiring: false,
             agents_at_work: false,
+            unwritten: queue::Unwritten::default(),
         }
     }
 
@@ -284,7 +287,8 @@ impl SessionRequest for Get {
 impl Handler<Get> for SessionActor {
     type Result = Result<Session, EngineError>;
 
-    fn handle(&mut self, _: Get, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Get, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         Ok(self.session.clone())
     }
@@ -306,7 +310,8 @@ impl SessionRequest for Resume {
 impl Handler<Resume> for SessionActor {
     type Result = ResponseFuture<Result<Session, EngineError>>;
 
-    fn handle(&mut self, _: Resume, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: Resume, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let mut next = self.session.clone();
@@ -350,7 +355,8 @@ impl SessionRequest for Close {
 impl Handler<Close> for SessionActor {
     type Result = ResponseActFuture<Self, Result<Session, EngineError>>;
 
-    fn handle(&mut self, Close { reason, mode }: Close, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Close { reason, mode }: Close, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let change = self.close(self.engine.clock.now(), reason, mode);
         if !self.session.is_open() {
@@ -375,6 +381,7 @@ impl Handler<WatchdogTick> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, WatchdogTick { now }: WatchdogTick, ctx: &mut Context<Self>) {
+        self.write_enqueued(ctx);
         if self.retiring || !self.session.is_open() {
             return;
         }
@@ -416,7 +423,8 @@ pub(crate) struct AgentsAtWork(pub(crate) bool);
 impl Handler<AgentsAtWork> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, AgentsAtWork(at_work): AgentsAtWork, _: &mut Context<Self>) {
+    fn handle(&mut self, AgentsAtWork(at_work): AgentsAtWork, ctx: &mut Context<Self>) {
+        self.write_enqueued(ctx);
         self.agents_at_work = at_work;
     }
 }
@@ -425,6 +433,7 @@ impl Handler<Stop> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, Stop { exit }: Stop, ctx: &mut Context<Self>) {
+        self.write_enqueued(ctx);
         self.notice.set_exit(exit);
         ctx.stop();
     }

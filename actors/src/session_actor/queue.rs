@@ -76,6 +76,50 @@ impl Waiters {
     }
 }
 
+/// The most observations one bundle record holds. A sled insert costs
+/// about as much for eight observations as for one (docs/benchmarks.md), and
+/// a bundle is rewritten by no one: its observations' later changes are
+/// records of their own.
+const BUNDLE_MAX: usize = 8;
+
+/// Enqueues taken and not yet written, in order, with the callers waiting.
+///
+/// The actor writes the enqueues it takes one after another together, as
+/// bundles (one store write each, instead of one per enqueue), and asks for
+/// one commit for them all: once its mailbox is empty, or before it handles
+/// any other message, so every other message sees them written
+/// ([`SessionActor::write_enqueued`]). A caller is answered once the commit
+/// covers its enqueue, as before.
+#[derive(Default)]
+pub(super) struct Unwritten {
+    observations: Vec<Observation>,
+    /// Each caller, with the index in `observations` of what it waits for.
+    answers: Vec<(usize, oneshot::Sender<Result<(), EngineError>>)>,
+}
+
+impl Unwritten {
+    fn len(&self) -> u64 {
+        u64::try_from(self.observations.len()).unwrap_or(u64::MAX)
+    }
+
+    /// Adds an observation; returns its index.
+    fn push(&mut self, observation: Observation) -> usize {
+        self.observations.push(observation);
+        self.observations.len() - 1
+    }
+
+    fn index_of_key(&self, key: &str) -> Option<usize> {
+        self.observations.iter().position(|observation| observation.key.as_deref() == Some(key))
+    }
+
+    /// A caller waiting for the observation at `index`: answered when it is durable.
+    fn answer_at(&mut self, index: usize) -> oneshot::Receiver<Result<(), EngineError>> {
+        let (answer, answered) = oneshot::channel();
+        self.answers.push((index, answer));
+        answered
+    }
+}
+
 type Reply<T> = ResponseFuture<Result<T, EngineError>>;
 
 fn after_commit<T: Send + 'static>(commit: Commit, value: T) -> Reply<T> {
@@ -99,6 +143,61 @@ impl SessionActor {
         self.engine.store.write_queue(self.session.id, &write, events)?;
         self.queue.apply(&write);
         Ok(self.engine.store.commit())
+    }
+
+    /// Writes the enqueues taken so far, as bundles of at most
+    /// [`BUNDLE_MAX`], and answers their callers once a commit covers them
+    /// (at once, with the error, those the store refused). Every message but
+    /// an enqueue calls this first.
+    pub(super) fn write_enqueued(&mut self, ctx: &mut Context<Self>) {
+        if self.unwritten.observations.is_empty() {
+            return;
+        }
+        let Unwritten { mut observations, answers } = std::mem::take(&mut self.unwritten);
+        let mut written = 0;
+        let mut failure = None;
+        for bundle in observations.chunks(BUNDLE_MAX) {
+            let stored = match bundle {
+                [one] => self.engine.store.enqueue(one),
+                _ => self.engine.store.enqueue_bundle(bundle),
+            };
+            if let Err(err) = stored {
+                failure = Some(EngineError::from(err));
+                break;
+            }
+            match bundle {
+                [one] => self.queue.enqueued(one),
+                _ => self.queue.enqueued_bundle(bundle),
+            }
+            written += bundle.len();
+        }
+        let (durable, refused): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(index, _)| *index < written);
+        if let Some(err) = failure {
+            warn!(session_id = %self.session.id, cause = %err, "enqueues not written");
+            for (_, answer) in refused {
+                let _ = answer.send(Err(err.clone()));
+            }
+        }
+        if written == 0 {
+            return;
+        }
+        observations.truncate(written);
+        let commit = self.engine.store.commit();
+        // Agents with a stdin pipe get them too, once durable.
+        let piped = self.engine.feeds.any(self.session.id).then_some(observations);
+        let feeds = self.engine.feeds.clone();
+        actix_rt::spawn(async move {
+            let result = commit.await.map_err(EngineError::from);
+            if result.is_ok() {
+                for observation in piped.into_iter().flatten() {
+                    feeds.send(observation.session, || FeedLine::observation(&observation));
+                }
+            }
+            for (_, answer) in durable {
+                let _ = answer.send(result.clone());
+            }
+        });
+        self.serve_waiters(self.engine.clock.now(), ctx);
     }
 
     /// The stored record of a live observation.
@@ -130,8 +229,8 @@ impl SessionActor {
         }
         let until = now + to_chrono(claim.lease);
         let mut claimed = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            let mut record = self.record(seq)?;
+        for (seq, record) in seqs.iter().zip(self.engine.store.observations_at(self.session.id, &seqs)?) {
+            let mut record = record.ok_or(EngineError::ObservationNotFound { session: self.session.id, seq: *seq })?;
             record.lease_to(claim.consumer.clone(), until, now)?;
             claimed.push(record);
         }
@@ -283,40 +382,44 @@ queue_requests! {
 impl Handler<Observe> for SessionActor {
     type Result = Reply<Enqueued>;
 
+    /// Takes the enqueue; it is written with the others taken in a row (see
+    /// [`Unwritten`]) and answered once a commit covers it.
     fn handle(&mut self, Observe { observation, .. }: Observe, ctx: &mut Context<Self>) -> Self::Result {
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
-        let enqueue = || -> Result<(Enqueued, Commit, Option<Observation>), EngineError> {
+        let taken = (|| -> Result<Taken, EngineError> {
             self.accepting(&[SessionState::Active, SessionState::Idle], "new observations")?;
             let (size, limit) = (observation.payload_size(), self.engine.config.queue.max_payload_bytes);
             if size > limit {
                 return Err(EngineError::PayloadTooLarge { size, limit });
             }
             self.touch(now)?;
-            if let Some(seq) = observation.key.as_deref().and_then(|key| self.queue.seq_for_key(key)) {
-                // Answer once the first post is durable, which it may not be yet.
-                return Ok((Enqueued { seq, duplicate: true }, self.engine.store.commit(), None));
+            if let Some(key) = observation.key.as_deref() {
+                if let Some(index) = self.unwritten.index_of_key(key) {
+                    let seq = self.unwritten.observations[index].seq;
+                    return Ok(Taken::Unwritten(Enqueued { seq, duplicate: true }, index));
+                }
+                if let Some(seq) = self.queue.seq_for_key(key) {
+                    return Ok(Taken::Written(Enqueued { seq, duplicate: true }));
+                }
             }
-            let seq = self.queue.stats().next_seq;
+            let seq = self.queue.stats().next_seq + self.unwritten.len();
             let NewObservation { kind, payload, key, .. } = observation;
-            let observation = Observation::new(self.session.id, seq, kind, payload, key, now);
-            self.engine.store.enqueue(&observation)?;
-            self.queue.enqueued(&observation);
-            // Agents with a stdin pipe get it too, once durable.
-            let piped = self.engine.feeds.any(self.session.id).then_some(observation);
-            Ok((Enqueued { seq, duplicate: false }, self.engine.store.commit(), piped))
-        };
-        match enqueue() {
-            Ok((enqueued, commit, None)) => {
-                self.serve_waiters(now, ctx);
-                after_commit(commit, enqueued)
+            let index = self.unwritten.push(Observation::new(self.session.id, seq, kind, payload, key, now));
+            if index == 0 {
+                // Written once the mailbox is empty, with what came in meanwhile.
+                ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| act.write_enqueued(ctx)));
             }
-            Ok((enqueued, commit, Some(observation))) => {
-                self.serve_waiters(now, ctx);
-                let feeds = self.engine.feeds.clone();
+            Ok(Taken::Unwritten(Enqueued { seq, duplicate: false }, index))
+        })();
+        match taken {
+            // Answer once the first post is durable, which it may not be yet.
+            Ok(Taken::Written(enqueued)) => after_commit(self.engine.store.commit(), enqueued),
+            Ok(Taken::Unwritten(enqueued, index)) => {
+                let written = self.unwritten.answer_at(index);
+                let actor = self.actor();
                 Box::pin(async move {
-                    commit.await?;
-                    feeds.send(observation.session, || FeedLine::observation(&observation));
+                    written.await.unwrap_or(Err(EngineError::ActorCrashed { actor }))?;
                     Ok(enqueued)
                 })
             }
@@ -325,10 +428,19 @@ impl Handler<Observe> for SessionActor {
     }
 }
 
+/// Where an enqueue the actor took stands.
+enum Taken {
+    /// Its observation is in the store (a repeated idempotency key).
+    Written(Enqueued),
+    /// Its observation waits, at this index, among the [`Unwritten`] ones.
+    Unwritten(Enqueued, usize),
+}
+
 impl Handler<ClaimObservations> for SessionActor {
     type Result = Reply<Vec<Observation>>;
 
     fn handle(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         if claim.max == 0 {
@@ -368,6 +480,7 @@ impl Handler<AckObservations> for SessionActor {
     type Result = Reply<AckReport>;
 
     fn handle(&mut self, ack: AckObservations, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let result = (|| {
@@ -398,6 +511,7 @@ impl Handler<NackObservations> for SessionActor {
     type Result = Reply<Vec<Observation>>;
 
     fn handle(&mut self, nack: NackObservations, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let result = (|| {
@@ -435,6 +549,7 @@ impl Handler<RequeueObservations> for SessionActor {
     type Result = Reply<Vec<Observation>>;
 
     fn handle(&mut self, requeue: RequeueObservations, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let result = (|| {
@@ -498,7 +613,8 @@ pub(crate) struct CurrentQueueStats;
 impl Handler<CurrentQueueStats> for SessionActor {
     type Result = actix::MessageResult<CurrentQueueStats>;
 
-    fn handle(&mut self, _: CurrentQueueStats, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: CurrentQueueStats, ctx: &mut Context<Self>) -> Self::Result {
+        self.write_enqueued(ctx);
         actix::MessageResult(self.queue.stats())
     }
 }

@@ -104,8 +104,22 @@ pub trait Store: Send + Sync + 'static {
     /// so they are brought up to date at load, from the records.
     fn enqueue(&self, observation: &Observation) -> Result<(), StoreError>;
 
+    /// Writes new pending observations of one session, with consecutive
+    /// sequence numbers, as one bundle record: one write for them all, which
+    /// costs the store about as much as [`enqueue`](Store::enqueue) of one.
+    /// An observation stays in its bundle until its first change, which
+    /// writes it a record of its own; [`QueueOp::Bury`] and
+    /// [`QueueOp::DropBundle`] keep removals from coming back out of it.
+    fn enqueue_bundle(&self, observations: &[Observation]) -> Result<(), StoreError>;
+
     /// One observation of a session, live or kept after its ack.
     fn observation(&self, session: SessionId, seq: u64) -> Result<Option<Observation>, StoreError>;
+
+    /// The observations of a session with these sequence numbers (ascending),
+    /// each `None` if there is no such observation: cheaper than one
+    /// [`observation`](Store::observation) call each for observations that
+    /// share a bundle.
+    fn observations_at(&self, session: SessionId, seqs: &[u64]) -> Result<Vec<Option<Observation>>, StoreError>;
 
     /// Up to `limit` observations of a session in `state` (any, when `None`)
     /// with a sequence number above `after`, in order.
@@ -142,6 +156,10 @@ pub struct StoredQueue {
     pub live: Vec<Observation>,
     /// Acked observations kept for inspection: sequence number and idempotency key.
     pub kept: Vec<(u64, Option<String>)>,
+    /// The stored bundles: the first sequence number of each and how many it covers.
+    pub bundles: Vec<(u64, u64)>,
+    /// The live observations whose only record is their entry in a bundle.
+    pub bundled: Vec<u64>,
 }
 
 /// One atomic change to a session's queue: new stats and the records they count.
@@ -165,5 +183,17 @@ pub enum QueueOp {
         seq: u64,
         /// Its idempotency key, if it has one.
         key: Option<String>,
+    },
+    /// Marks a removed observation as gone from the bundle that still holds
+    /// its first record.
+    Bury {
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// Removes the bundle that covers `seqs`, and the tombstones within it:
+    /// none of its observations is left only in it.
+    DropBundle {
+        /// The sequence numbers it covers.
+        seqs: std::ops::Range<u64>,
     },
 }

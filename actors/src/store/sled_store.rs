@@ -24,6 +24,8 @@
 //! | `0x01`, sequence number (u64 BE) | a live observation (pending, leased, dead), JSON |
 //! | `0x02`, sequence number (u64 BE) | an acked observation kept for inspection, JSON |
 //! | `0x03`, idempotency key (UTF-8) | (schema 1 only) the sequence number it names, u64 BE |
+//! | `0x04`, first sequence number (u64 BE) | a bundle: observations enqueued together, as they were enqueued, a JSON array |
+//! | `0x05`, sequence number (u64 BE) | a tombstone: that observation is gone from its bundle; empty |
 //!
 //! JSON keeps records readable with any sled tool and lets fields be added
 //! without a migration; the schema version guards the changes that need one.
@@ -55,7 +57,9 @@ use crate::model::{
 /// - 1: the first.
 /// - 2: an observation's idempotency key lives only in its record (schema 1
 ///   also indexed it apart), and an enqueue does not rewrite the queue's stats.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: observations enqueued together may be stored as one bundle record
+///   (`0x04`, with tombstones `0x05`), which a schema-2 build would not read.
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// How many durable events a lagging subscriber's channel holds before it must
@@ -470,6 +474,14 @@ impl Store for SledStore {
 
     fn enqueue(&self, observation: &Observation) -> Result<(), StoreError> {
         self.insert_observation(observation)
+    }
+
+    fn observations_at(&self, session: SessionId, seqs: &[u64]) -> Result<Vec<Option<Observation>>, StoreError> {
+        self.read_observations_at(session, seqs)
+    }
+
+    fn enqueue_bundle(&self, observations: &[Observation]) -> Result<(), StoreError> {
+        self.insert_bundle(observations)
     }
 
     fn write_queue(

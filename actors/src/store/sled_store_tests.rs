@@ -280,3 +280,58 @@ fn trimming_agents_removes_the_oldest_ended_ones_a_bounded_number_at_a_time_and_
     assert_eq!(store.trim_agents(0, 10).unwrap(), vec![agents[3].id]);
     assert_eq!(names(&store), ["agent-0"]);
 }
+
+#[tokio::test]
+async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombstones_override_them() {
+    use crate::model::{ObservationKind, QueueStats};
+    use crate::store::QueueOp;
+
+    let dir = TempDir::new().unwrap();
+    let session = SessionId::new();
+    let now = Utc::now();
+    let mut records: Vec<Observation> = (1..=4)
+        .map(|seq| Observation::new(session, seq, ObservationKind::ToolUse, serde_json::json!({"n": seq}), None, now))
+        .collect();
+    {
+        let store = open(&dir);
+        store.enqueue_bundle(&records).unwrap();
+        store.commit().await.unwrap();
+    }
+    let store = open(&dir);
+    let stored = store.read_queue(session).unwrap();
+    assert_eq!(stored.bundles, [(1, 4)]);
+    assert_eq!(stored.bundled, [1, 2, 3, 4]);
+    assert_eq!(stored.live.iter().map(|o| o.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(store.observation(session, 3).unwrap().unwrap().payload, serde_json::json!({"n": 3}));
+
+    // 1 is leased (a record of its own), 2 is removed (a tombstone): 3 and 4 stay in the bundle.
+    records[0].lease_to("c", now + chrono::Duration::seconds(30), now).unwrap();
+    let stats = QueueStats { next_seq: 5, ..QueueStats::empty() };
+    let ops = vec![QueueOp::Put(records[0].clone()), QueueOp::Remove { seq: 2, key: None }, QueueOp::Bury { seq: 2 }];
+    store.write_queue(session, &QueueWrite { stats, ops }, Vec::new()).unwrap();
+    let stored = store.read_queue(session).unwrap();
+    assert_eq!(stored.bundled, [3, 4]);
+    let live: Vec<_> = stored.live.iter().map(|o| (o.seq, o.state)).collect();
+    assert_eq!(live, [(1, ObservationState::Leased), (3, ObservationState::Pending), (4, ObservationState::Pending)]);
+    assert!(store.observation(session, 2).unwrap().is_none(), "a buried observation is gone");
+    let listed: Vec<_> = store.observations(session, None, 0, 10).unwrap().iter().map(|o| (o.seq, o.state)).collect();
+    assert_eq!(listed, live);
+    let pending: Vec<_> =
+        store.observations(session, Some(ObservationState::Pending), 3, 10).unwrap().iter().map(|o| o.seq).collect();
+    assert_eq!(pending, [4]);
+    let at = store.observations_at(session, &[1, 2, 3, 4]).unwrap();
+    assert_eq!(at.iter().map(|o| o.as_ref().map(|o| o.seq)).collect::<Vec<_>>(), [Some(1), None, Some(3), Some(4)]);
+
+    // Removing 3 and 4 drops the bundle and its tombstones: only 1's own record is left.
+    let ops = vec![
+        QueueOp::Remove { seq: 3, key: None },
+        QueueOp::Remove { seq: 4, key: None },
+        QueueOp::DropBundle { seqs: 1..5 },
+    ];
+    store.write_queue(session, &QueueWrite { stats, ops }, Vec::new()).unwrap();
+    let stored = store.read_queue(session).unwrap();
+    assert!(stored.bundles.is_empty() && stored.bundled.is_empty());
+    assert_eq!(stored.live.iter().map(|o| o.seq).collect::<Vec<_>>(), [1]);
+    let tree = store.db.open_tree("observations").unwrap();
+    assert_eq!(tree.scan_prefix(session.to_bytes()).count(), 2, "the stats and 1's record, no tombstone");
+}
