@@ -63,7 +63,8 @@ impl Baton {
     /// is durable. A repeated idempotency key returns the first sequence number
     /// and stores nothing new.
     pub async fn observe(&self, session: SessionId, observation: NewObservation) -> Result<Enqueued> {
-        self.ask(Observe { session, observation }).await
+        // Encoded here, on the caller's thread, not on the engine's.
+        self.ask(Observe { session, observation: observation.into() }).await
     }
 
     /// Claims the oldest available observations of a session, in order, under a lease.

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::EngineError;
 use crate::model::{
-    AckReport, Agent, AgentId, AgentLimits, CloseMode, Enqueued, Handoff, HandoffId, HandoffState, HandoffStats,
-    HandoffTarget, NewObservation, Observation, ObservationState, OpenSession, QueueStats, RestartPolicy,
+    AckReport, Agent, AgentId, AgentLimits, CloseMode, EncodedObservation, Enqueued, Handoff, HandoffId, HandoffState,
+    HandoffStats, HandoffTarget, Observation, ObservationState, OpenSession, QueueStats, RestartPolicy,
     RestartSchedule, Session, SessionId, SessionState,
 };
 
@@ -62,8 +62,8 @@ pub struct CloseSession {
 pub struct Observe {
     /// Which session's queue.
     pub session: SessionId,
-    /// What to queue.
-    pub observation: NewObservation,
+    /// What to queue, its payload already encoded by the sender.
+    pub observation: EncodedObservation,
 }
 
 /// Claims up to `max` of a session's oldest available observations for a

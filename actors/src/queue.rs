@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Lease, Observation, ObservationKind, ObservationState, QueueStats};
+use crate::model::{Lease, Observation, ObservationKind, ObservationState, PendingObservation, QueueStats};
 use crate::store::{QueueOp, QueueWrite, StoredQueue};
 
 /// The queue's tunables.
@@ -148,27 +148,36 @@ impl Queue {
     }
 
     /// Takes in a new pending observation the store accepted as a record of its own.
-    pub(crate) fn enqueued(&mut self, observation: &Observation) {
-        if let Some(key) = &observation.key {
-            self.keys.insert(key.clone(), observation.seq);
-        }
-        self.live.insert(observation.seq, Entry::of(observation));
-        self.stats.pending += 1;
-        self.stats.next_seq = self.stats.next_seq.max(observation.seq + 1);
+    pub(crate) fn enqueued(&mut self, observation: &PendingObservation) {
+        self.take_in(observation, false);
     }
 
     /// Takes in new pending observations, with consecutive sequence numbers,
     /// that the store accepted as one bundle.
-    pub(crate) fn enqueued_bundle(&mut self, observations: &[Observation]) {
+    pub(crate) fn enqueued_bundle(&mut self, observations: &[PendingObservation]) {
         let Some(first) = observations.first() else { return };
         for observation in observations {
-            self.enqueued(observation);
-            if let Some(entry) = self.live.get_mut(&observation.seq) {
-                entry.bundled = true;
-            }
+            self.take_in(observation, true);
         }
         let len = u64::try_from(observations.len()).unwrap_or(u64::MAX);
         self.bundles.insert(first.seq, Bundle { len, bundled: len });
+    }
+
+    fn take_in(&mut self, observation: &PendingObservation, bundled: bool) {
+        if let Some(key) = &observation.key {
+            self.keys.insert(key.clone(), observation.seq);
+        }
+        let entry = Entry {
+            kind: observation.kind,
+            state: ObservationState::Pending,
+            key: observation.key.clone(),
+            lease: None,
+            available_at: None,
+            bundled,
+        };
+        self.live.insert(observation.seq, entry);
+        self.stats.pending += 1;
+        self.stats.next_seq = self.stats.next_seq.max(observation.seq + 1);
     }
 
     /// The bundle that covers `seq`, by its first sequence number.

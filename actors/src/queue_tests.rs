@@ -2,7 +2,7 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::model::SessionId;
+use crate::model::{NewObservation, SessionId};
 
 /// A queue holding one pending observation of each kind given, numbered from 1.
 fn queue_of(kinds: &[ObservationKind], now: DateTime<Utc>) -> (Queue, Vec<Observation>) {
@@ -156,8 +156,13 @@ fn bundled_queue(n: u64, now: DateTime<Utc>) -> (Queue, Vec<Observation>) {
     let records: Vec<Observation> =
         (1..=n).map(|seq| Observation::new(session, seq, ToolUse, json!({"n": seq}), None, now)).collect();
     let mut queue = Queue::load(StoredQueue::default());
-    queue.enqueued_bundle(&records);
+    queue.enqueued_bundle(&records.iter().map(pending).collect::<Vec<_>>());
     (queue, records)
+}
+
+fn pending(observation: &Observation) -> PendingObservation {
+    let posted = NewObservation::new(observation.kind, observation.payload.clone());
+    PendingObservation::new(observation.session, observation.seq, posted.into(), observation.created_at)
 }
 
 fn bundle_ops(write: &QueueWrite) -> Vec<String> {

@@ -12,8 +12,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use super::{InvalidTransition, Lifecycle, SessionId, state_names};
+use super::{EncodedObservation, InvalidTransition, Lifecycle, SessionId, state_names};
 
 /// What an observation reports, so consumers can pick the ones they handle.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -148,6 +149,90 @@ impl Lease {
     /// Whether the claim has lapsed at `now`.
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
         self.until <= now
+    }
+}
+
+/// A new observation as its first record holds it: pending, never claimed,
+/// its payload as it was encoded when posted (see
+/// [`EncodedObservation`](super::EncodedObservation)). It is stored in the
+/// same JSON as an [`Observation`] and reads back as one.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PendingObservation {
+    /// The session it belongs to.
+    pub session: SessionId,
+    /// Its place in its session's queue.
+    pub seq: u64,
+    /// What it reports.
+    pub kind: ObservationKind,
+    /// What the hook posted, as JSON.
+    pub payload: Box<RawValue>,
+    /// The idempotency key.
+    pub key: Option<String>,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+}
+
+impl PendingObservation {
+    /// A new observation numbered `seq`, posted at `now`.
+    pub fn new(session: SessionId, seq: u64, posted: EncodedObservation, now: DateTime<Utc>) -> Self {
+        let EncodedObservation { kind, payload, key } = posted;
+        Self { session, seq, kind, payload, key, created_at: now }
+    }
+
+    /// The record it stands for, with its payload parsed.
+    pub fn to_observation(&self) -> Observation {
+        // It was encoded from a value, so it parses back into one.
+        let payload = serde_json::from_str(self.payload.get()).unwrap_or_default();
+        Observation::new(self.session, self.seq, self.kind, payload, self.key.clone(), self.created_at)
+    }
+}
+
+impl Serialize for PendingObservation {
+    /// The JSON of [`Observation`], field for field.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Record<'a> {
+            session: SessionId,
+            seq: u64,
+            kind: ObservationKind,
+            payload: &'a RawValue,
+            key: &'a Option<String>,
+            created_at: DateTime<Utc>,
+            state: ObservationState,
+            attempts: u32,
+            lease: Option<Lease>,
+            available_at: Option<DateTime<Utc>>,
+            reason: Option<String>,
+            updated_at: DateTime<Utc>,
+        }
+        Record {
+            session: self.session,
+            seq: self.seq,
+            kind: self.kind,
+            payload: &self.payload,
+            key: &self.key,
+            created_at: self.created_at,
+            state: ObservationState::Pending,
+            attempts: 0,
+            lease: None,
+            available_at: None,
+            reason: None,
+            updated_at: self.created_at,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl fmt::Debug for PendingObservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingObservation")
+            .field("session", &self.session)
+            .field("seq", &self.seq)
+            .field("kind", &self.kind)
+            .field("payload", &format_args!("<{} bytes>", self.payload.get().len()))
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -371,6 +456,20 @@ impl io::Write for ByteCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_observation_is_stored_as_the_observation_it_stands_for() {
+        let now = Utc::now();
+        let posted = crate::model::NewObservation::tool_use("Read", serde_json::json!({"file": "a.rs"}), "ok".into())
+            .with_key("toolu_1");
+        let pending = PendingObservation::new(SessionId::new(), 7, posted.into(), now);
+        let stored = serde_json::to_vec(&pending).unwrap();
+        let read: Observation = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(read, pending.to_observation());
+        assert_eq!(serde_json::to_value(&read).unwrap(), serde_json::from_slice::<serde_json::Value>(&stored).unwrap());
+        assert_eq!((read.seq, read.state, read.attempts, read.updated_at), (7, ObservationState::Pending, 0, now));
+        assert_eq!(read.payload["tool_input"]["file"], "a.rs");
+    }
     use crate::model::assert_edges;
     use ObservationState::*;
     use serde_json::json;

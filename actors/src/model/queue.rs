@@ -9,6 +9,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::ObservationKind;
 use super::observation::JsonSize;
@@ -58,6 +59,49 @@ impl NewObservation {
     /// The size of the payload's JSON encoding, which the size limit applies to.
     pub fn payload_size(&self) -> usize {
         JsonSize::of(&self.payload)
+    }
+}
+
+/// A [`NewObservation`] with its payload encoded as JSON, as the engine
+/// takes it: whoever sends it pays for the encoding (and for freeing the
+/// parsed value), on its own thread, not the engine's.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EncodedObservation {
+    /// What it reports.
+    pub kind: ObservationKind,
+    /// The payload's JSON encoding.
+    pub payload: Box<RawValue>,
+    /// The idempotency key.
+    pub key: Option<String>,
+}
+
+impl EncodedObservation {
+    /// The size of the payload's JSON encoding, which the size limit applies to.
+    pub fn payload_size(&self) -> usize {
+        self.payload.get().len()
+    }
+}
+
+impl From<NewObservation> for EncodedObservation {
+    fn from(NewObservation { kind, payload, key }: NewObservation) -> Self {
+        // A `Value` always encodes: its map keys are strings.
+        let payload = serde_json::value::to_raw_value(&payload).unwrap_or_else(|_| null());
+        Self { kind, payload, key }
+    }
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).unwrap_or_default()
+}
+
+impl fmt::Debug for EncodedObservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncodedObservation")
+            .field("kind", &self.kind)
+            .field("payload", &format_args!("<{} bytes>", self.payload_size()))
+            .field("key", &self.key)
+            .finish()
     }
 }
 

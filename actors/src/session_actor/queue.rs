@@ -22,7 +22,7 @@ use crate::clock::to_chrono;
 use crate::error::EngineError;
 use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations, Selection};
 use crate::model::{
-    AckReport, Enqueued, EventKind, NewEvent, NewObservation, Observation, ObservationState, QueueStats, Session,
+    AckReport, Enqueued, EventKind, NewEvent, Observation, ObservationState, PendingObservation, QueueStats, Session,
     SessionState,
 };
 use crate::queue::Standing;
@@ -92,7 +92,7 @@ const BUNDLE_MAX: usize = 8;
 /// covers its enqueue, as before.
 #[derive(Default)]
 pub(super) struct Unwritten {
-    observations: Vec<Observation>,
+    observations: Vec<PendingObservation>,
     /// Each caller, with the index in `observations` of what it waits for.
     answers: Vec<(usize, oneshot::Sender<Result<(), EngineError>>)>,
 }
@@ -103,7 +103,7 @@ impl Unwritten {
     }
 
     /// Adds an observation; returns its index.
-    fn push(&mut self, observation: Observation) -> usize {
+    fn push(&mut self, observation: PendingObservation) -> usize {
         self.observations.push(observation);
         self.observations.len() - 1
     }
@@ -190,7 +190,7 @@ impl SessionActor {
             let result = commit.await.map_err(EngineError::from);
             if result.is_ok() {
                 for observation in piped.into_iter().flatten() {
-                    feeds.send(observation.session, || FeedLine::observation(&observation));
+                    feeds.send(observation.session, || FeedLine::observation(&observation.to_observation()));
                 }
             }
             for (_, answer) in durable {
@@ -404,8 +404,7 @@ impl Handler<Observe> for SessionActor {
                 }
             }
             let seq = self.queue.stats().next_seq + self.unwritten.len();
-            let NewObservation { kind, payload, key, .. } = observation;
-            let index = self.unwritten.push(Observation::new(self.session.id, seq, kind, payload, key, now));
+            let index = self.unwritten.push(PendingObservation::new(self.session.id, seq, observation, now));
             if index == 0 {
                 // Written once the mailbox is empty, with what came in meanwhile.
                 ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| act.write_enqueued(ctx)));

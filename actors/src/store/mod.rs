@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use crate::error::StoreError;
 use crate::model::{
     Agent, AgentId, Event, Handoff, HandoffId, HandoffStats, HandoffSummary, NewEvent, Observation, ObservationState,
-    QueueStats, Session, SessionId,
+    PendingObservation, QueueStats, Session, SessionId,
 };
 
 /// Where the engine keeps its records.
@@ -102,7 +102,7 @@ pub trait Store: Send + Sync + 'static {
     /// write the store has (an enqueue is the engine's hottest write). Its
     /// idempotency key is in the record; the queue's stats are not rewritten,
     /// so they are brought up to date at load, from the records.
-    fn enqueue(&self, observation: &Observation) -> Result<(), StoreError>;
+    fn enqueue(&self, observation: &PendingObservation) -> Result<(), StoreError>;
 
     /// Writes new pending observations of one session, with consecutive
     /// sequence numbers, as one bundle record: one write for them all, which
@@ -110,7 +110,7 @@ pub trait Store: Send + Sync + 'static {
     /// An observation stays in its bundle until its first change, which
     /// writes it a record of its own; [`QueueOp::Bury`] and
     /// [`QueueOp::DropBundle`] keep removals from coming back out of it.
-    fn enqueue_bundle(&self, observations: &[Observation]) -> Result<(), StoreError>;
+    fn enqueue_bundle(&self, observations: &[PendingObservation]) -> Result<(), StoreError>;
 
     /// One observation of a session, live or kept after its ack.
     fn observation(&self, session: SessionId, seq: u64) -> Result<Option<Observation>, StoreError>;

@@ -26,7 +26,7 @@ use sled::transaction::ConflictableTransactionError;
 use super::sled_store::{SledStore, decode, encode, insert_events, storage_error};
 use super::{QueueOp, QueueWrite, StoredQueue};
 use crate::error::StoreError;
-use crate::model::{Event, NewEvent, Observation, ObservationState, QueueStats, SessionId};
+use crate::model::{Event, NewEvent, Observation, ObservationState, PendingObservation, QueueStats, SessionId};
 
 const TREE: &str = "observations";
 const STATS: u8 = 0x00;
@@ -255,14 +255,14 @@ impl SledStore {
         Ok(found)
     }
 
-    pub(super) fn insert_observation(&self, observation: &Observation) -> Result<(), StoreError> {
+    pub(super) fn insert_observation(&self, observation: &PendingObservation) -> Result<(), StoreError> {
         self.refuse_if_faulty()?;
         let value = encode(observation)?;
         self.observations.insert(seq_key(observation.session, LIVE, observation.seq), value)?;
         Ok(())
     }
 
-    pub(super) fn insert_bundle(&self, observations: &[Observation]) -> Result<(), StoreError> {
+    pub(super) fn insert_bundle(&self, observations: &[PendingObservation]) -> Result<(), StoreError> {
         self.refuse_if_faulty()?;
         let Some(first) = observations.first() else { return Ok(()) };
         let value = encode(&observations)?;

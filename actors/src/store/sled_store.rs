@@ -47,7 +47,7 @@ use crate::error::StoreError;
 use crate::fault::Faults;
 use crate::model::{
     Agent, AgentId, Event, Handoff, HandoffId, HandoffStats, HandoffSummary, NewEvent, Observation, ObservationState,
-    QueueStats, Session, SessionId,
+    PendingObservation, QueueStats, Session, SessionId,
 };
 
 /// The schema version this build writes and reads. A store with a newer one is
@@ -472,7 +472,7 @@ impl Store for SledStore {
         self.read_observations(session, state, after, limit)
     }
 
-    fn enqueue(&self, observation: &Observation) -> Result<(), StoreError> {
+    fn enqueue(&self, observation: &PendingObservation) -> Result<(), StoreError> {
         self.insert_observation(observation)
     }
 
@@ -480,7 +480,7 @@ impl Store for SledStore {
         self.read_observations_at(session, seqs)
     }
 
-    fn enqueue_bundle(&self, observations: &[Observation]) -> Result<(), StoreError> {
+    fn enqueue_bundle(&self, observations: &[PendingObservation]) -> Result<(), StoreError> {
         self.insert_bundle(observations)
     }
 

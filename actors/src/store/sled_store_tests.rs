@@ -294,7 +294,14 @@ async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombston
         .collect();
     {
         let store = open(&dir);
-        store.enqueue_bundle(&records).unwrap();
+        let pending: Vec<PendingObservation> = records
+            .iter()
+            .map(|o| {
+                let posted = crate::model::NewObservation::new(o.kind, o.payload.clone());
+                PendingObservation::new(session, o.seq, posted.into(), now)
+            })
+            .collect();
+        store.enqueue_bundle(&pending).unwrap();
         store.commit().await.unwrap();
     }
     let store = open(&dir);
