@@ -16,7 +16,9 @@ use super::harness::{Home, request};
 use crate::support::DEADLINE;
 
 const KILLS: usize = 30;
-const PRODUCERS: usize = 4;
+/// Enough producers that enqueues often reach the session together and are
+/// written as bundles.
+const PRODUCERS: usize = 8;
 const CONSUMERS: usize = 2;
 
 /// What the clients saw, as the daemon acknowledged it.
