@@ -15,8 +15,12 @@ use baton_actors::messages::{
 };
 use baton_actors::model::{AckReport, Enqueued, NewObservation, Observation, ObservationState, QueueStats, SessionId};
 
+use baton_actors::EngineError;
+use baton_actors::model::ActorRef;
+use tokio::sync::oneshot;
+
 use crate::Baton;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// What a consumer asks for when it claims observations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +67,15 @@ impl Baton {
     /// is durable. A repeated idempotency key returns the first sequence number
     /// and stores nothing new.
     pub async fn observe(&self, session: SessionId, observation: NewObservation) -> Result<Enqueued> {
+        let (answer, answered) = oneshot::channel();
         // Encoded here, on the caller's thread, not on the engine's.
-        self.ask(Observe { session, observation: observation.into() }).await
+        self.tell(Observe { session, observation: observation.into(), answer });
+        match answered.await {
+            Ok(answer) => Ok(answer?),
+            Err(_) if !self.running() => Err(Error::Stopped),
+            // The session's actor crashed before it answered.
+            Err(_) => Err(EngineError::ActorCrashed { actor: ActorRef::Session(session) }.into()),
+        }
     }
 
     /// Claims the oldest available observations of a session, in order, under a lease.

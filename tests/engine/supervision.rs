@@ -132,3 +132,27 @@ async fn a_change_during_the_restart_backoff_is_refused_with_when_to_retry() {
     assert_eq!((closed.state, closed.restarts), (SessionState::Closed, 2));
     engine.baton.shutdown().await.unwrap();
 }
+
+/// An enqueue goes to a running session's actor without a reply through the
+/// supervisor: a panic while it is taken still reaches its caller as a
+/// crash, and the restarted actor has every durable enqueue and no other.
+#[tokio::test]
+async fn an_enqueue_whose_actor_panics_gets_a_crash_and_the_queue_comes_back() {
+    let engine = TestEngine::start();
+    let (a, _) = open_two(&engine).await;
+    let observation = || baton::NewObservation::tool_use("Read", serde_json::json!({"file": "a.rs"}), "ok".into());
+    assert_eq!(engine.baton.observe(a.id, observation()).await.unwrap().seq, 1);
+
+    engine.baton.faults().panic_in_handler(ActorRef::Session(a.id), 1);
+    let err = engine.baton.observe(a.id, observation()).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Engine(EngineError::ActorCrashed { actor }) if actor == ActorRef::Session(a.id)),
+        "{err}"
+    );
+
+    restarted(&engine, &a, 1).await;
+    // The first enqueue was durable; the crashed one was never written, so its number is free.
+    assert_eq!(engine.baton.queue_stats(a.id).await.unwrap().pending, 1);
+    assert_eq!(engine.baton.observe(a.id, observation()).await.unwrap().seq, 2);
+    engine.baton.shutdown().await.unwrap();
+}

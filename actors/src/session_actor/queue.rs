@@ -20,10 +20,12 @@ use super::{SessionActor, SessionRequest, queue_without_actor};
 use crate::agent_actor::FeedLine;
 use crate::clock::to_chrono;
 use crate::error::EngineError;
-use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations, Selection};
+use crate::messages::{
+    AckObservations, ClaimObservations, Enqueue, NackObservations, Observe, RequeueObservations, Selection,
+};
 use crate::model::{
-    AckReport, Enqueued, EventKind, NewEvent, Observation, ObservationState, PendingObservation, QueueStats, Session,
-    SessionState,
+    AckReport, EncodedObservation, Enqueued, EventKind, NewEvent, Observation, ObservationState, PendingObservation,
+    QueueStats, Session, SessionState,
 };
 use crate::queue::Standing;
 use crate::store::{Commit, QueueOp};
@@ -93,9 +95,13 @@ const BUNDLE_MAX: usize = 8;
 #[derive(Default)]
 pub(super) struct Unwritten {
     observations: Vec<PendingObservation>,
-    /// Each caller, with the index in `observations` of what it waits for.
-    answers: Vec<(usize, oneshot::Sender<Result<(), EngineError>>)>,
+    /// Each caller, with the index in `observations` of what it waits for
+    /// and the answer it gets once that is durable.
+    answers: Vec<(usize, Enqueued, EnqueueAnswer)>,
 }
+
+/// Where an enqueue's answer goes.
+type EnqueueAnswer = oneshot::Sender<Result<Enqueued, EngineError>>;
 
 impl Unwritten {
     fn len(&self) -> u64 {
@@ -110,13 +116,6 @@ impl Unwritten {
 
     fn index_of_key(&self, key: &str) -> Option<usize> {
         self.observations.iter().position(|observation| observation.key.as_deref() == Some(key))
-    }
-
-    /// A caller waiting for the observation at `index`: answered when it is durable.
-    fn answer_at(&mut self, index: usize) -> oneshot::Receiver<Result<(), EngineError>> {
-        let (answer, answered) = oneshot::channel();
-        self.answers.push((index, answer));
-        answered
     }
 }
 
@@ -171,10 +170,10 @@ impl SessionActor {
             }
             written += bundle.len();
         }
-        let (durable, refused): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(index, _)| *index < written);
+        let (durable, refused): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(index, ..)| *index < written);
         if let Some(err) = failure {
             warn!(session_id = %self.session.id, cause = %err, "enqueues not written");
-            for (_, answer) in refused {
+            for (.., answer) in refused {
                 let _ = answer.send(Err(err.clone()));
             }
         }
@@ -193,8 +192,8 @@ impl SessionActor {
                     feeds.send(observation.session, || FeedLine::observation(&observation.to_observation()));
                 }
             }
-            for (_, answer) in durable {
-                let _ = answer.send(result.clone());
+            for (_, enqueued, answer) in durable {
+                let _ = answer.send(result.clone().map(|()| enqueued));
             }
         });
         self.serve_waiters(self.engine.clock.now(), ctx);
@@ -372,7 +371,7 @@ macro_rules! queue_requests {
 }
 
 queue_requests! {
-    Observe => Enqueued,
+    Enqueue => Enqueued,
     ClaimObservations => Vec<Observation>,
     AckObservations => AckReport,
     NackObservations => Vec<Observation>,
@@ -380,11 +379,28 @@ queue_requests! {
 }
 
 impl Handler<Observe> for SessionActor {
-    type Result = Reply<Enqueued>;
+    type Result = ();
 
     /// Takes the enqueue; it is written with the others taken in a row (see
     /// [`Unwritten`]) and answered once a commit covers it.
-    fn handle(&mut self, Observe { observation, .. }: Observe, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Observe { observation, answer, .. }: Observe, ctx: &mut Context<Self>) {
+        self.enqueue(observation, answer, ctx);
+    }
+}
+
+impl Handler<Enqueue> for SessionActor {
+    type Result = Reply<Enqueued>;
+
+    fn handle(&mut self, Enqueue { observation, .. }: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
+        let (answer, answered) = oneshot::channel();
+        let actor = self.actor();
+        self.enqueue(observation, answer, ctx);
+        Box::pin(async move { answered.await.unwrap_or(Err(EngineError::ActorCrashed { actor })) })
+    }
+}
+
+impl SessionActor {
+    fn enqueue(&mut self, observation: EncodedObservation, answer: EnqueueAnswer, ctx: &mut Context<Self>) {
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let taken = (|| -> Result<Taken, EngineError> {
@@ -412,17 +428,17 @@ impl Handler<Observe> for SessionActor {
             Ok(Taken::Unwritten(Enqueued { seq, duplicate: false }, index))
         })();
         match taken {
-            // Answer once the first post is durable, which it may not be yet.
-            Ok(Taken::Written(enqueued)) => after_commit(self.engine.store.commit(), enqueued),
-            Ok(Taken::Unwritten(enqueued, index)) => {
-                let written = self.unwritten.answer_at(index);
-                let actor = self.actor();
-                Box::pin(async move {
-                    written.await.unwrap_or(Err(EngineError::ActorCrashed { actor }))?;
-                    Ok(enqueued)
-                })
+            // Answered once the first post is durable, which it may not be yet.
+            Ok(Taken::Written(enqueued)) => {
+                let commit = self.engine.store.commit();
+                actix_rt::spawn(async move {
+                    let _ = answer.send(commit.await.map(|()| enqueued).map_err(EngineError::from));
+                });
             }
-            Err(err) => refused(err),
+            Ok(Taken::Unwritten(enqueued, index)) => self.unwritten.answers.push((index, enqueued, answer)),
+            Err(err) => {
+                let _ = answer.send(Err(err));
+            }
         }
     }
 }

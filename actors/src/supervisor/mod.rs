@@ -34,11 +34,12 @@ use crate::clock::to_chrono;
 use crate::engine::Engine;
 use crate::error::{EngineError, StoreError};
 use crate::messages::{
-    AckObservations, ClaimObservations, CloseSession, FindSession, GetQueueStats, GetSession, ListObservations,
-    ListSessions, NackObservations, Observe, Open, QueueTotals, RequeueObservations, Shutdown, WatchdogTick,
+    AckObservations, ClaimObservations, CloseSession, Enqueue, FindSession, GetQueueStats, GetSession,
+    ListObservations, ListSessions, NackObservations, Observe, Open, QueueTotals, RequeueObservations, Shutdown,
+    WatchdogTick,
 };
 use crate::model::{
-    AckReport, ActorRef, Enqueued, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState,
+    AckReport, ActorRef, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState,
 };
 use crate::restart::{RestartDecision, RestartHistory};
 use crate::session_actor::{AgentsAtWork, Close, CurrentQueueStats, Get, Resume, SessionActor, SessionRequest};
@@ -404,11 +405,34 @@ macro_rules! route_to_session {
 }
 
 route_to_session! {
-    Observe => Enqueued,
     ClaimObservations => Vec<Observation>,
     AckObservations => AckReport,
     NackObservations => Vec<Observation>,
     RequeueObservations => Vec<Observation>,
+}
+
+impl Handler<Observe> for Supervisor {
+    type Result = ();
+
+    /// A running session's actor takes the enqueue as it is and answers the
+    /// sender itself (no reply to relay here: this is the hottest request).
+    /// Any other case goes the general way, and its answer is passed on.
+    fn handle(&mut self, observe: Observe, ctx: &mut Context<Self>) {
+        if !self.shutting_down {
+            if let Some(SessionChild { slot: Slot::Running(addr), .. }) = self.sessions.get(&observe.session) {
+                // In its mailbox now, ahead of any later `Stop`. Should the
+                // actor have died meanwhile, the answer is dropped with the
+                // message, which the sender reads as a crash.
+                addr.do_send(observe);
+                return;
+            }
+        }
+        let Observe { session, observation, answer } = observe;
+        let reply = self.deliver(session, Enqueue { observation }, ctx);
+        ctx.spawn(wrap_future(async move {
+            let _ = answer.send(reply.await);
+        }));
+    }
 }
 
 impl Handler<ListObservations> for Supervisor {
