@@ -391,7 +391,7 @@ impl Handler<Observe> for SessionActor {
 impl Handler<Enqueue> for SessionActor {
     type Result = Reply<Enqueued>;
 
-    fn handle(&mut self, Enqueue { observation, .. }: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Enqueue { observation }: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
         let (answer, answered) = oneshot::channel();
         let actor = self.actor();
         self.enqueue(observation, answer, ctx);
@@ -400,6 +400,9 @@ impl Handler<Enqueue> for SessionActor {
 }
 
 impl SessionActor {
+    /// Takes an enqueue: checks it, numbers it and leaves it for
+    /// [`write_enqueued`](Self::write_enqueued); the answer goes to `answer`
+    /// (at once if refused, or for a key already written, once durable).
     fn enqueue(&mut self, observation: EncodedObservation, answer: EnqueueAnswer, ctx: &mut Context<Self>) {
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
