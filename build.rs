@@ -14,9 +14,10 @@
 //! size, it just maps more of itself at start.
 //!
 //! The script names functions by their symbols, which change with the
-//! compiler and the dependencies: made by another rustc or for another
-//! `Cargo.lock`, it still links but groups too little to help, so the build
-//! warns. `scripts/startup-order.sh` regenerates it.
+//! compiler and the dependencies: made by another rustc, for another
+//! `Cargo.lock` or for other dependency features (the workspace's
+//! `Cargo.toml` files), it still links but groups too little to help, so the
+//! build warns. `scripts/startup-order.sh` regenerates it.
 
 use std::env;
 use std::path::Path;
@@ -25,6 +26,9 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=linker/startup.ld");
     println!("cargo:rerun-if-changed=Cargo.lock");
+    for manifest in MANIFESTS {
+        println!("cargo:rerun-if-changed={manifest}");
+    }
     println!("cargo:rerun-if-env-changed=BATON_NO_STARTUP_ORDER");
     let root = Path::new(&var("CARGO_MANIFEST_DIR")).to_owned();
     let script = root.join("linker/startup.ld");
@@ -38,11 +42,16 @@ fn main() {
     let recorded = |key: &str| header.lines().find_map(|line| line.trim().strip_prefix(key)).map(str::trim);
     let rustc = Command::new(var("RUSTC")).arg("--version").output().ok();
     let rustc = rustc.map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned()).unwrap_or_default();
-    let lock = std::fs::read(root.join("Cargo.lock")).map(|bytes| fnv1a64(&bytes)).unwrap_or_default();
-    if recorded("Built by:") != Some(rustc.as_str()) || recorded("Cargo.lock:") != Some(lock.as_str()) {
+    let lock = fnv1a64(&[root.join("Cargo.lock")]);
+    let manifests = fnv1a64(&MANIFESTS.map(|manifest| root.join(manifest)));
+    if recorded("Built by:") != Some(rustc.as_str())
+        || recorded("Cargo.lock:") != Some(lock.as_str())
+        || recorded("Manifests:") != Some(manifests.as_str())
+    {
         println!(
-            "cargo:warning=linker/startup.ld was made by another rustc or for another Cargo.lock: \
-             the daemon's start-up code is not grouped as well (more idle RSS); run scripts/startup-order.sh"
+            "cargo:warning=linker/startup.ld was made by another rustc or for other dependencies (Cargo.lock, \
+             or the features in the Cargo.toml files): the daemon's start-up code is not grouped as well \
+             (more idle RSS); run scripts/startup-order.sh"
         );
     }
 }
@@ -64,10 +73,16 @@ fn var(name: &str) -> String {
     env::var(name).unwrap_or_default()
 }
 
-/// FNV-1a (64 bits), as `scripts/lib/startup_order.py` records it.
-fn fnv1a64(bytes: &[u8]) -> String {
-    let digest = bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |digest, &byte| (digest ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+/// The workspace's manifests: a dependency's features change its symbols too.
+const MANIFESTS: [&str; 2] = ["Cargo.toml", "actors/Cargo.toml"];
+
+/// FNV-1a (64 bits) of the files' bytes, one after the other, as
+/// `scripts/lib/startup_order.py` records it; empty if one cannot be read.
+fn fnv1a64(paths: &[std::path::PathBuf]) -> String {
+    let mut digest = 0xcbf2_9ce4_8422_2325_u64;
+    for path in paths {
+        let Ok(bytes) = std::fs::read(path) else { return String::new() };
+        digest = bytes.iter().fold(digest, |digest, &byte| (digest ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    }
     format!("{digest:016x}")
 }
