@@ -335,16 +335,11 @@ impl Queue {
 
     /// Counts `seq` out of its bundle, if it was only there.
     fn unbundle(&mut self, seq: u64) {
-        if !self.is_bundled(seq) {
-            return;
-        }
-        if let Some((first, _)) = self.bundle_of(seq) {
-            if let Some(bundle) = self.bundles.get_mut(&first) {
-                bundle.bundled -= 1;
-            }
-        }
-        if let Some(entry) = self.live.get_mut(&seq) {
-            entry.bundled = false;
+        let Some(entry) = self.live.get_mut(&seq).filter(|entry| entry.bundled) else { return };
+        entry.bundled = false;
+        // A bundled observation's bundle is the last one that starts at or before it.
+        if let Some((_, bundle)) = self.bundles.range_mut(..=seq).next_back() {
+            bundle.bundled -= 1;
         }
     }
 }
