@@ -433,9 +433,9 @@ impl SessionActor {
         match taken {
             // Answered once the first post is durable, which it may not be yet.
             Ok(Taken::Written(enqueued)) => {
-                let commit = self.engine.store.commit();
+                let answered = after_commit(self.engine.store.commit(), enqueued);
                 actix_rt::spawn(async move {
-                    let _ = answer.send(commit.await.map(|()| enqueued).map_err(EngineError::from));
+                    let _ = answer.send(answered.await);
                 });
             }
             Ok(Taken::Unwritten(enqueued, index)) => self.unwritten.answers.push((index, enqueued, answer)),
