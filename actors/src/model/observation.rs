@@ -180,6 +180,14 @@ impl PendingObservation {
         Self { session, seq, kind, payload, key, created_at: now }
     }
 
+    /// About how many bytes its stored JSON takes: room to encode it, as a
+    /// rule, without growing the buffer again and again.
+    pub fn encoded_len_hint(&self) -> usize {
+        /// The record's other fields: names, a session id, two timestamps, a state.
+        const FIELDS: usize = 320;
+        self.payload.get().len() + self.key.as_ref().map_or(0, String::len) + FIELDS
+    }
+
     /// The record it stands for, with its payload parsed.
     pub fn to_observation(&self) -> Observation {
         // It was encoded from a value, so it parses back into one.

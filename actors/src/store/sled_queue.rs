@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::sled_store::{SledStore, decode, encode, insert_events, storage_error};
+use super::sled_store::{SledStore, decode, encode, encode_sized, insert_events, storage_error};
 use super::{QueueOp, QueueWrite, StoredQueue};
 use crate::error::StoreError;
 use crate::model::{Event, NewEvent, Observation, ObservationState, PendingObservation, QueueStats, SessionId};
@@ -257,7 +257,7 @@ impl SledStore {
 
     pub(super) fn insert_observation(&self, observation: &PendingObservation) -> Result<(), StoreError> {
         self.refuse_if_faulty()?;
-        let value = encode(observation)?;
+        let value = encode_sized(observation, observation.encoded_len_hint())?;
         self.observations.insert(seq_key(observation.session, LIVE, observation.seq), value)?;
         Ok(())
     }
@@ -265,7 +265,8 @@ impl SledStore {
     pub(super) fn insert_bundle(&self, observations: &[PendingObservation]) -> Result<(), StoreError> {
         self.refuse_if_faulty()?;
         let Some(first) = observations.first() else { return Ok(()) };
-        let value = encode(&observations)?;
+        let size = observations.iter().map(PendingObservation::encoded_len_hint).sum();
+        let value = encode_sized(&observations, size)?;
         self.observations.insert(seq_key(first.session, BUNDLE, first.seq), value)?;
         Ok(())
     }

@@ -560,6 +560,14 @@ pub(super) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|err| StoreError::Encode(err.to_string()))
 }
 
+/// [`encode`] into a buffer made `capacity` bytes large at first: a record
+/// whose size is known about is encoded without growing it again and again.
+pub(super) fn encode_sized<T: Serialize>(record: &T, capacity: usize) -> Result<Vec<u8>, StoreError> {
+    let mut buffer = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buffer, record).map_err(|err| StoreError::Encode(err.to_string()))?;
+    Ok(buffer)
+}
+
 pub(super) fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { tree, key: hex(key), detail: err.to_string() })
 }
