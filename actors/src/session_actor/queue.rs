@@ -181,21 +181,21 @@ impl SessionActor {
             return;
         }
         observations.truncate(written);
-        let commit = self.engine.store.commit();
         // Agents with a stdin pipe get them too, once durable.
         let piped = self.engine.feeds.any(self.session.id).then_some(observations);
         let feeds = self.engine.feeds.clone();
-        actix_rt::spawn(async move {
-            let result = commit.await.map_err(EngineError::from);
+        // Answered by the committer's thread: this one has the next enqueues to take.
+        self.engine.store.commit_then(Box::new(move |result| {
+            let result = result.map_err(EngineError::from);
+            for (_, enqueued, answer) in durable {
+                let _ = answer.send(result.clone().map(|()| enqueued));
+            }
             if result.is_ok() {
                 for observation in piped.into_iter().flatten() {
                     feeds.send(observation.session, || FeedLine::observation(&observation.to_observation()));
                 }
             }
-            for (_, enqueued, answer) in durable {
-                let _ = answer.send(result.clone().map(|()| enqueued));
-            }
-        });
+        }));
         self.serve_waiters(self.engine.clock.now(), ctx);
     }
 

@@ -7,15 +7,22 @@
 //! at once. Under load each flush covers many writes, so throughput grows with
 //! the number of writers, while every acknowledged write is still on disk.
 //!
+//! A request names what to do once its flush is over: complete a [`Commit`]
+//! future, or run a callback ([`AfterCommit`]) right there on the committer's
+//! thread, which answers callers without a hop through the thread that
+//! wrote (the engine's, busy with the next writes).
+//!
 //! [`CommitMode::PerWrite`] turns the batching off (one flush per request), to
 //! measure what group commit buys.
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
+use tracing::error;
 
 use crate::error::StoreError;
 
@@ -32,7 +39,10 @@ pub enum CommitMode {
     PerWrite,
 }
 
-type Waiter = oneshot::Sender<Result<(), StoreError>>;
+/// What runs on the committer's thread once a flush covers a request, with
+/// the flush's result. It must be quick and must not block: the next flush
+/// waits for it.
+pub type AfterCommit = Box<dyn FnOnce(Result<(), StoreError>) + Send + 'static>;
 
 /// The committer: a thread that runs flushes for waiting writers.
 pub(crate) struct GroupCommit {
@@ -47,7 +57,7 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    waiters: Vec<Waiter>,
+    waiters: Vec<AfterCommit>,
     /// Whether the thread is waiting for work: only then does a request wake it,
     /// which spares a system call per request while it is busy flushing.
     idle: bool,
@@ -71,18 +81,28 @@ impl GroupCommit {
     /// Asks for a flush covering every write made so far.
     pub(crate) fn request(&self) -> Commit {
         let (waiter, done) = oneshot::channel();
+        self.request_then(Box::new(move |result| {
+            let _ = waiter.send(result);
+        }));
+        Box::pin(async move { done.await.unwrap_or(Err(StoreError::Closed)) })
+    }
+
+    /// Asks for a flush covering every write made so far, and runs `then`
+    /// on the committer's thread once it is over (at once, with
+    /// [`StoreError::Closed`], if the committer is closing).
+    pub(crate) fn request_then(&self, then: AfterCommit) {
         let wake = {
             let mut queue = self.shared.lock();
             if queue.closing {
-                return Box::pin(std::future::ready(Err(StoreError::Closed)));
+                drop(queue);
+                return then(Err(StoreError::Closed));
             }
-            queue.waiters.push(waiter);
+            queue.waiters.push(then);
             queue.idle
         };
         if wake {
             self.shared.wake.notify_one();
         }
-        Box::pin(async move { done.await.unwrap_or(Err(StoreError::Closed)) })
     }
 }
 
@@ -122,8 +142,11 @@ fn run(shared: &Shared, mode: CommitMode, mut flush: impl FnMut() -> Result<(), 
             }
         };
         let result = flush();
-        for waiter in batch {
-            let _ = waiter.send(result.clone());
+        for then in batch {
+            // A callback that panics must not take the committer down with it.
+            if catch_unwind(AssertUnwindSafe(|| then(result.clone()))).is_err() {
+                error!("a callback run after a commit panicked");
+            }
         }
     }
 }
@@ -175,6 +198,36 @@ mod tests {
         for commit in commits {
             assert!(matches!(commit.await, Err(StoreError::Closed)));
         }
+    }
+
+    #[test]
+    fn a_callback_runs_on_the_committer_thread_after_its_flush() {
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&flushes);
+        let committer = GroupCommit::start(CommitMode::Group, move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+        let (tell, told) = std::sync::mpsc::channel();
+        let seen = Arc::clone(&flushes);
+        committer.request_then(Box::new(move |result| {
+            let thread = std::thread::current().name().map(str::to_owned);
+            tell.send((result, seen.load(Ordering::SeqCst), thread)).unwrap();
+        }));
+        let (result, flushed_before, thread) = told.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert!(result.is_ok());
+        assert_eq!(flushed_before, 1, "the callback runs once its flush is over");
+        assert_eq!(thread.as_deref(), Some("baton-commit"));
+    }
+
+    #[test]
+    fn a_panicking_callback_leaves_the_committer_running() {
+        let committer = GroupCommit::start(CommitMode::Group, || Ok(())).unwrap();
+        committer.request_then(Box::new(|_| panic!("a callback that panics")));
+        let (tell, told) = std::sync::mpsc::channel();
+        committer.request_then(Box::new(move |result| tell.send(result).unwrap()));
+        assert!(told.recv_timeout(std::time::Duration::from_secs(10)).unwrap().is_ok());
     }
 
     #[tokio::test]

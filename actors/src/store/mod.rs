@@ -11,7 +11,7 @@ mod sled_handoffs;
 mod sled_queue;
 mod sled_store;
 
-pub use group_commit::{Commit, CommitMode};
+pub use group_commit::{AfterCommit, Commit, CommitMode};
 pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
 
 use tokio::sync::broadcast;
@@ -142,6 +142,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Completes once every write made before this call is durable.
     fn commit(&self) -> Commit;
+
+    /// Runs `then` once every write made before this call is durable (or
+    /// could not be made so), on the thread that made it durable: for
+    /// answers that need nothing else, so they do not wait for the writer's
+    /// thread to be free again. `then` must be quick and must not block.
+    fn commit_then(&self, then: AfterCommit);
 
     /// Makes every write durable now, blocking the calling thread.
     fn flush(&self) -> Result<(), StoreError>;

@@ -41,7 +41,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::broadcast;
 
-use super::group_commit::{Commit, CommitMode, GroupCommit};
+use super::group_commit::{AfterCommit, Commit, CommitMode, GroupCommit};
 use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
 use crate::fault::Faults;
@@ -525,6 +525,10 @@ impl Store for SledStore {
 
     fn commit(&self) -> Commit {
         self.committer.request()
+    }
+
+    fn commit_then(&self, then: AfterCommit) {
+        self.committer.request_then(then);
     }
 
     fn flush(&self) -> Result<(), StoreError> {
