@@ -30,10 +30,10 @@
 //! The cases run interleaved (baton, baton over 8 sessions, SQLite for each
 //! producer count) so a noisy neighbour weighs on all of them alike.
 //!
-//! The bench allocates with the allocator the `baton` binary ships (mimalloc,
-//! the default `mimalloc` feature), for baton and SQLite alike;
-//! `cargo bench --bench queue --no-default-features` runs it on the system
-//! allocator instead. The allocator is printed with the figures.
+//! The bench is a program embedding baton, and like any such program it
+//! picks its allocator: mimalloc, for baton and SQLite alike (the library
+//! picks none, and the `baton` binary keeps glibc's malloc, whose start-up
+//! is cheaper for every CLI call). docs/benchmarks.md has figures for both.
 //!
 //! Set `BATON_BENCH_ENQUEUES` to change how many enqueues each case makes
 //! (default 20000, split evenly among its producers; the `synchronous=FULL`
@@ -58,13 +58,10 @@ use rusqlite::Connection;
 
 use tool_use::tool_use;
 
-/// The allocator of the `baton` binary (src/main.rs), so the figures are the daemon's.
-#[cfg(feature = "mimalloc")]
+/// This program's allocator: glibc's malloc gives back and faults in again
+/// the memory of every bundle the engine writes (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The allocator in use, as the figures name it.
-const ALLOCATOR_NAME: &str = if cfg!(feature = "mimalloc") { "mimalloc" } else { "the system allocator (glibc)" };
 
 /// Producer counts of every case.
 const PRODUCERS: [usize; 3] = [1, 8, 64];
@@ -147,7 +144,7 @@ fn main() {
     let total: usize = std::env::var("BATON_BENCH_ENQUEUES").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     println!(
-        "Each case: {total} enqueues split among its producers; payload {} bytes of JSON; allocator: {ALLOCATOR_NAME}.\n",
+        "Each case: {total} enqueues split among its producers; payload {} bytes of JSON; allocator: mimalloc.\n",
         tool_use(0, 0).payload_size()
     );
     let (sync_p50, sync_p99) = sync_data_cost(200);
