@@ -182,7 +182,7 @@ impl PendingObservation {
 
     /// About how many bytes its stored JSON takes: room to encode it, as a
     /// rule, without growing the buffer again and again.
-    pub fn encoded_len_hint(&self) -> usize {
+    pub(crate) fn encoded_len_hint(&self) -> usize {
         /// The record's other fields: names, a session id, two timestamps, a state.
         const FIELDS: usize = 320;
         self.payload.get().len() + self.key.as_ref().map_or(0, String::len) + FIELDS
