@@ -1,6 +1,7 @@
 //! Bad requests get a typed error and change nothing.
 
-use baton::{Baton, EngineError, Error, OpenSession, SessionId, SessionState, StoreError};
+use baton::{Baton, EngineError, Error, NewObservation, OpenSession, SessionId, SessionState, StoreError};
+use serde_json::json;
 
 use crate::support::TestEngine;
 
@@ -51,6 +52,28 @@ async fn a_store_that_refuses_writes_gives_errors_and_loses_nothing_acknowledged
     let engine = engine.restart().await;
     let names: Vec<_> = engine.baton.sessions().await.unwrap().into_iter().filter_map(|s| s.name).collect();
     assert_eq!(names, ["kept", "accepted"]);
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_enqueue_the_store_refuses_gets_its_error_and_takes_no_place_in_the_queue() {
+    let engine = TestEngine::start();
+    let id = engine.baton.open_session(OpenSession::named("queue")).await.unwrap().id;
+    let tool_use = |key: &str| NewObservation::tool_use("Read", json!({"file_path": key}), "ok".into()).with_key(key);
+    let first = engine.baton.observe(id, tool_use("toolu_1")).await.unwrap();
+
+    engine.baton.faults().fail_store_writes(true);
+    let err = engine.baton.observe(id, tool_use("toolu_2")).await.unwrap_err();
+    assert!(matches!(err, Error::Engine(EngineError::Store(StoreError::Backend(_)))), "{err}");
+    engine.baton.faults().fail_store_writes(false);
+
+    // The refused one left no record and no gap; its key is free again.
+    let second = engine.baton.observe(id, tool_use("toolu_2")).await.unwrap();
+    assert_eq!((second.seq, second.duplicate), (first.seq + 1, false));
+    let engine = engine.restart().await;
+    let keys: Vec<_> = engine.baton.observations(id, None, 0, 100).await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(keys, [Some("toolu_1".to_owned()), Some("toolu_2".to_owned())]);
+    assert_eq!(engine.baton.queue_stats(id).await.unwrap().pending, 2);
     engine.baton.shutdown().await.unwrap();
 }
 
