@@ -20,6 +20,13 @@ fn engine() -> TestEngine {
     TestEngine::start_with(|builder| builder.watchdog_interval(TICK))
 }
 
+/// [`engine`] with the queue's tunables changed by `configure`.
+fn with_queue(configure: impl FnOnce(&mut QueueConfig)) -> TestEngine {
+    let mut queue = QueueConfig::default();
+    configure(&mut queue);
+    TestEngine::start_with(|builder| builder.watchdog_interval(TICK).queue(queue))
+}
+
 async fn session(engine: &TestEngine) -> SessionId {
     engine.baton.open_session(OpenSession::named("queue")).await.unwrap().id
 }
@@ -146,11 +153,7 @@ async fn a_nack_with_a_delay_holds_the_observation_back_until_then() {
 
 #[tokio::test]
 async fn after_max_attempts_an_observation_is_dead_until_requeued() {
-    let engine = TestEngine::start_with(|builder| {
-        let mut queue = QueueConfig::default();
-        queue.max_attempts = 3;
-        builder.watchdog_interval(TICK).queue(queue)
-    });
+    let engine = with_queue(|queue| queue.max_attempts = 3);
     let id = session(&engine).await;
     let mut events = engine.baton.subscribe();
     enqueue(&engine, id, [tool_use(1), tool_use(2)]).await;
@@ -373,11 +376,7 @@ async fn enqueues_after_the_last_batch_write_are_counted_and_their_keys_known_af
 /// compacted away stays gone after a restart.
 #[tokio::test]
 async fn concurrent_enqueues_are_numbered_once_and_acked_ones_stay_gone_after_a_restart() {
-    let engine = TestEngine::start_with(|builder| {
-        let mut queue = QueueConfig::default();
-        queue.kept_acked = 2;
-        builder.watchdog_interval(TICK).queue(queue)
-    });
+    let engine = with_queue(|queue| queue.kept_acked = 2);
     let id = session(&engine).await;
     // 40 keys, each posted twice at once: one of the two is a duplicate.
     let posts = (0..80).map(|n| {

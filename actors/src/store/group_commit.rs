@@ -175,15 +175,21 @@ mod tests {
         assert!((1..=2).contains(&used), "64 concurrent requests took {used} flushes");
     }
 
-    #[tokio::test]
-    async fn per_write_mode_flushes_once_per_request() {
+    /// A committer whose flushes do nothing but count themselves.
+    fn counting(mode: CommitMode) -> (GroupCommit, Arc<AtomicUsize>) {
         let flushes = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&flushes);
-        let committer = GroupCommit::start(CommitMode::PerWrite, move || {
+        let committer = GroupCommit::start(mode, move || {
             counter.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })
         .unwrap();
+        (committer, flushes)
+    }
+
+    #[tokio::test]
+    async fn per_write_mode_flushes_once_per_request() {
+        let (committer, flushes) = counting(CommitMode::PerWrite);
         let commits: Vec<Commit> = (0..16).map(|_| committer.request()).collect();
         for commit in commits {
             commit.await.unwrap();
@@ -202,13 +208,7 @@ mod tests {
 
     #[test]
     fn a_callback_runs_on_the_committer_thread_after_its_flush() {
-        let flushes = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&flushes);
-        let committer = GroupCommit::start(CommitMode::Group, move || {
-            counter.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        })
-        .unwrap();
+        let (committer, flushes) = counting(CommitMode::Group);
         let (tell, told) = std::sync::mpsc::channel();
         let seen = Arc::clone(&flushes);
         committer.request_then(Box::new(move |result| {
