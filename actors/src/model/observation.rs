@@ -10,7 +10,7 @@ use std::fmt;
 use std::io;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -206,27 +206,29 @@ impl Serialize for PendingObservation {
             kind: ObservationKind,
             payload: &'a RawValue,
             key: &'a Option<String>,
-            created_at: DateTime<Utc>,
+            created_at: &'a str,
             state: ObservationState,
             attempts: u32,
             lease: Option<Lease>,
             available_at: Option<DateTime<Utc>>,
             reason: Option<String>,
-            updated_at: DateTime<Utc>,
+            updated_at: &'a str,
         }
+        // Both times are the same: formatted once, as chrono's `Serialize` writes them.
+        let at = self.created_at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
         Record {
             session: self.session,
             seq: self.seq,
             kind: self.kind,
             payload: &self.payload,
             key: &self.key,
-            created_at: self.created_at,
+            created_at: &at,
             state: ObservationState::Pending,
             attempts: 0,
             lease: None,
             available_at: None,
             reason: None,
-            updated_at: self.created_at,
+            updated_at: &at,
         }
         .serialize(serializer)
     }
@@ -467,16 +469,24 @@ mod tests {
 
     #[test]
     fn a_pending_observation_is_stored_as_the_observation_it_stands_for() {
-        let now = Utc::now();
-        let posted = crate::model::NewObservation::tool_use("Read", serde_json::json!({"file": "a.rs"}), "ok".into())
-            .with_key("toolu_1");
-        let pending = PendingObservation::new(SessionId::new(), 7, posted.into(), now);
-        let stored = serde_json::to_vec(&pending).unwrap();
-        let read: Observation = serde_json::from_slice(&stored).unwrap();
-        assert_eq!(read, pending.to_observation());
-        assert_eq!(serde_json::to_value(&read).unwrap(), serde_json::from_slice::<serde_json::Value>(&stored).unwrap());
-        assert_eq!((read.seq, read.state, read.attempts, read.updated_at), (7, ObservationState::Pending, 0, now));
-        assert_eq!(read.payload["tool_input"]["file"], "a.rs");
+        // Times with and without a fraction of a second: chrono writes them differently.
+        let whole_second = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+        for now in [Utc::now(), whole_second] {
+            let posted =
+                crate::model::NewObservation::tool_use("Read", serde_json::json!({"file": "a.rs"}), "ok".into())
+                    .with_key("toolu_1");
+            let pending = PendingObservation::new(SessionId::new(), 7, posted.into(), now);
+            let stored = serde_json::to_vec(&pending).unwrap();
+            let read: Observation = serde_json::from_slice(&stored).unwrap();
+            assert_eq!(read, pending.to_observation());
+            assert_eq!(
+                serde_json::to_value(&read).unwrap(),
+                serde_json::from_slice::<serde_json::Value>(&stored).unwrap(),
+                "the same JSON as the observation's own"
+            );
+            assert_eq!((read.seq, read.state, read.attempts, read.updated_at), (7, ObservationState::Pending, 0, now));
+            assert_eq!(read.payload["tool_input"]["file"], "a.rs");
+        }
     }
     use crate::model::assert_edges;
     use ObservationState::*;
