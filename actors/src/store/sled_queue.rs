@@ -12,6 +12,14 @@
 //! bundle entry, and a tombstone (`GONE`) marks one removed from a bundle that
 //! stays; the index decides both (`queue.rs`).
 //!
+//! A bundle is stored LZ4-compressed. sled keeps values in its B-tree's
+//! leaves and writes a leaf out again whole when it consolidates or splits
+//! it, so each byte of a bundle reaches the disk about four times; a flush
+//! takes about as long as the bytes it writes, and the next enqueues wait
+//! for it. JSON tool uses compress several times over (docs/benchmarks.md).
+//! A compressed bundle starts with [`LZ4`], which no JSON text starts with,
+//! so the plain bundles of schema 3 still read.
+//!
 //! Any other change (claims, acks, nacks) is one `apply_batch` on that tree,
 //! which sled applies atomically and which costs far less than a transaction,
 //! with the stats. A change that reports events (an observation set aside as
@@ -23,7 +31,7 @@ use std::collections::BTreeSet;
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::sled_store::{SledStore, decode, encode, encode_sized, insert_events, storage_error};
+use super::sled_store::{SledStore, decode, encode, encode_sized, hex, insert_events, storage_error};
 use super::{QueueOp, QueueWrite, StoredQueue};
 use crate::error::StoreError;
 use crate::model::{Event, NewEvent, Observation, ObservationState, PendingObservation, QueueStats, SessionId};
@@ -59,6 +67,45 @@ fn idempotency_key(session: SessionId, key: &str) -> Vec<u8> {
     let mut bytes = prefix(session, KEY);
     bytes.extend_from_slice(key.as_bytes());
     bytes
+}
+
+/// The first byte of a compressed bundle: an LZ4 block, with its
+/// uncompressed size before it (u32, little-endian), follows.
+const LZ4: u8 = 0x01;
+/// The marker and the size.
+const LZ4_HEAD: usize = 1 + 4;
+/// LZ4 cannot expand a byte into more than 255: a size beyond that is corrupt.
+const LZ4_MAX_RATIO: usize = 255;
+
+/// A bundle's JSON, compressed when that makes it smaller.
+fn pack(json: Vec<u8>) -> Vec<u8> {
+    let Ok(size) = u32::try_from(json.len()) else { return json };
+    let mut packed = vec![0; LZ4_HEAD + lz4_flex::block::get_maximum_output_size(json.len())];
+    packed[0] = LZ4;
+    packed[1..LZ4_HEAD].copy_from_slice(&size.to_le_bytes());
+    match lz4_flex::block::compress_into(&json, &mut packed[LZ4_HEAD..]) {
+        Ok(written) if LZ4_HEAD + written < json.len() => {
+            packed.truncate(LZ4_HEAD + written);
+            packed
+        }
+        _ => json,
+    }
+}
+
+/// The observations of a stored bundle, compressed or not.
+fn unpack(key: &[u8], value: &[u8]) -> Result<Vec<Observation>, StoreError> {
+    let Some((&LZ4, packed)) = value.split_first() else {
+        return decode(TREE, key, value);
+    };
+    let corrupt = |detail: String| StoreError::Corrupt { tree: TREE, key: hex(key), detail };
+    let (size, block) =
+        lz4_flex::block::uncompressed_size(packed).map_err(|err| corrupt(format!("a compressed bundle: {err}")))?;
+    if size > block.len().saturating_mul(LZ4_MAX_RATIO) {
+        return Err(corrupt(format!("a compressed bundle of {} bytes cannot hold {size}", block.len())));
+    }
+    let json =
+        lz4_flex::block::decompress(block, size).map_err(|err| corrupt(format!("a compressed bundle: {err}")))?;
+    decode(TREE, key, &json)
 }
 
 /// A write to the tree: a key and its new value, or `None` to remove it.
@@ -142,7 +189,7 @@ impl SledStore {
         };
         Ok(self.observations.range(start..prefix(session, BUNDLE + 1)).map(|entry| {
             let (key, value) = entry?;
-            decode(TREE, &key, &value)
+            unpack(&key, &value)
         }))
     }
 
@@ -266,7 +313,7 @@ impl SledStore {
         self.refuse_if_faulty()?;
         let Some(first) = observations.first() else { return Ok(()) };
         let size = observations.iter().map(PendingObservation::encoded_len_hint).sum();
-        let value = encode_sized(&observations, size)?;
+        let value = pack(encode_sized(&observations, size)?);
         self.observations.insert(seq_key(first.session, BUNDLE, first.seq), value)?;
         Ok(())
     }

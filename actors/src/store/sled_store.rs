@@ -24,11 +24,13 @@
 //! | `0x01`, sequence number (u64 BE) | a live observation (pending, leased, dead), JSON |
 //! | `0x02`, sequence number (u64 BE) | an acked observation kept for inspection, JSON |
 //! | `0x03`, idempotency key (UTF-8) | (schema 1 only) the sequence number it names, u64 BE |
-//! | `0x04`, first sequence number (u64 BE) | a bundle: observations enqueued together, as they were enqueued, a JSON array |
+//! | `0x04`, first sequence number (u64 BE) | a bundle: observations enqueued together, as they were enqueued, a JSON array, LZ4-compressed (schema 4: `0x01`, the array's size as u32 LE, an LZ4 block) unless that is no smaller |
 //! | `0x05`, sequence number (u64 BE) | a tombstone: that observation is gone from its bundle; empty |
 //!
 //! JSON keeps records readable with any sled tool and lets fields be added
 //! without a migration; the schema version guards the changes that need one.
+//! Bundles alone are compressed: they are the bulk of what is written under
+//! load, and they are written once and never changed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -59,7 +61,8 @@ use crate::model::{
 ///   also indexed it apart), and an enqueue does not rewrite the queue's stats.
 /// - 3: observations enqueued together may be stored as one bundle record
 ///   (`0x04`, with tombstones `0x05`), which a schema-2 build would not read.
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4: a bundle may be compressed, which a schema-3 build would not read.
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// How many durable events a lagging subscriber's channel holds before it must

@@ -342,3 +342,62 @@ async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombston
     let tree = store.db.open_tree("observations").unwrap();
     assert_eq!(tree.scan_prefix(session.to_bytes()).count(), 2, "the stats and 1's record, no tombstone");
 }
+
+/// The key of the bundle whose first observation is `first` (`sled_queue.rs`).
+fn bundle_key(session: SessionId, first: u64) -> Vec<u8> {
+    [session.to_bytes().as_slice(), &[0x04], &first.to_be_bytes()].concat()
+}
+
+#[tokio::test]
+async fn bundles_are_stored_compressed_and_the_plain_bundles_of_schema_3_still_read() {
+    use crate::model::NewObservation;
+
+    let dir = TempDir::new().unwrap();
+    let now = Utc::now();
+    let (packed, plain) = (SessionId::new(), SessionId::new());
+    let pending = |session, seq: u64| {
+        let input = serde_json::json!({"file_path": "/src/lib.rs", "old_string": "    let limit = 100;\n".repeat(10)});
+        let posted = NewObservation::tool_use("Edit", input, serde_json::json!({"success": true}));
+        PendingObservation::new(session, seq, posted.into(), now)
+    };
+    let bundle: Vec<_> = (1..=8).map(|seq| pending(packed, seq)).collect();
+    {
+        let store = open(&dir);
+        store.enqueue_bundle(&bundle).unwrap();
+        // What a schema-3 build wrote: the JSON array as it is.
+        let old: Vec<_> = (1..=2).map(|seq| pending(plain, seq)).collect();
+        store.observations.insert(bundle_key(plain, 1), serde_json::to_vec(&old).unwrap()).unwrap();
+        store.commit().await.unwrap();
+    }
+    let store = open(&dir);
+    let stored = store.observations.get(bundle_key(packed, 1)).unwrap().unwrap();
+    let json = serde_json::to_vec(&bundle).unwrap();
+    assert_eq!(stored[0], 0x01, "marked as compressed");
+    assert!(stored.len() * 4 < json.len(), "{} bytes stored for {} bytes of JSON", stored.len(), json.len());
+    for (session, count) in [(packed, 8), (plain, 2)] {
+        let expected: Vec<Observation> = (1..=count).map(|seq| pending(session, seq).to_observation()).collect();
+        assert_eq!(store.read_queue(session).unwrap().live, expected);
+        assert_eq!(store.observations(session, None, 0, 10).unwrap(), expected);
+        assert_eq!(store.observation(session, 2).unwrap().as_ref(), expected.get(1));
+    }
+}
+
+#[test]
+fn a_compressed_bundle_that_does_not_decompress_is_reported_as_corrupt() {
+    let bad = [
+        // Claims 2 GiB from one byte of LZ4.
+        vec![0x01, 0x00, 0x00, 0x00, 0x80, 0x10],
+        // Claims 64 bytes; the block ends in the middle of a literal run.
+        vec![0x01, 64, 0, 0, 0, 0xf0, b'{'],
+        // Decompresses, but not to JSON.
+        [[0x01, 3, 0, 0, 0].as_slice(), &[0x30], b"abc"].concat(),
+    ];
+    for value in bad {
+        let dir = TempDir::new().unwrap();
+        let session = SessionId::new();
+        let store = open(&dir);
+        store.observations.insert(bundle_key(session, 1), value.as_slice()).unwrap();
+        let err = store.read_queue(session).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { tree: "observations", .. }), "{value:?}: {err}");
+    }
+}
