@@ -72,24 +72,20 @@ fn idempotency_key(session: SessionId, key: &str) -> Vec<u8> {
 /// The first byte of a compressed bundle: an LZ4 block, with its
 /// uncompressed size before it (u32, little-endian), follows.
 const LZ4: u8 = 0x01;
-/// The marker and the size.
-const LZ4_HEAD: usize = 1 + 4;
 /// LZ4 cannot expand a byte into more than 255: a size beyond that is corrupt.
 const LZ4_MAX_RATIO: usize = 255;
 
 /// A bundle's JSON, compressed when that makes it smaller.
 fn pack(json: Vec<u8>) -> Vec<u8> {
-    let Ok(size) = u32::try_from(json.len()) else { return json };
-    let mut packed = vec![0; LZ4_HEAD + lz4_flex::block::get_maximum_output_size(json.len())];
-    packed[0] = LZ4;
-    packed[1..LZ4_HEAD].copy_from_slice(&size.to_le_bytes());
-    match lz4_flex::block::compress_into(&json, &mut packed[LZ4_HEAD..]) {
-        Ok(written) if LZ4_HEAD + written < json.len() => {
-            packed.truncate(LZ4_HEAD + written);
-            packed
-        }
-        _ => json,
+    if u32::try_from(json.len()).is_err() {
+        return json;
     }
+    let mut packed = lz4_flex::block::compress_prepend_size(&json);
+    if packed.len() + 1 >= json.len() {
+        return json;
+    }
+    packed.insert(0, LZ4);
+    packed
 }
 
 /// The observations of a stored bundle, compressed or not.
