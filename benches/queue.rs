@@ -9,7 +9,10 @@
 //!   over 8 sessions (one session is one actor, so this shows whether that
 //!   actor is the limit). An enqueue is counted when it is answered, that is,
 //!   durable. The flush counter says how many enqueues each flush covered,
-//!   and the CPU column what the whole process (every thread) spent on each.
+//!   the CPU column what the whole process (every thread) spent on each, and
+//!   the written column how many bytes it passed to `write` calls for each
+//!   (`/proc/self/io`), every rewrite of the store's included; the same two
+//!   columns for SQLite.
 //! - The peer's approach on the same disk, with the same payloads: SQLite in
 //!   WAL mode with `synchronous=FULL`, one INSERT per transaction, with 1, 8
 //!   and 64 producer threads, each with its own connection. For reference,
@@ -86,6 +89,9 @@ struct Figures {
     /// Enqueues per store flush, and the mean flush (baton only): how well
     /// group commit batches, and what a flush costs.
     flushes: Option<(f64, Duration)>,
+    /// Bytes the whole process passed to `write` calls per enqueue (or
+    /// insert): what the store writes for each, rewrites included.
+    written_per_op: Option<f64>,
 }
 
 /// The figures of one producer count.
@@ -143,9 +149,13 @@ impl Synchronous {
 fn main() {
     let total: usize = std::env::var("BATON_BENCH_ENQUEUES").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sizes: Vec<usize> =
+        (0..64).flat_map(|producer| (0..16).map(move |n| tool_use(producer, n).payload_size())).collect();
+    let (smallest, largest) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
     println!(
-        "Each case: {total} enqueues split among its producers; payload {} bytes of JSON; allocator: mimalloc.\n",
-        tool_use(0, 0).payload_size()
+        "Each case: {total} enqueues split among its producers; payloads of {} bytes of JSON on average \
+         ({smallest} to {largest}); allocator: mimalloc.\n",
+        sizes.iter().sum::<usize>() / sizes.len()
     );
     let (sync_p50, sync_p99) = sync_data_cost(200);
     let sled_alone: Vec<_> = [SledWrite::AsAnEnqueue, SledWrite::PlainInsert]
@@ -172,14 +182,17 @@ fn main() {
     print_baton_table(rows.iter().filter_map(|row| Some((row.producers, row.spread.as_ref()?))));
 
     println!("\n## SQLite (WAL, one INSERT per transaction, a connection per thread)\n");
-    println!("| synchronous | producers | inserts/s | p50 latency | p99 latency | CPU per insert |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| synchronous | producers | inserts/s | p50 latency | p99 latency | CPU per insert | written per insert |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let cases: [(&str, Pick); 2] = [("FULL (the peer's)", |row| &row.sqlite), ("NORMAL", |row| &row.sqlite_normal)];
     for (name, sqlite) in cases {
         for row in &rows {
             let figures = sqlite(row);
             let (rate, p50, p99) = (figures.per_sec, millis(figures.p50), millis(figures.p99));
-            println!("| {name} | {} | {rate:.0} | {p50} | {p99} | {} |", row.producers, cpu(figures));
+            let (cpu, written) = (cpu(figures), written(figures));
+            println!("| {name} | {} | {rate:.0} | {p50} | {p99} | {cpu} | {written} |", row.producers);
         }
     }
 
@@ -256,6 +269,7 @@ async fn enqueue_in_process(sessions: usize, producers: usize, count: usize) -> 
         histogram.add(task.await.unwrap()).unwrap();
     }
     let (elapsed, cpu) = stopwatch.stop();
+    let written = stopwatch.written();
     let flushed = flushes.0.load(Ordering::Relaxed) - before.0;
     let flushing = Duration::from_micros(flushes.1.load(Ordering::Relaxed) - before.1);
 
@@ -265,7 +279,7 @@ async fn enqueue_in_process(sessions: usize, producers: usize, count: usize) -> 
     }
     assert_eq!(pending, histogram.len(), "every acknowledged enqueue is in a queue");
     baton.shutdown().await.unwrap();
-    figures(&histogram, elapsed, cpu, Some((flushed, flushing)))
+    figures(&histogram, elapsed, cpu, Some((flushed, flushing)), written)
 }
 
 /// The producer counts to run: all of [`PRODUCERS`], or those `BATON_BENCH_PRODUCERS` names.
@@ -333,7 +347,7 @@ fn enqueue_into_sled_alone(write: SledWrite, flush_every: usize, total: usize) -
     }
     db.flush().unwrap();
     let (elapsed, cpu) = stopwatch.stop();
-    figures(&histogram, elapsed, cpu, None)
+    figures(&histogram, elapsed, cpu, None, stopwatch.written())
 }
 
 /// The peer's queue: `count` single-row transactions from each of `producers`
@@ -377,10 +391,11 @@ fn insert_into_sqlite(synchronous: Synchronous, producers: usize, count: usize) 
         histogram.add(thread.join().unwrap()).unwrap();
     }
     let (elapsed, cpu) = stopwatch.stop();
+    let written = stopwatch.written();
 
     let rows: i64 = setup.query_row("SELECT count(*) FROM observations", [], |row| row.get(0)).unwrap();
     assert_eq!(u64::try_from(rows).unwrap(), histogram.len(), "every committed insert is in the table");
-    figures(&histogram, elapsed, cpu, None)
+    figures(&histogram, elapsed, cpu, None, written)
 }
 
 /// A connection as the peer configures one: WAL, `synchronous=FULL` (unless
@@ -418,17 +433,18 @@ fn sqlite_produce(connection: &Connection, observations: Vec<NewObservation>) ->
 
 fn print_baton_table<'a>(rows: impl Iterator<Item = (usize, &'a Figures)>) {
     println!(
-        "| producers | enqueues/s | p50 latency | p99 latency | CPU per enqueue | enqueues per flush | mean flush |"
+        "| producers | enqueues/s | p50 latency | p99 latency | CPU per enqueue | written per enqueue | enqueues per flush | mean flush |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (producers, figures) in rows {
         let (per_flush, mean_flush) = figures.flushes.unwrap_or_default();
         println!(
-            "| {producers} | {:.0} | {} | {} | {} | {per_flush:.1} | {} |",
+            "| {producers} | {:.0} | {} | {} | {} | {} | {per_flush:.1} | {} |",
             figures.per_sec,
             millis(figures.p50),
             millis(figures.p99),
             cpu(figures),
+            written(figures),
             millis(mean_flush),
         );
     }
@@ -495,6 +511,7 @@ fn figures(
     elapsed: Duration,
     cpu: Option<Duration>,
     flushes: Option<(u64, Duration)>,
+    written: Option<u64>,
 ) -> Figures {
     let count = histogram.len();
     Figures {
@@ -506,6 +523,7 @@ fn figures(
             let flushes = flushes.max(1);
             (count as f64 / flushes as f64, took / u32::try_from(flushes).unwrap_or(u32::MAX))
         }),
+        written_per_op: written.map(|bytes| bytes as f64 / count.max(1) as f64),
     }
 }
 
@@ -523,6 +541,10 @@ fn sync_data_cost(rounds: usize) -> (Duration, Duration) {
         histogram.record(micros(began.elapsed())).unwrap();
     }
     (Duration::from_micros(histogram.value_at_quantile(0.50)), Duration::from_micros(histogram.value_at_quantile(0.99)))
+}
+
+fn written(figures: &Figures) -> String {
+    figures.written_per_op.map_or("-".into(), |bytes| format!("{bytes:.0} B"))
 }
 
 fn cpu(figures: &Figures) -> String {

@@ -1,6 +1,7 @@
 //! The CPU time of this process, for the benchmarks' "CPU per operation"
 //! columns: the whole process's user and system time (every thread), which a
-//! busy neighbour disturbs less than throughput.
+//! busy neighbour disturbs less than throughput. Also the bytes it wrote, for
+//! the columns that show how much a store writes per operation.
 
 use std::time::{Duration, Instant};
 
@@ -8,11 +9,12 @@ use std::time::{Duration, Instant};
 pub struct Stopwatch {
     wall: Instant,
     cpu: Option<Duration>,
+    written: Option<u64>,
 }
 
 impl Stopwatch {
     pub fn start() -> Self {
-        Self { wall: Instant::now(), cpu: process_cpu() }
+        Self { wall: Instant::now(), cpu: process_cpu(), written: bytes_written() }
     }
 
     /// Wall-clock and CPU time since the start.
@@ -20,6 +22,20 @@ impl Stopwatch {
         let elapsed = self.wall.elapsed();
         (elapsed, process_cpu().zip(self.cpu).map(|(now, then)| now.saturating_sub(then)))
     }
+
+    /// The bytes this process wrote since the start (see [`bytes_written`]).
+    #[allow(dead_code)] // Not every bench counts bytes.
+    pub fn written(&self) -> Option<u64> {
+        bytes_written().zip(self.written).map(|(now, then)| now.saturating_sub(then))
+    }
+}
+
+/// The bytes this process has passed to `write` and its kin so far, to any
+/// file (`wchar` in `/proc/self/io`: what a store asks of the kernel, before
+/// the page cache); `None` where there is no such file.
+fn bytes_written() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines().find_map(|line| line.strip_prefix("wchar:"))?.trim().parse().ok()
 }
 
 /// User plus system time of this process (all its threads) so far, from
