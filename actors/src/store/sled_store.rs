@@ -24,7 +24,7 @@
 //! | `0x01`, sequence number (u64 BE) | a live observation (pending, leased, dead), JSON |
 //! | `0x02`, sequence number (u64 BE) | an acked observation kept for inspection, JSON |
 //! | `0x03`, idempotency key (UTF-8) | (schema 1 only) the sequence number it names, u64 BE |
-//! | `0x04`, first sequence number (u64 BE) | a bundle: observations enqueued together, as they were enqueued, a JSON array, LZ4-compressed (schema 4: `0x01`, the array's size as u32 LE, an LZ4 block) unless that is no smaller |
+//! | `0x04`, first sequence number (u64 BE) | a bundle: observations enqueued together, as they were enqueued, a JSON array; since schema 4 compressed unless that saves nothing: `0x01`, the array's size (u32 LE), an LZ4 block |
 //! | `0x05`, sequence number (u64 BE) | a tombstone: that observation is gone from its bundle; empty |
 //!
 //! JSON keeps records readable with any sled tool and lets fields be added
