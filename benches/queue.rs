@@ -4,15 +4,15 @@
 //! Prints Markdown tables; docs/benchmarks.md keeps the figures of a run.
 //!
 //! - In-process: [`Baton::observe`] on a fresh data dir, with 1, 8 and 64
-//!   producers (tokio tasks) enqueueing ~600-byte tool-use observations, each
+//!   producers (tokio tasks) enqueueing ~640-byte tool-use observations, each
 //!   with its own idempotency key, into one session; then the same spread
 //!   over 8 sessions (one session is one actor, so this shows whether that
 //!   actor is the limit). An enqueue is counted when it is answered, that is,
 //!   durable. The flush counter says how many enqueues each flush covered,
 //!   the CPU column what the whole process (every thread) spent on each, and
 //!   the written column how many bytes it passed to `write` calls for each
-//!   (`/proc/self/io`), every rewrite of the store's included; the same two
-//!   columns for SQLite.
+//!   (`/proc/self/io`; almost all of them the store's, its rewrites
+//!   included); the same two columns for SQLite.
 //! - The peer's approach on the same disk, with the same payloads: SQLite in
 //!   WAL mode with `synchronous=FULL`, one INSERT per transaction, with 1, 8
 //!   and 64 producer threads, each with its own connection. For reference,

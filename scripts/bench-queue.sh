@@ -28,7 +28,7 @@ from wall_time import print_table, time_cases
 runs, baton, socket, session = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 old = "    let limit = query.limit.unwrap_or(100).min(10_000);"
 def payload(n):
-    # The same shape and size as benches/support/tool_use.rs.
+    # The shape of benches/support/tool_use.rs (whose lines are real source text), 594 bytes.
     path = "/home/dev/work/baton/src/daemon/routes/queue_0.rs"
     new = f"    let limit = query.limit.unwrap_or({n}).min(MAX_LIST_LIMIT);"
     return json.dumps({

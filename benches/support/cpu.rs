@@ -31,8 +31,8 @@ impl Stopwatch {
 }
 
 /// The bytes this process has passed to `write` and its kin so far, to any
-/// file (`wchar` in `/proc/self/io`: what a store asks of the kernel, before
-/// the page cache); `None` where there is no such file.
+/// file (`wchar` in `/proc/self/io`: every write call of the process, mostly
+/// the store's, before the page cache); `None` where there is no such file.
 fn bytes_written() -> Option<u64> {
     let io = std::fs::read_to_string("/proc/self/io").ok()?;
     io.lines().find_map(|line| line.strip_prefix("wchar:"))?.trim().parse().ok()

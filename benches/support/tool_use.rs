@@ -1,5 +1,5 @@
 //! The observation every queue benchmark enqueues: a Claude Code `Edit` tool
-//! use of about 600 bytes of JSON, with a `tool_use_id`-like idempotency key
+//! use of about 640 bytes of JSON, with a `tool_use_id`-like idempotency key
 //! unique to its producer and number.
 //!
 //! The edit's lines are real source text, picked by producer and number, so

@@ -383,3 +383,18 @@ impl SledStore {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bundle_that_shrinks_is_compressed() {
+        let short = br#"[{"seq":1}]"#.to_vec();
+        assert_eq!(pack(short.clone()), short, "LZ4's framing would outweigh what it saves");
+        let long = serde_json::to_vec(&vec!["the same line"; 100]).unwrap();
+        let packed = pack(long.clone());
+        assert_eq!(packed[0], LZ4);
+        assert!(packed.len() < long.len() / 10, "{} bytes for {}", packed.len(), long.len());
+    }
+}

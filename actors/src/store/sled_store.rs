@@ -29,8 +29,8 @@
 //!
 //! JSON keeps records readable with any sled tool and lets fields be added
 //! without a migration; the schema version guards the changes that need one.
-//! Bundles alone are compressed: they are the bulk of what is written under
-//! load, and they are written once and never changed.
+//! Bundles alone are compressed: they are the bulk of what enqueues write,
+//! and they are written once and never changed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
