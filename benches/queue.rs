@@ -220,11 +220,12 @@ fn main() {
     );
 
     println!("\n## sled alone, as an enqueue uses it (one thread, {total} enqueues)\n");
-    println!("| write | flush | enqueues/s | CPU per enqueue |");
-    println!("|---|---|---:|---:|");
+    println!("| write | flush | enqueues/s | CPU per enqueue | written per enqueue |");
+    println!("|---|---|---:|---:|---:|");
     for (write, flush_every, figures) in &sled_alone {
         let flush = if *flush_every == 1 { "after each enqueue".into() } else { format!("after every {flush_every}") };
-        println!("| {} | {flush} | {:.0} | {} |", write.describe(), figures.per_sec, cpu(figures));
+        let (cpu, written) = (cpu(figures), written(figures));
+        println!("| {} | {flush} | {:.0} | {cpu} | {written} |", write.describe(), figures.per_sec);
     }
 
     print_goals(&rows);
