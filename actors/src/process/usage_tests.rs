@@ -78,13 +78,20 @@ async fn processes_that_come_and_go_during_a_scan_are_no_error() {
     let mut spawned = agents.spawn(&agents.spec(&["sh", "-c", "while :; do /bin/true; done"]));
     let sid = spawned.identity.pid;
 
-    let mut saw_a_child = false;
-    for _ in 0..200 {
+    // Whether a scan, which must not fail, saw one of the loop's children.
+    let scan_sees_a_child = || {
         let usage = SessionUsage::measure(sid).expect("a scan never fails for a vanished process");
         assert!(usage.pids.contains(&sid), "{usage:?}");
-        saw_a_child |= usage.processes() > 1;
+        usage.processes() > 1
+    };
+    let mut saw_a_child = false;
+    for _ in 0..200 {
+        saw_a_child |= scan_sees_a_child();
     }
-    assert!(saw_a_child, "the loop forks a child all the time");
+    // On a busy machine the loop may not have run during those scans at all.
+    if !saw_a_child {
+        eventually("a scan to see one of the loop's children", scan_sees_a_child).await;
+    }
 
     signal_session(sid, Signal::SIGKILL).unwrap();
     within("the loop to die", spawned.child.wait()).await.unwrap();
