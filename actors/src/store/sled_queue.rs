@@ -42,7 +42,7 @@ const STATS: u8 = 0x00;
 const LIVE: u8 = 0x01;
 const KEPT: u8 = 0x02;
 const KEY: u8 = 0x03;
-const BUNDLE: u8 = 0x04;
+pub(super) const BUNDLE: u8 = 0x04;
 const GONE: u8 = 0x05;
 
 /// The key prefix of one part of a session's queue.
@@ -58,7 +58,7 @@ fn seq_of(key: &[u8]) -> u64 {
     key.len().checked_sub(8).and_then(|at| key[at..].try_into().ok()).map_or(0, u64::from_be_bytes)
 }
 
-fn seq_key(session: SessionId, tag: u8, seq: u64) -> Vec<u8> {
+pub(super) fn seq_key(session: SessionId, tag: u8, seq: u64) -> Vec<u8> {
     let mut key = prefix(session, tag);
     key.extend_from_slice(&seq.to_be_bytes());
     key

@@ -343,9 +343,9 @@ async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombston
     assert_eq!(tree.scan_prefix(session.to_bytes()).count(), 2, "the stats and 1's record, no tombstone");
 }
 
-/// The key of the bundle whose first observation is `first` (`sled_queue.rs`).
+/// The key of the bundle whose first observation is `first`.
 fn bundle_key(session: SessionId, first: u64) -> Vec<u8> {
-    [session.to_bytes().as_slice(), &[0x04], &first.to_be_bytes()].concat()
+    crate::store::sled_queue::seq_key(session, crate::store::sled_queue::BUNDLE, first)
 }
 
 #[tokio::test]
