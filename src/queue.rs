@@ -68,8 +68,7 @@ impl Baton {
     /// and stores nothing new.
     pub async fn observe(&self, session: SessionId, observation: NewObservation) -> Result<Enqueued> {
         let (answer, answered) = oneshot::channel();
-        // Encoded here, on the caller's thread, not on the engine's.
-        self.tell(Observe { session, observation: observation.into(), answer });
+        self.tell(Observe { session, observation, answer });
         match answered.await {
             Ok(answer) => Ok(answer?),
             Err(_) if !self.running() => Err(Error::Stopped),

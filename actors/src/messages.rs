@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 
 use crate::error::EngineError;
 use crate::model::{
-    AckReport, Agent, AgentId, AgentLimits, CloseMode, EncodedObservation, Enqueued, Handoff, HandoffId, HandoffState,
-    HandoffStats, HandoffTarget, Observation, ObservationState, OpenSession, QueueStats, RestartPolicy,
+    AckReport, Agent, AgentId, AgentLimits, CloseMode, Enqueued, Handoff, HandoffId, HandoffState, HandoffStats,
+    HandoffTarget, NewObservation, Observation, ObservationState, OpenSession, QueueStats, RestartPolicy,
     RestartSchedule, Session, SessionId, SessionState,
 };
 
@@ -67,8 +67,8 @@ pub struct CloseSession {
 pub struct Observe {
     /// Which session's queue.
     pub session: SessionId,
-    /// What to queue, its payload already encoded by the sender.
-    pub observation: EncodedObservation,
+    /// What to queue, its payload already JSON text.
+    pub observation: NewObservation,
     /// Where the answer goes.
     pub answer: oneshot::Sender<Result<Enqueued, EngineError>>,
 }
@@ -79,7 +79,7 @@ pub struct Observe {
 #[rtype(result = "Result<Enqueued, EngineError>")]
 pub(crate) struct Enqueue {
     /// What to queue.
-    pub observation: EncodedObservation,
+    pub observation: NewObservation,
 }
 
 /// Claims up to `max` of a session's oldest available observations for a

@@ -162,7 +162,7 @@ fn bundled_queue(n: u64, now: DateTime<Utc>) -> (Queue, Vec<Observation>) {
 
 fn pending(observation: &Observation) -> PendingObservation {
     let posted = NewObservation::new(observation.kind, observation.payload.clone());
-    PendingObservation::new(observation.session, observation.seq, posted.into(), observation.created_at)
+    PendingObservation::new(observation.session, observation.seq, posted, observation.created_at)
 }
 
 fn bundle_ops(write: &QueueWrite) -> Vec<String> {

@@ -2,10 +2,11 @@
 
 use baton_actors::model::ObservationKind;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 /// `POST /v1/sessions/{id}/observations`: queue one observation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObserveRequest {
     /// What it reports; `custom` when absent.
@@ -15,9 +16,11 @@ pub struct ObserveRequest {
     /// returns the first sequence number and stores nothing new.
     #[serde(default)]
     pub key: Option<String>,
-    /// What the hook saw: any JSON value, kept as it came.
+    /// What the hook saw: any JSON value, kept as it came. It is checked to
+    /// be JSON, and stored as its text, never parsed into a value.
     #[serde(default)]
-    pub payload: serde_json::Value,
+    #[schema(value_type = serde_json::Value)]
+    pub payload: Box<RawValue>,
 }
 
 /// `POST /v1/sessions/{id}/queue/claim`: lease the oldest available observations.

@@ -4,6 +4,7 @@ use std::io::Read as _;
 
 use anyhow::Context as _;
 use baton_actors::model::{Enqueued, ObservationKind, SessionId};
+use serde_json::value::RawValue;
 
 use crate::api::ObserveRequest;
 use crate::cli::context::Context;
@@ -23,10 +24,11 @@ pub struct ObserveArgs {
     key: Option<String>,
     /// The payload, as JSON; read from stdin when absent.
     #[arg(long, value_name = "JSON", value_parser = parse_json)]
-    data: Option<serde_json::Value>,
+    data: Option<Box<RawValue>>,
 }
 
-fn parse_json(text: &str) -> Result<serde_json::Value, String> {
+/// Checks that `text` is JSON; it is sent as it is.
+fn parse_json(text: &str) -> Result<Box<RawValue>, String> {
     serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))
 }
 

@@ -107,6 +107,25 @@ fn closing_drains_or_discards_the_queue() {
 }
 
 #[test]
+fn a_posted_payload_is_stored_as_its_json_says() {
+    let home = Home::new();
+    let daemon = home.serve();
+    let id = open_session(&home);
+    let observations = format!("/v1/sessions/{id}/observations");
+    let body = br#"{"kind": "tool_use", "payload": { "tool_name" : "Edit",
+        "tool_input": {"file_path": "a.rs", "old_string": "x\ty", "n": [1, -2.5e3, null, true]} }}"#;
+    let (status, answer) = request(&daemon.socket, "POST", &observations, Some(body)).unwrap();
+    assert_eq!((status, json_of(&answer)), (200, json!({"seq": 1, "duplicate": false})));
+    // Without a payload, it is null.
+    let (status, _) = request(&daemon.socket, "POST", &observations, Some(br#"{"key": "k"}"#)).unwrap();
+    assert_eq!(status, 200);
+    let listed = json_of(&home.ok(&["queue", "list", "--session", &id, "--json"]));
+    let payloads: Vec<&Value> = listed.as_array().unwrap().iter().map(|o| &o["payload"]).collect();
+    let edit = json!({"tool_name": "Edit", "tool_input": {"file_path": "a.rs", "old_string": "x\ty", "n": [1, -2500.0, null, true]}});
+    assert_eq!(payloads, [&edit, &Value::Null]);
+}
+
+#[test]
 fn bad_queue_input_gets_a_clear_error_and_changes_nothing() {
     let home = Home::new();
     let daemon = home.serve();

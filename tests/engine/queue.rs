@@ -11,6 +11,7 @@ use baton::{
 };
 use futures_util::StreamExt;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::support::{TestEngine, eventually};
 
@@ -245,6 +246,31 @@ async fn an_oversized_payload_is_refused_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn a_payload_posted_as_json_text_is_measured_as_posted_and_reads_back_as_its_value() {
+    let engine = TestEngine::start_with(|builder| {
+        let mut queue = QueueConfig::default();
+        queue.max_payload_bytes = 40;
+        builder.queue(queue)
+    });
+    let id = session(&engine).await;
+    let text = |json: &str| RawValue::from_string(json.to_owned()).unwrap();
+    // 41 bytes of text, though its value encodes in 29: the limit counts what is stored.
+    let spaced =
+        NewObservation::from_json(ObservationKind::Custom, text(r#"{ "file" :  "a.rs" ,   "lines": [1, 2]  }"#));
+    let err = engine_error(engine.baton.observe(id, spaced).await.unwrap_err());
+    assert_eq!(err.to_string(), "the payload is 41 bytes, over the limit of 40 bytes");
+    assert_eq!(engine.baton.queue_stats(id).await.unwrap(), QueueStats::empty());
+    let posted = r#"{"z": {"b": [2.5, null]}, "a": "é\n"}"#;
+    let kept = NewObservation::from_json(ObservationKind::ToolUse, text(posted)).with_key("toolu_raw");
+    assert_eq!(engine.baton.observe(id, kept).await.unwrap().seq, 1);
+    let claimed = engine.baton.claim(id, Claim::new("c")).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].payload, json!({"z": {"b": [2.5, null]}, "a": "é\n"}));
+    assert_eq!((claimed[0].kind, claimed[0].key.as_deref()), (ObservationKind::ToolUse, Some("toolu_raw")));
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn refused_acks_change_nothing() {
     let engine = engine();
     let id = session(&engine).await;
@@ -419,7 +445,8 @@ async fn concurrent_enqueues_are_numbered_once_and_acked_ones_stay_gone_after_a_
         let key = observation.key.as_deref().unwrap();
         let n: u64 = key[1..].parse().unwrap();
         assert_eq!(seq_of_key[&n], observation.seq);
-        assert_eq!(observation.payload, tool_use(n).payload, "{observation:?}");
+        let posted: serde_json::Value = serde_json::from_str(tool_use(n).payload.get()).unwrap();
+        assert_eq!(observation.payload, posted, "{observation:?}");
     }
     assert!(engine.baton.claim(id, Claim::new("d")).await.unwrap().is_empty());
     engine.baton.shutdown().await.unwrap();

@@ -27,5 +27,5 @@ pub(crate) use lifecycle::state_names;
 pub use lifecycle::{InvalidTransition, Lifecycle, UnknownState};
 pub use observation::{JsonSize, Lease, UnknownObservationKind};
 pub use observation::{Observation, ObservationKind, ObservationState, PendingObservation};
-pub use queue::{AckReport, EncodedObservation, Enqueued, NewObservation, QueueStats};
+pub use queue::{AckReport, Enqueued, NewObservation, QueueStats};
 pub use session::{CloseMode, OpenSession, Session, SessionState};

@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{EncodedObservation, InvalidTransition, Lifecycle, SessionId, state_names};
+use super::{InvalidTransition, Lifecycle, NewObservation, SessionId, state_names};
 
 /// What an observation reports, so consumers can pick the ones they handle.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -153,9 +153,8 @@ impl Lease {
 }
 
 /// A new observation as its first record holds it: pending, never claimed,
-/// its payload as it was encoded when posted (see
-/// [`EncodedObservation`](super::EncodedObservation)). It is stored in the
-/// same JSON as an [`Observation`] and reads back as one.
+/// its payload the JSON text it was posted with (see [`NewObservation`]).
+/// It is stored in the same JSON as an [`Observation`] and reads back as one.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct PendingObservation {
@@ -175,8 +174,8 @@ pub struct PendingObservation {
 
 impl PendingObservation {
     /// A new observation numbered `seq`, posted at `now`.
-    pub fn new(session: SessionId, seq: u64, posted: EncodedObservation, now: DateTime<Utc>) -> Self {
-        let EncodedObservation { kind, payload, key } = posted;
+    pub fn new(session: SessionId, seq: u64, posted: NewObservation, now: DateTime<Utc>) -> Self {
+        let NewObservation { kind, payload, key } = posted;
         Self { session, seq, kind, payload, key, created_at: now }
     }
 
@@ -190,7 +189,7 @@ impl PendingObservation {
 
     /// The record it stands for, with its payload parsed.
     pub fn to_observation(&self) -> Observation {
-        // It was encoded from a value, so it parses back into one.
+        // A `RawValue` holds valid JSON text, so it parses into a value.
         let payload = serde_json::from_str(self.payload.get()).unwrap_or_default();
         Observation::new(self.session, self.seq, self.kind, payload, self.key.clone(), self.created_at)
     }
@@ -475,7 +474,7 @@ mod tests {
             let posted =
                 crate::model::NewObservation::tool_use("Read", serde_json::json!({"file": "a.rs"}), "ok".into())
                     .with_key("toolu_1");
-            let pending = PendingObservation::new(SessionId::new(), 7, posted.into(), now);
+            let pending = PendingObservation::new(SessionId::new(), 7, posted, now);
             let stored = serde_json::to_vec(&pending).unwrap();
             let read: Observation = serde_json::from_slice(&stored).unwrap();
             assert_eq!(read, pending.to_observation());

@@ -12,21 +12,28 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::ObservationKind;
-use super::observation::JsonSize;
 
 /// An observation as posted, before the queue numbers it.
 ///
+/// Its payload is held as JSON text: the queue stores it as it is, so the
+/// work of encoding a payload falls on whoever builds the observation, on
+/// their own thread, and none of it on the engine's. A daemon or a program
+/// that already holds the JSON (a request body, a hook's stdin) passes it
+/// through [`from_json`](Self::from_json) without ever parsing it into a
+/// [`Value`](serde_json::Value).
+///
 /// Its `Debug` shows the payload only by its size.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct NewObservation {
     /// What it reports; `custom` when not given.
     #[serde(default)]
     pub kind: ObservationKind,
-    /// What the hook saw, kept as it came (any JSON value).
+    /// What the hook saw, as JSON text, kept as it came (any JSON value).
     #[serde(default)]
-    pub payload: serde_json::Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
+    pub payload: Box<RawValue>,
     /// An idempotency key, such as Claude Code's `tool_use_id`: posting the same
     /// key again returns the first sequence number and stores nothing new.
     #[serde(default)]
@@ -34,15 +41,30 @@ pub struct NewObservation {
 }
 
 impl NewObservation {
-    /// An observation of `kind` carrying `payload`.
+    /// An observation of `kind` carrying `payload`, encoded here.
     pub fn new(kind: ObservationKind, payload: serde_json::Value) -> Self {
+        Self::encoding(kind, &payload)
+    }
+
+    /// An observation of `kind` whose payload is already JSON text, which
+    /// the queue keeps as it is (whitespace and all).
+    pub fn from_json(kind: ObservationKind, payload: Box<RawValue>) -> Self {
         Self { kind, payload, key: None }
     }
 
     /// A tool use: the tool's name, what it was given and what it answered.
-    pub fn tool_use(tool: impl Into<String>, input: serde_json::Value, response: serde_json::Value) -> Self {
-        let payload = serde_json::json!({"tool_name": tool.into(), "tool_input": input, "tool_response": response});
-        Self::new(ObservationKind::ToolUse, payload)
+    pub fn tool_use(tool: &str, input: serde_json::Value, response: serde_json::Value) -> Self {
+        /// Claude Code's names for the three, as its `PostToolUse` hook posts them.
+        #[derive(Serialize)]
+        struct ToolUse<'a> {
+            tool_name: &'a str,
+            tool_input: &'a serde_json::Value,
+            tool_response: &'a serde_json::Value,
+        }
+        Self::encoding(
+            ObservationKind::ToolUse,
+            &ToolUse { tool_name: tool, tool_input: &input, tool_response: &response },
+        )
     }
 
     /// A summarize marker: consumers finish the batch before it, then summarize.
@@ -56,52 +78,23 @@ impl NewObservation {
         self
     }
 
-    /// The size of the payload's JSON encoding, which the size limit applies to.
-    pub fn payload_size(&self) -> usize {
-        JsonSize::of(&self.payload)
-    }
-}
-
-/// A [`NewObservation`] with its payload encoded as JSON, as the engine
-/// takes it: whoever sends it pays for the encoding (and for freeing the
-/// parsed value), on its own thread, not the engine's.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct EncodedObservation {
-    /// What it reports.
-    pub kind: ObservationKind,
-    /// The payload's JSON encoding.
-    pub payload: Box<RawValue>,
-    /// The idempotency key.
-    pub key: Option<String>,
-}
-
-impl EncodedObservation {
-    /// The size of the payload's JSON encoding, which the size limit applies to.
+    /// The size of the payload's JSON text, which the size limit applies to.
     pub fn payload_size(&self) -> usize {
         self.payload.get().len()
     }
-}
 
-impl From<NewObservation> for EncodedObservation {
-    fn from(NewObservation { kind, payload, key }: NewObservation) -> Self {
-        // A `Value` always encodes: its map keys are strings.
-        let payload = serde_json::value::to_raw_value(&payload).unwrap_or_else(|_| null());
-        Self { kind, payload, key }
+    /// An observation of `kind` carrying `payload`'s JSON encoding, which
+    /// cannot fail for what is made of `Value`s and string-keyed structs.
+    fn encoding(kind: ObservationKind, payload: &impl Serialize) -> Self {
+        let payload = serde_json::value::to_raw_value(payload).unwrap_or_default();
+        Self::from_json(kind, payload)
     }
 }
 
-fn null() -> Box<RawValue> {
-    RawValue::from_string("null".to_owned()).unwrap_or_default()
-}
-
-impl fmt::Debug for EncodedObservation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EncodedObservation")
-            .field("kind", &self.kind)
-            .field("payload", &format_args!("<{} bytes>", self.payload_size()))
-            .field("key", &self.key)
-            .finish()
+impl PartialEq for NewObservation {
+    /// The same kind and key, and the same payload text.
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.key == other.key && self.payload.get() == other.payload.get()
     }
 }
 
@@ -109,7 +102,7 @@ impl fmt::Debug for NewObservation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewObservation")
             .field("kind", &self.kind)
-            .field("payload", &JsonSize(&self.payload))
+            .field("payload", &format_args!("<{} bytes>", self.payload_size()))
             .field("key", &self.key)
             .finish()
     }

@@ -24,7 +24,7 @@ use crate::messages::{
     AckObservations, ClaimObservations, Enqueue, NackObservations, Observe, RequeueObservations, Selection,
 };
 use crate::model::{
-    AckReport, EncodedObservation, Enqueued, EventKind, NewEvent, Observation, ObservationState, PendingObservation,
+    AckReport, Enqueued, EventKind, NewEvent, NewObservation, Observation, ObservationState, PendingObservation,
     QueueStats, Session, SessionState,
 };
 use crate::queue::Standing;
@@ -403,7 +403,7 @@ impl SessionActor {
     /// Takes an enqueue: checks it, numbers it and leaves it for
     /// [`write_enqueued`](Self::write_enqueued); the answer goes to `answer`
     /// (at once if refused, or for a key already written, once durable).
-    fn enqueue(&mut self, observation: EncodedObservation, answer: EnqueueAnswer, ctx: &mut Context<Self>) {
+    fn enqueue(&mut self, observation: NewObservation, answer: EnqueueAnswer, ctx: &mut Context<Self>) {
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let taken = (|| -> Result<Taken, EngineError> {

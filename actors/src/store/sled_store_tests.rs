@@ -298,7 +298,7 @@ async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombston
             .iter()
             .map(|o| {
                 let posted = crate::model::NewObservation::new(o.kind, o.payload.clone());
-                PendingObservation::new(session, o.seq, posted.into(), now)
+                PendingObservation::new(session, o.seq, posted, now)
             })
             .collect();
         store.enqueue_bundle(&pending).unwrap();
@@ -358,7 +358,7 @@ async fn bundles_are_stored_compressed_and_the_plain_bundles_of_schema_3_still_r
     let pending = |session, seq: u64| {
         let input = serde_json::json!({"file_path": "/src/lib.rs", "old_string": "    let limit = 100;\n".repeat(10)});
         let posted = NewObservation::tool_use("Edit", input, serde_json::json!({"success": true}));
-        PendingObservation::new(session, seq, posted.into(), now)
+        PendingObservation::new(session, seq, posted, now)
     };
     let bundle: Vec<_> = (1..=8).map(|seq| pending(packed, seq)).collect();
     {

@@ -35,7 +35,7 @@ pub async fn observe(
     body: web::Json<ObserveRequest>,
 ) -> Result<web::Json<Enqueued>, ApiError> {
     let ObserveRequest { kind, key, payload } = body.into_inner();
-    let mut observation = NewObservation::new(kind, payload);
+    let mut observation = NewObservation::from_json(kind, payload);
     observation.key = key;
     Ok(web::Json(state.baton.observe(id.into_inner(), observation).await?))
 }
