@@ -32,8 +32,11 @@
 //!
 //! Every case builds its producers' observations before the clock starts.
 //! Building one encodes its payload into JSON text (a [`NewObservation`]
-//! holds it so, as the daemon does a request's), so no case is timed
-//! encoding payloads: baton stores the text, and SQLite binds it.
+//! holds it so, as the daemon does a request's), so these cases are not
+//! timed encoding payloads: baton stores the text, and SQLite binds it. One
+//! more case shows what a program pays that holds its payloads as
+//! `serde_json::Value`s: one session, each producer building (encoding)
+//! every observation from its values as it enqueues it, inside the clock.
 //!
 //! The cases run interleaved (baton, baton over 8 sessions, SQLite for each
 //! producer count) so a noisy neighbour weighs on all of them alike.
@@ -64,7 +67,7 @@ use cpu::Stopwatch;
 use hdrhistogram::Histogram;
 use rusqlite::Connection;
 
-use tool_use::tool_use;
+use tool_use::{ToolUse, tool_use};
 
 /// This program's allocator: glibc's malloc gives back and faults in again
 /// the memory of every bundle the engine writes (docs/benchmarks.md).
@@ -103,11 +106,48 @@ struct Figures {
 struct Row {
     producers: usize,
     one_session: Figures,
+    /// One session, each payload encoded from values as it is enqueued.
+    encoding: Figures,
     spread: Option<Figures>,
     /// The peer's configuration.
     sqlite: Figures,
     /// The reference without a sync per commit.
     sqlite_normal: Figures,
+}
+
+/// How the producers of an in-process case come by their observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payloads {
+    /// Built before the clock starts: payloads already JSON text.
+    Encoded,
+    /// Built as each is enqueued, inside the clock, encoding its payload
+    /// from the `serde_json::Value`s made before it started.
+    FromValues,
+}
+
+/// An observation a producer is to enqueue, as [`Payloads`] has it.
+enum Prepared {
+    /// Ready to send.
+    Encoded(NewObservation),
+    /// Its parts, to encode when it is sent.
+    Values(ToolUse),
+}
+
+impl Prepared {
+    fn new(payloads: Payloads, producer: usize, n: usize) -> Self {
+        let parts = ToolUse::new(producer, n);
+        match payloads {
+            Payloads::Encoded => Prepared::Encoded(parts.into_observation()),
+            Payloads::FromValues => Prepared::Values(parts),
+        }
+    }
+
+    fn into_observation(self) -> NewObservation {
+        match self {
+            Prepared::Encoded(observation) => observation,
+            Prepared::Values(parts) => parts.into_observation(),
+        }
+    }
 }
 
 /// Picks one case's figures out of a row.
@@ -172,17 +212,20 @@ fn main() {
     let mut rows = Vec::new();
     for producers in producer_counts() {
         let count = total / producers;
-        let one_session = runtime.block_on(enqueue_in_process(1, producers, count));
+        let one_session = runtime.block_on(enqueue_in_process(1, producers, count, Payloads::Encoded));
+        let encoding = runtime.block_on(enqueue_in_process(1, producers, count, Payloads::FromValues));
         // One producer over 8 sessions would use only one of them.
         let spread = (producers >= SPREAD_SESSIONS)
-            .then(|| runtime.block_on(enqueue_in_process(SPREAD_SESSIONS, producers, count)));
+            .then(|| runtime.block_on(enqueue_in_process(SPREAD_SESSIONS, producers, count, Payloads::Encoded)));
         let sqlite = insert_into_sqlite(Synchronous::Full, producers, count / 10);
         let sqlite_normal = insert_into_sqlite(Synchronous::Normal, producers, count);
-        rows.push(Row { producers, one_session, spread, sqlite, sqlite_normal });
+        rows.push(Row { producers, one_session, encoding, spread, sqlite, sqlite_normal });
     }
 
     println!("## In-process enqueues, one session\n");
     print_baton_table(rows.iter().map(|row| (row.producers, &row.one_session)));
+    println!("\n## In-process enqueues, one session, each payload encoded from values as it is enqueued\n");
+    print_baton_table(rows.iter().map(|row| (row.producers, &row.encoding)));
     println!("\n## In-process enqueues, producers spread over {SPREAD_SESSIONS} sessions\n");
     print_baton_table(rows.iter().filter_map(|row| Some((row.producers, row.spread.as_ref()?))));
 
@@ -238,7 +281,7 @@ fn main() {
 
 /// Enqueues `count` observations from each of `producers` tasks into
 /// `sessions` sessions of a fresh engine (producer `p` uses session `p % sessions`).
-async fn enqueue_in_process(sessions: usize, producers: usize, count: usize) -> Figures {
+async fn enqueue_in_process(sessions: usize, producers: usize, count: usize, payloads: Payloads) -> Figures {
     let dir = tempfile::TempDir::new().unwrap();
     // Flushes, and the time they took in microseconds.
     let flushes = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
@@ -258,9 +301,9 @@ async fn enqueue_in_process(sessions: usize, producers: usize, count: usize) -> 
         ids.push(baton.open_session(OpenSession::named(format!("bench {n}"))).await.unwrap().id);
     }
     let before = (flushes.0.load(Ordering::Relaxed), flushes.1.load(Ordering::Relaxed));
-    // Built before the clock starts, as for SQLite.
-    let observations: Vec<Vec<NewObservation>> =
-        (0..producers).map(|producer| (0..count).map(|n| tool_use(producer, n)).collect()).collect();
+    // Built before the clock starts, as for SQLite, or left as values.
+    let observations: Vec<Vec<Prepared>> =
+        (0..producers).map(|producer| (0..count).map(|n| Prepared::new(payloads, producer, n)).collect()).collect();
     let stopwatch = Stopwatch::start();
     let tasks: Vec<_> = observations
         .into_iter()
@@ -301,11 +344,11 @@ fn producer_counts() -> Vec<usize> {
 
 /// One producer: enqueues its observations one after another, recording
 /// the latency of each.
-async fn produce(baton: &Baton, session: SessionId, observations: Vec<NewObservation>) -> Histogram<u64> {
+async fn produce(baton: &Baton, session: SessionId, observations: Vec<Prepared>) -> Histogram<u64> {
     let mut histogram = new_histogram();
     for observation in observations {
         let began = Instant::now();
-        let enqueued = baton.observe(session, observation).await.unwrap();
+        let enqueued = baton.observe(session, observation.into_observation()).await.unwrap();
         histogram.record(micros(began.elapsed())).unwrap();
         assert!(!enqueued.duplicate, "every key is new");
     }
@@ -508,6 +551,13 @@ fn print_goals(rows: &[Row]) {
             millis(spread.p99),
         );
     }
+    println!(
+        "\nFor comparison, each payload encoded from values as it is enqueued: {:.0} enqueues/s ({} SQLite \
+         synchronous=FULL in this run), p99 {}.",
+        at_64.encoding.per_sec,
+        times(at_64.encoding.per_sec / full),
+        millis(at_64.encoding.p99),
+    );
 }
 
 /// The figures of `histogram`'s enqueues over `elapsed`, which took `cpu`;
