@@ -369,7 +369,7 @@ fn enqueue_into_sled_alone(write: SledWrite, flush_every: usize, total: usize) -
             let observation = tool_use(0, n);
             let seq = u64::try_from(n).unwrap() + 1;
             let key = observation.key.clone().unwrap();
-            let payload = serde_json::from_str(observation.payload.get()).unwrap();
+            let payload = serde_json::from_str(observation.payload().get()).unwrap();
             let record = Observation::new(session, seq, observation.kind, payload, Some(key.clone()), now);
             (key_of(b'k', key.as_bytes()), key_of(b'l', &seq.to_be_bytes()), serde_json::to_vec(&record).unwrap())
         })
@@ -472,7 +472,7 @@ fn sqlite_produce(connection: &Connection, observations: Vec<NewObservation>) ->
     for observation in observations {
         let began = Instant::now();
         let now = chrono::Utc::now().timestamp_millis();
-        let (kind, key, payload) = (observation.kind.as_str(), observation.key.as_deref(), observation.payload.get());
+        let (kind, key, payload) = (observation.kind.as_str(), observation.key.as_deref(), observation.payload().get());
         let inserted = insert.execute(("bench", kind, key, payload, now)).unwrap();
         histogram.record(micros(began.elapsed())).unwrap();
         assert_eq!(inserted, 1, "every key is new");

@@ -175,6 +175,13 @@ pub enum EngineError {
         /// The limit.
         limit: usize,
     },
+    /// The payload nests arrays and objects too deeply to be read back once
+    /// stored ([`MAX_PAYLOAD_DEPTH`](crate::model::MAX_PAYLOAD_DEPTH)).
+    #[error("the payload nests more than {limit} levels of arrays and objects")]
+    PayloadTooDeep {
+        /// The limit.
+        limit: usize,
+    },
     /// The request itself is wrong (an empty list, a zero count).
     #[error("{0}")]
     InvalidRequest(String),

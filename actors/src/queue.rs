@@ -36,7 +36,8 @@ use crate::store::{QueueOp, QueueWrite, StoredQueue};
 pub struct QueueConfig {
     /// After this many claims without an ack, an observation is set aside as dead.
     pub max_attempts: u32,
-    /// The largest payload accepted, in bytes of its JSON encoding.
+    /// The largest payload accepted (an observation's, a handoff's, or a
+    /// handoff's result), in bytes of its JSON text.
     pub max_payload_bytes: usize,
     /// How many acked observations each session keeps for inspection (with
     /// their idempotency keys); older ones are compacted away.

@@ -3,7 +3,7 @@
 use std::io::Read as _;
 
 use anyhow::Context as _;
-use baton_actors::model::{Enqueued, ObservationKind, SessionId};
+use baton_actors::model::{Enqueued, ObservationKind, SessionId, payload};
 use serde_json::value::RawValue;
 
 use crate::api::ObserveRequest;
@@ -27,9 +27,11 @@ pub struct ObserveArgs {
     data: Option<Box<RawValue>>,
 }
 
-/// Checks that `text` is JSON; it is sent as it is.
+/// Checks that `text` is JSON the daemon will store; it is sent as it is.
 fn parse_json(text: &str) -> Result<Box<RawValue>, String> {
-    serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))
+    let payload: Box<RawValue> = serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))?;
+    payload::check_json(payload.get()).map_err(|err| err.to_string())?;
+    Ok(payload)
 }
 
 /// Queues the observation and prints its sequence number (or the answer with --json).
@@ -39,7 +41,7 @@ pub async fn run(context: &Context, args: ObserveArgs) -> anyhow::Result<()> {
         None => {
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text).context("cannot read the payload from stdin")?;
-            serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("the payload on stdin is not JSON: {err}"))?
+            parse_json(&text).map_err(|err| anyhow::anyhow!("the payload on stdin: {err}"))?
         }
     };
     let request = ObserveRequest { kind: args.kind, key: args.key, payload };

@@ -186,6 +186,29 @@ fn malformed_input_exits_0_and_stores_nothing() {
 }
 
 #[test]
+fn a_tool_use_the_engine_refuses_is_dropped_with_a_warning_and_later_ones_still_land() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    assert!(hook(&home, &event("SessionStart", json!({"source": "startup"}))).status.success());
+    let deep = (0..101).fold(json!("leaf"), |inner, _| json!([inner]));
+    let refused = json!({"tool_name": "Read", "tool_input": {"file_path": "a.rs"}, "tool_response": deep,
+                         "tool_use_id": "toolu_deep"});
+    let output = hook(&home, &event("PostToolUse", refused));
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("the daemon refused the event; dropping it"), "{stderr}");
+    assert!(stderr.contains("nests more than 100 levels"), "{stderr}");
+    let fine = json!({"tool_name": "Read", "tool_input": {"file_path": "b.rs"}, "tool_response": {"content": "b"},
+                      "tool_use_id": "toolu_fine"});
+    assert!(hook(&home, &event("PostToolUse", fine)).status.success());
+    let session = session_of(&home).expect("a session");
+    let keys: Vec<Value> =
+        observations(&home, session["id"].as_str().unwrap()).iter().map(|o| o["key"].clone()).collect();
+    assert_eq!(keys, [json!("toolu_fine")]);
+    assert!(!home.data_dir().join("hook-spool.jsonl").exists(), "a refused event is not spooled");
+}
+
+#[test]
 fn install_and_uninstall_keep_other_hooks_and_settings() {
     let home = Home::new();
     let project = home.dir.path().join("app");

@@ -139,6 +139,17 @@ fn bad_queue_input_gets_a_clear_error_and_changes_nothing() {
     assert_eq!((status, error_code(&body).as_str()), (400, "bad_request"));
     let (status, body) = request(socket, "POST", &observations, Some(br#"{"payload": 1, "extra": 2}"#)).unwrap();
     assert_eq!((status, error_code(&body).as_str()), (400, "bad_request"));
+    // JSON that would not read back once stored: refused, each with its cause.
+    let deep = format!(r#"{{"payload": {}1{}}}"#, "[".repeat(101), "]".repeat(101));
+    for (body, says) in [
+        (r#"{"payload": {"s": "\ud800"}}"#.to_owned(), "not JSON that baton can store"),
+        (r#"{"payload": [1e400]}"#.to_owned(), "number out of range"),
+        (deep, "the payload nests more than 100 levels of arrays and objects"),
+    ] {
+        let (status, answer) = request(socket, "POST", &observations, Some(body.as_bytes())).unwrap();
+        assert_eq!((status, error_code(&answer).as_str()), (400, "bad_request"), "{body}");
+        assert!(json_of(&answer)["error"]["message"].as_str().unwrap().contains(says), "{answer}");
+    }
     let oversized = serde_json::to_vec(&json!({"payload": "x".repeat(1024 * 1024)})).unwrap();
     let (status, body) = request(socket, "POST", &observations, Some(&oversized)).unwrap();
     assert_eq!((status, error_code(&body).as_str()), (413, "payload_too_large"));
@@ -161,6 +172,8 @@ fn bad_queue_input_gets_a_clear_error_and_changes_nothing() {
 
     // The CLI's own checks: a payload that is not JSON is a usage error.
     home.fails(&["observe", "--session", &id, "--data", "{oops"], 2);
+    let stderr = home.fails(&["observe", "--session", &id, "--data", r#"{"s": "\ud800"}"#], 2);
+    assert!(stderr.contains("the payload is not JSON that baton can store"), "{stderr}");
     home.fails(&["observe", "--session", &id, "--kind", "gossip", "--data", "1"], 2);
     home.fails(&["queue", "requeue", "--session", &id], 2);
     let stderr = home.fails(&["queue", "ack", "--session", &id, "7"], 4);

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use baton::{
     AgentConfig, AgentId, AgentState, Backoff, Clock, CreateHandoff, EngineError, Error, Handoff, HandoffAction,
-    HandoffId, HandoffState, HandoffTarget, Inbox, Latency, ListHandoffs, NewObservation, ObservationKind, OpenSession,
-    RestartIntensity, RestartPolicy, RestartSchedule, RoleTemplate, SessionId, SpawnAgent, UpdateHandoff,
+    HandoffId, HandoffState, HandoffTarget, Inbox, Latency, ListHandoffs, MAX_PAYLOAD_DEPTH, NewObservation,
+    ObservationKind, OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, RoleTemplate, SessionId,
+    SpawnAgent, UpdateHandoff,
 };
 use serde_json::json;
 
@@ -229,6 +230,11 @@ async fn only_the_target_moves_a_handoff_along_and_only_the_sender_cancels_it() 
     finish(engine).await;
 }
 
+/// A JSON value `depth` arrays deep.
+fn nested(depth: usize) -> serde_json::Value {
+    (0..depth).fold(json!("leaf"), |inner, _| json!([inner]))
+}
+
 #[tokio::test]
 async fn bad_handoffs_are_refused_and_store_nothing() {
     let engine = engine_with(|_| {});
@@ -249,6 +255,7 @@ async fn bad_handoffs_are_refused_and_store_nothing() {
         (CreateHandoff::new(session, to(live), "t").ack_within(Duration::ZERO), "later than now"),
         (CreateHandoff::new(session, to(live), "t").from(AgentId::new()), "no agent"),
         (CreateHandoff::new(session, to(live), "t").payload(json!("x".repeat(2 * 1024 * 1024))), "over the limit"),
+        (CreateHandoff::new(session, to(live), "t").payload(nested(MAX_PAYLOAD_DEPTH + 1)), "nests more than 100"),
         (CreateHandoff::new(SessionId::new(), to(live), "t"), "no session"),
     ];
     for (create, says) in cases {
@@ -256,6 +263,16 @@ async fn bad_handoffs_are_refused_and_store_nothing() {
         assert!(err.to_string().contains(says), "{err} does not say {says:?}");
     }
     assert_eq!(engine.baton.handoffs(ListHandoffs::default()).await.unwrap(), Vec::new());
+    // A result is held to the same limits, and a refused one changes nothing.
+    let handoff = engine.baton.create_handoff(CreateHandoff::new(session, to(live), "t")).await.unwrap();
+    for (result, says) in
+        [(json!("x".repeat(2 * 1024 * 1024)), "over the limit"), (nested(MAX_PAYLOAD_DEPTH + 1), "nests more than 100")]
+    {
+        let complete = UpdateHandoff::new(handoff.id, HandoffAction::Complete).result(result);
+        let err = engine.baton.update_handoff(complete).await.unwrap_err();
+        assert!(err.to_string().contains(says), "{err} does not say {says:?}");
+    }
+    assert_eq!(engine.baton.handoff(handoff.id).await.unwrap(), handoff);
     let unknown = HandoffId::new();
     let err = step(&engine, unknown, HandoffAction::Acknowledge, None).await.unwrap_err();
     assert!(matches!(err, Error::Engine(EngineError::HandoffNotFound(id)) if id == unknown), "{err}");

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use baton::engine::EngineError;
 use baton::{
-    Claim, Clock, CloseMode, EventKind, NewObservation, ObservationKind, ObservationState, OpenSession, QueueConfig,
-    QueueStats, Selection, SessionId, SessionState,
+    Claim, Clock, CloseMode, EventKind, MAX_PAYLOAD_DEPTH, NewObservation, ObservationKind, ObservationState,
+    OpenSession, QueueConfig, QueueStats, Selection, SessionId, SessionState,
 };
 use futures_util::StreamExt;
 use serde_json::json;
@@ -256,17 +256,62 @@ async fn a_payload_posted_as_json_text_is_measured_as_posted_and_reads_back_as_i
     let text = |json: &str| RawValue::from_string(json.to_owned()).unwrap();
     // 41 bytes of text, though its value encodes in 29: the limit counts what is stored.
     let spaced =
-        NewObservation::from_json(ObservationKind::Custom, text(r#"{ "file" :  "a.rs" ,   "lines": [1, 2]  }"#));
+        NewObservation::from_json(ObservationKind::Custom, text(r#"{ "file" :  "a.rs" ,   "lines": [1, 2]  }"#))
+            .unwrap();
     let err = engine_error(engine.baton.observe(id, spaced).await.unwrap_err());
     assert_eq!(err.to_string(), "the payload is 41 bytes, over the limit of 40 bytes");
     assert_eq!(engine.baton.queue_stats(id).await.unwrap(), QueueStats::empty());
     let posted = r#"{"z": {"b": [2.5, null]}, "a": "é\n"}"#;
-    let kept = NewObservation::from_json(ObservationKind::ToolUse, text(posted)).with_key("toolu_raw");
+    let kept = NewObservation::from_json(ObservationKind::ToolUse, text(posted)).unwrap().with_key("toolu_raw");
     assert_eq!(engine.baton.observe(id, kept).await.unwrap().seq, 1);
     let claimed = engine.baton.claim(id, Claim::new("c")).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].payload, json!({"z": {"b": [2.5, null]}, "a": "é\n"}));
     assert_eq!((claimed[0].kind, claimed[0].key.as_deref()), (ObservationKind::ToolUse, Some("toolu_raw")));
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_payload_that_would_not_read_back_is_refused_and_stores_nothing() {
+    let engine = engine();
+    let id = session(&engine).await;
+    let text = |json: &str| RawValue::from_string(json.to_owned()).unwrap();
+    // JSON text a value could not hold is refused before it reaches the engine.
+    for (json, cause) in [(r#"{"s": "\ud800"}"#, "hex escape"), (r#"{"n": 1e400}"#, "number out of range")] {
+        let err = NewObservation::from_json(ObservationKind::Custom, text(json)).unwrap_err().to_string();
+        assert!(err.starts_with("the payload is not JSON that baton can store: ") && err.contains(cause), "{err}");
+    }
+    // Nested past the limit, as a value or as text: the engine refuses it.
+    let nested = |depth: usize| (0..depth).fold(json!("leaf"), |inner, _| json!([inner]));
+    let too_deep = MAX_PAYLOAD_DEPTH + 1;
+    let as_text = text(&nested(too_deep).to_string());
+    for observation in [
+        NewObservation::new(ObservationKind::Custom, nested(too_deep)),
+        NewObservation::tool_use("Read", nested(MAX_PAYLOAD_DEPTH), json!("ok")),
+        NewObservation::from_json(ObservationKind::Custom, as_text).unwrap(),
+    ] {
+        let err = engine_error(engine.baton.observe(id, observation).await.unwrap_err());
+        assert_eq!(
+            err.to_string(),
+            format!("the payload nests more than {MAX_PAYLOAD_DEPTH} levels of arrays and objects")
+        );
+    }
+    assert_eq!(engine.baton.queue_stats(id).await.unwrap(), QueueStats::empty());
+    // At the limit, posted together (so they are stored as one bundle), they read back, also after a restart.
+    let deepest = nested(MAX_PAYLOAD_DEPTH);
+    let posts = (0..8).map(|n| {
+        let observation = NewObservation::new(ObservationKind::Custom, deepest.clone()).with_key(format!("deep{n}"));
+        engine.baton.observe(id, observation)
+    });
+    for enqueued in futures_util::future::join_all(posts).await {
+        enqueued.unwrap();
+    }
+    let engine = engine.restart().await;
+    let listed = engine.baton.observations(id, None, 0, 100).await.unwrap();
+    assert_eq!(listed.len(), 8);
+    assert!(listed.iter().all(|observation| observation.payload == deepest));
+    let claimed = engine.baton.claim(id, Claim::new("c").max(8)).await.unwrap();
+    assert_eq!(claimed.len(), 8);
     engine.baton.shutdown().await.unwrap();
 }
 
@@ -445,7 +490,7 @@ async fn concurrent_enqueues_are_numbered_once_and_acked_ones_stay_gone_after_a_
         let key = observation.key.as_deref().unwrap();
         let n: u64 = key[1..].parse().unwrap();
         assert_eq!(seq_of_key[&n], observation.seq);
-        let posted: serde_json::Value = serde_json::from_str(tool_use(n).payload.get()).unwrap();
+        let posted: serde_json::Value = serde_json::from_str(tool_use(n).payload().get()).unwrap();
         assert_eq!(observation.payload, posted, "{observation:?}");
     }
     assert!(engine.baton.claim(id, Claim::new("d")).await.unwrap().is_empty());

@@ -12,6 +12,7 @@ pub mod handoff_stats;
 mod ids;
 mod lifecycle;
 pub mod observation;
+pub mod payload;
 pub mod queue;
 pub mod session;
 
@@ -27,5 +28,6 @@ pub(crate) use lifecycle::state_names;
 pub use lifecycle::{InvalidTransition, Lifecycle, UnknownState};
 pub use observation::{JsonSize, Lease, UnknownObservationKind};
 pub use observation::{Observation, ObservationKind, ObservationState, PendingObservation};
+pub use payload::{InvalidPayload, MAX_PAYLOAD_DEPTH};
 pub use queue::{AckReport, Enqueued, NewObservation, QueueStats};
 pub use session::{CloseMode, OpenSession, Session, SessionState};

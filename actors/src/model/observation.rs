@@ -175,7 +175,7 @@ pub struct PendingObservation {
 impl PendingObservation {
     /// A new observation numbered `seq`, posted at `now`.
     pub fn new(session: SessionId, seq: u64, posted: NewObservation, now: DateTime<Utc>) -> Self {
-        let NewObservation { kind, payload, key } = posted;
+        let NewObservation { kind, payload, key, .. } = posted;
         Self { session, seq, kind, payload, key, created_at: now }
     }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::ObservationKind;
+use super::payload::{self, InvalidPayload};
 
 /// An observation as posted, before the queue numbers it.
 ///
@@ -19,37 +20,44 @@ use super::ObservationKind;
 /// work of encoding a payload falls on whoever builds the observation, on
 /// their own thread, and none of it on the engine's. A daemon or a program
 /// that already holds the JSON (a request body, a hook's stdin) passes it
-/// through [`from_json`](Self::from_json) without ever parsing it into a
-/// [`Value`](serde_json::Value).
+/// through [`from_json`](Self::from_json), which checks it without building
+/// a [`Value`](serde_json::Value). Either way the payload is known to read
+/// back (see [`payload`](super::payload)).
 ///
 /// Its `Debug` shows the payload only by its size.
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "Posted")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[non_exhaustive]
 pub struct NewObservation {
     /// What it reports; `custom` when not given.
-    #[serde(default)]
     pub kind: ObservationKind,
     /// What the hook saw, as JSON text, kept as it came (any JSON value).
-    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
-    pub payload: Box<RawValue>,
+    pub(crate) payload: Box<RawValue>,
+    /// How many levels of arrays and objects the payload nests, counted up
+    /// to one past [`MAX_PAYLOAD_DEPTH`](super::MAX_PAYLOAD_DEPTH): the engine
+    /// refuses a deeper one.
+    #[serde(skip)]
+    pub(crate) depth: usize,
     /// An idempotency key, such as Claude Code's `tool_use_id`: posting the same
     /// key again returns the first sequence number and stores nothing new.
-    #[serde(default)]
     pub key: Option<String>,
 }
 
 impl NewObservation {
     /// An observation of `kind` carrying `payload`, encoded here.
     pub fn new(kind: ObservationKind, payload: serde_json::Value) -> Self {
-        Self::encoding(kind, &payload)
+        Self::encoding(kind, &payload, payload::nesting(&payload))
     }
 
     /// An observation of `kind` whose payload is already JSON text, which
-    /// the queue keeps as it is (whitespace and all).
-    pub fn from_json(kind: ObservationKind, payload: Box<RawValue>) -> Self {
-        Self { kind, payload, key: None }
+    /// the queue keeps as it is (whitespace and all), once it is checked to
+    /// read back: JSON that a [`Value`](serde_json::Value) could not hold
+    /// (a lone surrogate escape, a number out of range) is refused.
+    pub fn from_json(kind: ObservationKind, payload: Box<RawValue>) -> Result<Self, InvalidPayload> {
+        let depth = payload::check_json(payload.get())?;
+        Ok(Self { kind, payload, depth, key: None })
     }
 
     /// A tool use: the tool's name, what it was given and what it answered.
@@ -61,10 +69,9 @@ impl NewObservation {
             tool_input: &'a serde_json::Value,
             tool_response: &'a serde_json::Value,
         }
-        Self::encoding(
-            ObservationKind::ToolUse,
-            &ToolUse { tool_name: tool, tool_input: &input, tool_response: &response },
-        )
+        let depth = 1 + payload::nesting(&input).max(payload::nesting(&response));
+        let payload = ToolUse { tool_name: tool, tool_input: &input, tool_response: &response };
+        Self::encoding(ObservationKind::ToolUse, &payload, depth)
     }
 
     /// A summarize marker: consumers finish the batch before it, then summarize.
@@ -78,6 +85,11 @@ impl NewObservation {
         self
     }
 
+    /// The payload's JSON text.
+    pub fn payload(&self) -> &RawValue {
+        &self.payload
+    }
+
     /// The size of the payload's JSON text, which the size limit applies to.
     pub fn payload_size(&self) -> usize {
         self.payload.get().len()
@@ -85,9 +97,28 @@ impl NewObservation {
 
     /// An observation of `kind` carrying `payload`'s JSON encoding, which
     /// cannot fail for what is made of `Value`s and string-keyed structs.
-    fn encoding(kind: ObservationKind, payload: &impl Serialize) -> Self {
+    fn encoding(kind: ObservationKind, payload: &impl Serialize, depth: usize) -> Self {
         let payload = serde_json::value::to_raw_value(payload).unwrap_or_default();
-        Self::from_json(kind, payload)
+        Self { kind, payload, depth, key: None }
+    }
+}
+
+/// A [`NewObservation`] as it is deserialized, before its payload is checked.
+#[derive(Deserialize)]
+struct Posted {
+    #[serde(default)]
+    kind: ObservationKind,
+    #[serde(default)]
+    payload: Box<RawValue>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+impl TryFrom<Posted> for NewObservation {
+    type Error = InvalidPayload;
+
+    fn try_from(Posted { kind, payload, key }: Posted) -> Result<Self, InvalidPayload> {
+        Ok(Self { key, ..Self::from_json(kind, payload)? })
     }
 }
 

@@ -27,8 +27,8 @@ use super::{SessionActor, SessionRequest, queue_without_actor};
 use crate::error::EngineError;
 use crate::messages::{ClaimObservations, CreateHandoff, HandoffAction, Inbox, InboxItems, SetFallback, UpdateHandoff};
 use crate::model::{
-    AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, JsonSize, Lifecycle, NewEvent,
-    Session, SessionState,
+    AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, JsonSize, Lifecycle,
+    MAX_PAYLOAD_DEPTH, NewEvent, Session, SessionState, payload,
 };
 use crate::store::Commit;
 use crate::supervisor::{DeliverHandoff, PickAgents, Want};
@@ -132,10 +132,7 @@ impl SessionActor {
             return Err(EngineError::InvalidRequest("a handoff's deadlines must be later than now".into()));
         }
         if let Some(payload) = &payload {
-            let (size, limit) = (JsonSize::of(payload), self.engine.config.queue.max_payload_bytes);
-            if size > limit {
-                return Err(EngineError::PayloadTooLarge { size, limit });
-            }
+            self.check_payload(payload)?;
         }
         if let Some(from) = from {
             self.session_agent(from)?;
@@ -196,6 +193,19 @@ impl SessionActor {
         Ok(agent)
     }
 
+    /// Refuses a handoff's payload or result that the store should not keep:
+    /// over the size limit, or nested too deeply to read back.
+    fn check_payload(&self, payload: &serde_json::Value) -> Result<(), EngineError> {
+        let (size, limit) = (JsonSize::of(payload), self.engine.config.queue.max_payload_bytes);
+        if size > limit {
+            return Err(EngineError::PayloadTooLarge { size, limit });
+        }
+        if payload::nesting(payload) > MAX_PAYLOAD_DEPTH {
+            return Err(EngineError::PayloadTooDeep { limit: MAX_PAYLOAD_DEPTH });
+        }
+        Ok(())
+    }
+
     /// Takes one step on a handoff for whoever asks.
     fn update(&mut self, request: UpdateHandoff, now: DateTime<Utc>) -> Result<(Handoff, Commit), EngineError> {
         let UpdateHandoff { id, action, by, result, note } = request;
@@ -214,8 +224,11 @@ impl SessionActor {
                 return Err(EngineError::NotPermitted { handoff: id, agent, action: action.as_str(), party });
             }
         }
-        if result.is_some() && !matches!(action, HandoffAction::Complete | HandoffAction::Fail) {
-            return Err(EngineError::InvalidRequest("only a completion or a failure hands a result back".into()));
+        if let Some(result) = &result {
+            if !matches!(action, HandoffAction::Complete | HandoffAction::Fail) {
+                return Err(EngineError::InvalidRequest("only a completion or a failure hands a result back".into()));
+            }
+            self.check_payload(result)?;
         }
         let mut next = handoff.clone();
         let to = action.target();

@@ -24,8 +24,8 @@ use crate::messages::{
     AckObservations, ClaimObservations, Enqueue, NackObservations, Observe, RequeueObservations, Selection,
 };
 use crate::model::{
-    AckReport, Enqueued, EventKind, NewEvent, NewObservation, Observation, ObservationState, PendingObservation,
-    QueueStats, Session, SessionState,
+    AckReport, Enqueued, EventKind, MAX_PAYLOAD_DEPTH, NewEvent, NewObservation, Observation, ObservationState,
+    PendingObservation, QueueStats, Session, SessionState,
 };
 use crate::queue::Standing;
 use crate::store::{Commit, QueueOp};
@@ -411,6 +411,9 @@ impl SessionActor {
             let (size, limit) = (observation.payload_size(), self.engine.config.queue.max_payload_bytes);
             if size > limit {
                 return Err(EngineError::PayloadTooLarge { size, limit });
+            }
+            if observation.depth > MAX_PAYLOAD_DEPTH {
+                return Err(EngineError::PayloadTooDeep { limit: MAX_PAYLOAD_DEPTH });
             }
             self.touch(now)?;
             if let Some(key) = observation.key.as_deref() {

@@ -22,7 +22,8 @@ use crate::daemon::state::AppState;
     request_body = ObserveRequest,
     responses(
         (status = 200, description = "Its sequence number, once durable", body = Enqueued),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, description = "Malformed, or a payload that would not read back", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "The session is closing or ended", body = ErrorBody),
         (status = 413, description = "The body or the payload is over its limit", body = ErrorBody),
         (status = 503, body = ErrorBody),
@@ -35,7 +36,8 @@ pub async fn observe(
     body: web::Json<ObserveRequest>,
 ) -> Result<web::Json<Enqueued>, ApiError> {
     let ObserveRequest { kind, key, payload } = body.into_inner();
-    let mut observation = NewObservation::from_json(kind, payload);
+    let mut observation =
+        NewObservation::from_json(kind, payload).map_err(|err| ApiError::bad_request(err.to_string()))?;
     observation.key = key;
     Ok(web::Json(state.baton.observe(id.into_inner(), observation).await?))
 }
