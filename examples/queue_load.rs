@@ -119,8 +119,8 @@ async fn produce(client: &Client, session: SessionId, producer: usize, count: us
     let mut histogram = Histogram::<u64>::new(3)?;
     for n in 0..count {
         let observation = tool_use(producer, n);
-        let payload = observation.payload().to_owned();
-        let request = ObserveRequest { kind: observation.kind, key: observation.key, payload };
+        let (kind, payload, key) = observation.into_parts();
+        let request = ObserveRequest { kind, key, payload };
         let began = Instant::now();
         let enqueued: Enqueued = client.post(&path, &request).await?;
         histogram.record(u64::try_from(began.elapsed().as_micros())?)?;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{
-    ActorRef, AgentId, AgentState, HandoffId, InvalidTransition, ObservationState, SessionId, SessionState,
+    ActorRef, AgentId, AgentState, HandoffId, InvalidPayload, InvalidTransition, ObservationState, SessionId,
+    SessionState,
 };
 
 /// An error from the store. Cheap to clone, because one failed group commit
@@ -175,13 +176,9 @@ pub enum EngineError {
         /// The limit.
         limit: usize,
     },
-    /// The payload nests arrays and objects too deeply to be read back once
-    /// stored ([`MAX_PAYLOAD_DEPTH`](crate::model::MAX_PAYLOAD_DEPTH)).
-    #[error("the payload nests more than {limit} levels of arrays and objects")]
-    PayloadTooDeep {
-        /// The limit.
-        limit: usize,
-    },
+    /// The payload would not read back once stored (nested too deeply, say).
+    #[error(transparent)]
+    InvalidPayload(#[from] InvalidPayload),
     /// The request itself is wrong (an empty list, a zero count).
     #[error("{0}")]
     InvalidRequest(String),

@@ -16,8 +16,9 @@ pub struct ObserveRequest {
     /// returns the first sequence number and stores nothing new.
     #[serde(default)]
     pub key: Option<String>,
-    /// What the hook saw: any JSON value, kept as it came. It is checked to
-    /// be JSON, and stored as its text, never parsed into a value.
+    /// What the hook saw: any JSON value, stored as posted (its text, never
+    /// parsed into a value and encoded again). It must read back: JSON a
+    /// value can hold, at most 100 levels of arrays and objects deep.
     #[serde(default)]
     #[schema(value_type = serde_json::Value)]
     pub payload: Box<RawValue>,

@@ -77,7 +77,7 @@ impl From<EngineError> for ApiError {
             | EngineError::AgentNotAccepting { .. } => ErrorCode::Conflict,
             EngineError::NotPermitted { .. } => ErrorCode::NotPermitted,
             EngineError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
-            EngineError::InvalidRequest(_) | EngineError::PayloadTooDeep { .. } => ErrorCode::BadRequest,
+            EngineError::InvalidRequest(_) | EngineError::InvalidPayload(_) => ErrorCode::BadRequest,
             EngineError::Store(cause) => {
                 tracing::error!(%cause, "the store refused a request");
                 ErrorCode::Unavailable

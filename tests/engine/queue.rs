@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use baton::engine::EngineError;
+use baton::engine::model::payload::RESERVED_KEY;
 use baton::{
     Claim, Clock, CloseMode, EventKind, MAX_PAYLOAD_DEPTH, NewObservation, ObservationKind, ObservationState,
     OpenSession, QueueConfig, QueueStats, Selection, SessionId, SessionState,
 };
 use futures_util::StreamExt;
-use serde_json::json;
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::support::{TestEngine, eventually};
 
@@ -276,28 +277,33 @@ async fn a_payload_that_would_not_read_back_is_refused_and_stores_nothing() {
     let engine = engine();
     let id = session(&engine).await;
     let text = |json: &str| RawValue::from_string(json.to_owned()).unwrap();
-    // JSON text a value could not hold is refused before it reaches the engine.
-    for (json, cause) in [(r#"{"s": "\ud800"}"#, "hex escape"), (r#"{"n": 1e400}"#, "number out of range")] {
-        let err = NewObservation::from_json(ObservationKind::Custom, text(json)).unwrap_err().to_string();
-        assert!(err.starts_with("the payload is not JSON that baton can store: ") && err.contains(cause), "{err}");
-    }
-    // Nested past the limit, as a value or as text: the engine refuses it.
     let nested = |depth: usize| (0..depth).fold(json!("leaf"), |inner, _| json!([inner]));
-    let too_deep = MAX_PAYLOAD_DEPTH + 1;
-    let as_text = text(&nested(too_deep).to_string());
-    for observation in [
-        NewObservation::new(ObservationKind::Custom, nested(too_deep)),
-        NewObservation::tool_use("Read", nested(MAX_PAYLOAD_DEPTH), json!("ok")),
-        NewObservation::from_json(ObservationKind::Custom, as_text).unwrap(),
+    let reserved = Value::Object([(RESERVED_KEY.to_owned(), json!("[1]"))].into_iter().collect());
+    let too_deep = "the payload nests more than 100 levels of arrays and objects";
+    let reserved_key =
+        "the payload has the object key \"$serde_json::private::RawValue\", which serde_json keeps for itself";
+    // As text, it is refused before it reaches the engine...
+    for (json, says) in [
+        (r#"{"s": "\ud800"}"#.to_owned(), "the payload is not JSON that baton can store: unexpected end of hex escape"),
+        (r#"{"n": 1e400}"#.to_owned(), "the payload is not JSON that baton can store: number out of range"),
+        (nested(MAX_PAYLOAD_DEPTH + 1).to_string(), too_deep),
+        (reserved.to_string(), reserved_key),
+    ] {
+        let err = NewObservation::from_json(ObservationKind::Custom, text(&json)).unwrap_err().to_string();
+        assert!(err.starts_with(says), "{err}");
+    }
+    // ...and as a value, by the engine, for the same reasons.
+    for (observation, says) in [
+        (NewObservation::new(ObservationKind::Custom, nested(MAX_PAYLOAD_DEPTH + 1)), too_deep),
+        (NewObservation::tool_use("Read", nested(MAX_PAYLOAD_DEPTH), json!("ok")), too_deep),
+        (NewObservation::summarize(json!({"why": [reserved.clone()]})), reserved_key),
     ] {
         let err = engine_error(engine.baton.observe(id, observation).await.unwrap_err());
-        assert_eq!(
-            err.to_string(),
-            format!("the payload nests more than {MAX_PAYLOAD_DEPTH} levels of arrays and objects")
-        );
+        assert_eq!(err.to_string(), says);
     }
     assert_eq!(engine.baton.queue_stats(id).await.unwrap(), QueueStats::empty());
-    // At the limit, posted together (so they are stored as one bundle), they read back, also after a restart.
+    // At the limit, posted together (as under load, when they are written in a bundle, a level further
+    // down), they read back, also after a restart.
     let deepest = nested(MAX_PAYLOAD_DEPTH);
     let posts = (0..8).map(|n| {
         let observation = NewObservation::new(ObservationKind::Custom, deepest.clone()).with_key(format!("deep{n}"));

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::ObservationKind;
-use super::payload::{self, InvalidPayload};
+use super::payload::{self, InvalidPayload, MAX_PAYLOAD_DEPTH};
 
 /// An observation as posted, before the queue numbers it.
 ///
@@ -21,10 +21,15 @@ use super::payload::{self, InvalidPayload};
 /// their own thread, and none of it on the engine's. A daemon or a program
 /// that already holds the JSON (a request body, a hook's stdin) passes it
 /// through [`from_json`](Self::from_json), which checks it without building
-/// a [`Value`](serde_json::Value). Either way the payload is known to read
-/// back (see [`payload`](super::payload)).
+/// a [`Value`](serde_json::Value).
 ///
-/// Its `Debug` shows the payload only by its size.
+/// A payload that would not read back once stored (see
+/// [`payload`](super::payload)) is refused: as text, by `from_json`; as a
+/// value, by the engine when the observation is enqueued, with the same
+/// [`InvalidPayload`] reason.
+///
+/// Its `Debug` shows the payload only by its size. It deserializes only
+/// from serde_json (its payload is a `RawValue`).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "Posted")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -35,11 +40,10 @@ pub struct NewObservation {
     /// What the hook saw, as JSON text, kept as it came (any JSON value).
     #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     pub(crate) payload: Box<RawValue>,
-    /// How many levels of arrays and objects the payload nests, counted up
-    /// to one past [`MAX_PAYLOAD_DEPTH`](super::MAX_PAYLOAD_DEPTH): the engine
-    /// refuses a deeper one.
+    /// Why the payload, built from a value, would not read back; the engine
+    /// refuses the observation with it.
     #[serde(skip)]
-    pub(crate) depth: usize,
+    pub(crate) invalid: Option<InvalidPayload>,
     /// An idempotency key, such as Claude Code's `tool_use_id`: posting the same
     /// key again returns the first sequence number and stores nothing new.
     pub key: Option<String>,
@@ -48,20 +52,19 @@ pub struct NewObservation {
 impl NewObservation {
     /// An observation of `kind` carrying `payload`, encoded here.
     pub fn new(kind: ObservationKind, payload: serde_json::Value) -> Self {
-        Self::encoding(kind, &payload, payload::nesting(&payload))
+        Self::encoding(kind, &payload, payload::check_value(&payload).err())
     }
 
     /// An observation of `kind` whose payload is already JSON text, which
-    /// the queue keeps as it is (whitespace and all), once it is checked to
-    /// read back: JSON that a [`Value`](serde_json::Value) could not hold
-    /// (a lone surrogate escape, a number out of range) is refused.
+    /// the queue keeps as it is (inner whitespace and all), unless it would
+    /// not read back.
     pub fn from_json(kind: ObservationKind, payload: Box<RawValue>) -> Result<Self, InvalidPayload> {
-        let depth = payload::check_json(payload.get())?;
-        Ok(Self { kind, payload, depth, key: None })
+        payload::check_json(payload.get())?;
+        Ok(Self { kind, payload, invalid: None, key: None })
     }
 
     /// A tool use: the tool's name, what it was given and what it answered.
-    pub fn tool_use(tool: &str, input: serde_json::Value, response: serde_json::Value) -> Self {
+    pub fn tool_use(tool: impl AsRef<str>, input: serde_json::Value, response: serde_json::Value) -> Self {
         /// Claude Code's names for the three, as its `PostToolUse` hook posts them.
         #[derive(Serialize)]
         struct ToolUse<'a> {
@@ -69,9 +72,12 @@ impl NewObservation {
             tool_input: &'a serde_json::Value,
             tool_response: &'a serde_json::Value,
         }
-        let depth = 1 + payload::nesting(&input).max(payload::nesting(&response));
-        let payload = ToolUse { tool_name: tool, tool_input: &input, tool_response: &response };
-        Self::encoding(ObservationKind::ToolUse, &payload, depth)
+        // Its parts sit a level down.
+        let invalid = [&input, &response]
+            .into_iter()
+            .find_map(|part| payload::check_value_within(part, MAX_PAYLOAD_DEPTH - 1).err());
+        let payload = ToolUse { tool_name: tool.as_ref(), tool_input: &input, tool_response: &response };
+        Self::encoding(ObservationKind::ToolUse, &payload, invalid)
     }
 
     /// A summarize marker: consumers finish the batch before it, then summarize.
@@ -95,11 +101,16 @@ impl NewObservation {
         self.payload.get().len()
     }
 
+    /// Its kind, payload text and idempotency key.
+    pub fn into_parts(self) -> (ObservationKind, Box<RawValue>, Option<String>) {
+        (self.kind, self.payload, self.key)
+    }
+
     /// An observation of `kind` carrying `payload`'s JSON encoding, which
     /// cannot fail for what is made of `Value`s and string-keyed structs.
-    fn encoding(kind: ObservationKind, payload: &impl Serialize, depth: usize) -> Self {
+    fn encoding(kind: ObservationKind, payload: &impl Serialize, invalid: Option<InvalidPayload>) -> Self {
         let payload = serde_json::value::to_raw_value(payload).unwrap_or_default();
-        Self { kind, payload, depth, key: None }
+        Self { kind, payload, invalid, key: None }
     }
 }
 

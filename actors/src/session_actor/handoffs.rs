@@ -27,8 +27,8 @@ use super::{SessionActor, SessionRequest, queue_without_actor};
 use crate::error::EngineError;
 use crate::messages::{ClaimObservations, CreateHandoff, HandoffAction, Inbox, InboxItems, SetFallback, UpdateHandoff};
 use crate::model::{
-    AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, JsonSize, Lifecycle,
-    MAX_PAYLOAD_DEPTH, NewEvent, Session, SessionState, payload,
+    AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, JsonSize, Lifecycle, NewEvent,
+    Session, SessionState, payload,
 };
 use crate::store::Commit;
 use crate::supervisor::{DeliverHandoff, PickAgents, Want};
@@ -132,7 +132,7 @@ impl SessionActor {
             return Err(EngineError::InvalidRequest("a handoff's deadlines must be later than now".into()));
         }
         if let Some(payload) = &payload {
-            self.check_payload(payload)?;
+            self.check_value(payload)?;
         }
         if let Some(from) = from {
             self.session_agent(from)?;
@@ -193,17 +193,9 @@ impl SessionActor {
         Ok(agent)
     }
 
-    /// Refuses a handoff's payload or result that the store should not keep:
-    /// over the size limit, or nested too deeply to read back.
-    fn check_payload(&self, payload: &serde_json::Value) -> Result<(), EngineError> {
-        let (size, limit) = (JsonSize::of(payload), self.engine.config.queue.max_payload_bytes);
-        if size > limit {
-            return Err(EngineError::PayloadTooLarge { size, limit });
-        }
-        if payload::nesting(payload) > MAX_PAYLOAD_DEPTH {
-            return Err(EngineError::PayloadTooDeep { limit: MAX_PAYLOAD_DEPTH });
-        }
-        Ok(())
+    /// Refuses a handoff's payload or result that the store should not keep.
+    fn check_value(&self, value: &serde_json::Value) -> Result<(), EngineError> {
+        self.check_payload(JsonSize::of(value), payload::check_value(value).err().as_ref())
     }
 
     /// Takes one step on a handoff for whoever asks.
@@ -228,7 +220,7 @@ impl SessionActor {
             if !matches!(action, HandoffAction::Complete | HandoffAction::Fail) {
                 return Err(EngineError::InvalidRequest("only a completion or a failure hands a result back".into()));
             }
-            self.check_payload(result)?;
+            self.check_value(result)?;
         }
         let mut next = handoff.clone();
         let to = action.target();

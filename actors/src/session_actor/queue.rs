@@ -24,7 +24,7 @@ use crate::messages::{
     AckObservations, ClaimObservations, Enqueue, NackObservations, Observe, RequeueObservations, Selection,
 };
 use crate::model::{
-    AckReport, Enqueued, EventKind, MAX_PAYLOAD_DEPTH, NewEvent, NewObservation, Observation, ObservationState,
+    AckReport, Enqueued, EventKind, InvalidPayload, NewEvent, NewObservation, Observation, ObservationState,
     PendingObservation, QueueStats, Session, SessionState,
 };
 use crate::queue::Standing;
@@ -214,6 +214,17 @@ impl SessionActor {
         } else {
             Err(EngineError::SessionNotAccepting { session: self.session.id, state: self.session.state, what })
         }
+    }
+
+    /// Refuses a payload (an observation's, a handoff's, a result) that the
+    /// store should not keep: `size` bytes of JSON over the limit, or one
+    /// that would not read back, for the reason `invalid` gives.
+    pub(super) fn check_payload(&self, size: usize, invalid: Option<&InvalidPayload>) -> Result<(), EngineError> {
+        let limit = self.engine.config.queue.max_payload_bytes;
+        if size > limit {
+            return Err(EngineError::PayloadTooLarge { size, limit });
+        }
+        invalid.map_or(Ok(()), |invalid| Err(EngineError::InvalidPayload(invalid.clone())))
     }
 
     /// Leases what `claim` may take now; `None` when nothing is available.
@@ -408,13 +419,7 @@ impl SessionActor {
         let now = self.engine.clock.now();
         let taken = (|| -> Result<Taken, EngineError> {
             self.accepting(&[SessionState::Active, SessionState::Idle], "new observations")?;
-            let (size, limit) = (observation.payload_size(), self.engine.config.queue.max_payload_bytes);
-            if size > limit {
-                return Err(EngineError::PayloadTooLarge { size, limit });
-            }
-            if observation.depth > MAX_PAYLOAD_DEPTH {
-                return Err(EngineError::PayloadTooDeep { limit: MAX_PAYLOAD_DEPTH });
-            }
+            self.check_payload(observation.payload_size(), observation.invalid.as_ref())?;
             self.touch(now)?;
             if let Some(key) = observation.key.as_deref() {
                 if let Some(index) = self.unwritten.index_of_key(key) {

@@ -384,6 +384,34 @@ async fn bundles_are_stored_compressed_and_the_plain_bundles_of_schema_3_still_r
     }
 }
 
+#[tokio::test]
+async fn a_bundle_of_payloads_nested_to_the_limit_reads_back() {
+    use crate::model::{MAX_PAYLOAD_DEPTH, NewObservation, ObservationKind};
+
+    let dir = TempDir::new().unwrap();
+    let session = SessionId::new();
+    let now = Utc::now();
+    // As deep as a payload may nest: arrays around an object.
+    let deepest = (1..MAX_PAYLOAD_DEPTH).fold(serde_json::json!({"leaf": 1}), |inner, _| serde_json::json!([inner]));
+    assert_eq!(crate::model::payload::check_value(&deepest), Ok(()));
+    let bundle: Vec<_> = (1..=8)
+        .map(|seq| {
+            PendingObservation::new(session, seq, NewObservation::new(ObservationKind::Custom, deepest.clone()), now)
+        })
+        .collect();
+    {
+        let store = open(&dir);
+        store.enqueue_bundle(&bundle).unwrap();
+        store.commit().await.unwrap();
+    }
+    let store = open(&dir);
+    assert!(store.observations.get(bundle_key(session, 1)).unwrap().is_some(), "stored as a bundle");
+    let live = store.read_queue(session).unwrap().live;
+    assert_eq!(live.len(), 8);
+    assert!(live.iter().all(|observation| observation.payload == deepest));
+    assert_eq!(store.observations(session, None, 0, 10).unwrap(), live);
+}
+
 #[test]
 fn a_compressed_bundle_that_does_not_decompress_is_reported_as_corrupt() {
     let bad = [

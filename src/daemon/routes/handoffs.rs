@@ -28,7 +28,7 @@ const DEFAULT_INBOX_LEASE: Duration = Duration::from_secs(5 * 60);
     request_body = CreateHandoffRequest,
     responses(
         (status = 200, description = "The handoff, once durable", body = Handoff),
-        (status = 400, description = "Malformed, an empty task or role, a zero deadline", body = ErrorBody),
+        (status = 400, description = "Malformed, an empty task or role, a zero deadline, a payload that would not read back", body = ErrorBody),
         (status = 404, description = "No such session or agent", body = ErrorBody),
         (status = 409, description = "The session or the target agent takes no handoffs", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 503, body = ErrorBody),
@@ -157,7 +157,7 @@ pub async fn show(state: web::Data<AppState>, id: web::Path<HandoffId>) -> Resul
     request_body(content = Option<HandoffActionRequest>, description = "Optional; no body is a step by an operator"),
     responses(
         (status = 200, description = "The handoff after the step", body = Handoff),
-        (status = 400, description = "Malformed, or an unknown action", body = ErrorBody),
+        (status = 400, description = "Malformed, an unknown action, or a result that would not read back", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The lifecycle does not allow the step (code `conflict`), or the agent \
             is not the party to take it (code `not_permitted`)", body = ErrorBody),
