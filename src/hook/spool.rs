@@ -229,11 +229,20 @@ impl Spool {
 
     /// Appends an entry made beforehand, such as one whose id was already used
     /// as the idempotency key of a live post that may or may not have arrived.
+    ///
+    /// An entry that would not read back (an event nested as deep as serde_json
+    /// reads at all, which the entry's own level pushes past it) is refused
+    /// with `InvalidData` and not written: spooled, it would only be skipped
+    /// later as a line torn by a crash.
     pub fn append_entry(&self, entry: &SpoolEntry) -> io::Result<()> {
+        let mut line = serde_json::to_vec(entry)?;
+        if let Err(err) = serde_json::from_slice::<SpoolEntry>(&line) {
+            let message = format!("the event would not read back from the spool: {err}");
+            return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+        }
+        line.push(b'\n');
         DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(|err| with_path(&self.dir, err))?;
         let _lock = self.lock(APPEND_LOCK_FILE)?;
-        let mut line = serde_json::to_vec(entry)?;
-        line.push(b'\n');
         let file = OpenOptions::new()
             .read(true)
             .append(true)

@@ -335,3 +335,18 @@ fn debug_shows_the_event_only_by_size() {
     assert!(!shown.contains("sk-secret"), "{shown}");
     assert!(shown.contains("bytes>"), "{shown}");
 }
+
+#[test]
+fn an_event_that_would_not_read_back_is_refused_and_not_spooled() {
+    let dir = TempDir::new().unwrap();
+    let spool = spool_in(&dir);
+    // As deep as serde_json reads at all: the entry around it is one level too many.
+    let deep = (1..127).fold(json!([]), |inner, _| json!([inner]));
+    assert!(serde_json::from_str::<Value>(&deep.to_string()).is_ok());
+    let err = spool.append(&deep).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(err.to_string().starts_with("the event would not read back from the spool: recursion limit"), "{err}");
+    assert!(!spool.path().exists(), "nothing was written");
+    spool.append(&event(1)).unwrap();
+    assert_eq!(drain_all(&spool).0, [1]);
+}
