@@ -90,6 +90,7 @@ pub fn check_json(text: &str) -> Result<(), InvalidPayload> {
 struct Check<'a> {
     /// Levels of arrays and objects left to nest.
     levels: usize,
+    /// Where a refusal of its own goes.
     refused: &'a Cell<Option<InvalidPayload>>,
 }
 
@@ -103,6 +104,8 @@ impl Check<'_> {
         }
     }
 
+    /// Keeps `refused` for [`check_json`] and stops the parse with an error
+    /// that says the same.
     fn refuse<E: de::Error>(self, refused: InvalidPayload) -> E {
         let err = E::custom(&refused);
         self.refused.set(Some(refused));
