@@ -6,6 +6,12 @@ use std::time::{Duration, Instant};
 use baton::{Baton, BatonBuilder, ManualClock};
 use tempfile::TempDir;
 
+/// A JSON value `depth` arrays deep around a string, to test the payload
+/// nesting limit.
+pub fn nested(depth: usize) -> serde_json::Value {
+    (0..depth).fold(serde_json::json!("leaf"), |inner, _| serde_json::json!([inner]))
+}
+
 /// How long a test waits for something that should happen promptly.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 

@@ -190,7 +190,7 @@ fn a_tool_use_the_engine_refuses_is_dropped_with_a_warning_and_later_ones_still_
     let home = Home::new();
     let _daemon = home.serve();
     assert!(hook(&home, &event("SessionStart", json!({"source": "startup"}))).status.success());
-    let deep = (0..101).fold(json!("leaf"), |inner, _| json!([inner]));
+    let deep = crate::support::nested(101);
     let refused = json!({"tool_name": "Read", "tool_input": {"file_path": "a.rs"}, "tool_response": deep,
                          "tool_use_id": "toolu_deep"});
     let output = hook(&home, &event("PostToolUse", refused));

@@ -14,7 +14,7 @@ use baton::{
 };
 use serde_json::json;
 
-use crate::support::{TestEngine, eventually};
+use crate::support::{TestEngine, eventually, nested};
 
 const TICK: Duration = Duration::from_secs(1);
 
@@ -228,11 +228,6 @@ async fn only_the_target_moves_a_handoff_along_and_only_the_sender_cancels_it() 
         HandoffState::Acknowledged
     );
     finish(engine).await;
-}
-
-/// A JSON value `depth` arrays deep.
-fn nested(depth: usize) -> serde_json::Value {
-    (0..depth).fold(json!("leaf"), |inner, _| json!([inner]))
 }
 
 #[tokio::test]

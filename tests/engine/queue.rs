@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::support::{TestEngine, eventually};
+use crate::support::{TestEngine, eventually, nested};
 
 const TICK: Duration = Duration::from_secs(1);
 
@@ -229,13 +229,23 @@ async fn a_claim_never_passes_a_summarize_marker_before_its_batch_is_acked() {
     engine.baton.shutdown().await.unwrap();
 }
 
+/// An engine whose queue takes payloads of at most `bytes` bytes.
+fn engine_with_payload_limit(bytes: usize) -> TestEngine {
+    TestEngine::start_with(|builder| {
+        let mut queue = QueueConfig::default();
+        queue.max_payload_bytes = bytes;
+        builder.queue(queue)
+    })
+}
+
+/// `json` as payload text.
+fn text(json: &str) -> Box<RawValue> {
+    RawValue::from_string(json.to_owned()).unwrap()
+}
+
 #[tokio::test]
 async fn an_oversized_payload_is_refused_and_stores_nothing() {
-    let engine = TestEngine::start_with(|builder| {
-        let mut queue = QueueConfig::default();
-        queue.max_payload_bytes = 1000;
-        builder.queue(queue)
-    });
+    let engine = engine_with_payload_limit(1000);
     let id = session(&engine).await;
     let big = NewObservation::new(ObservationKind::Custom, json!("x".repeat(1000)));
     let err = engine_error(engine.baton.observe(id, big).await.unwrap_err());
@@ -248,13 +258,8 @@ async fn an_oversized_payload_is_refused_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_payload_posted_as_json_text_is_measured_as_posted_and_reads_back_as_its_value() {
-    let engine = TestEngine::start_with(|builder| {
-        let mut queue = QueueConfig::default();
-        queue.max_payload_bytes = 40;
-        builder.queue(queue)
-    });
+    let engine = engine_with_payload_limit(40);
     let id = session(&engine).await;
-    let text = |json: &str| RawValue::from_string(json.to_owned()).unwrap();
     // 41 bytes of text, though its value encodes in 29: the limit counts what is stored.
     let spaced =
         NewObservation::from_json(ObservationKind::Custom, text(r#"{ "file" :  "a.rs" ,   "lines": [1, 2]  }"#))
@@ -276,8 +281,6 @@ async fn a_payload_posted_as_json_text_is_measured_as_posted_and_reads_back_as_i
 async fn a_payload_that_would_not_read_back_is_refused_and_stores_nothing() {
     let engine = engine();
     let id = session(&engine).await;
-    let text = |json: &str| RawValue::from_string(json.to_owned()).unwrap();
-    let nested = |depth: usize| (0..depth).fold(json!("leaf"), |inner, _| json!([inner]));
     let reserved = Value::Object([(RESERVED_KEY.to_owned(), json!("[1]"))].into_iter().collect());
     let too_deep = "the payload nests more than 100 levels of arrays and objects";
     let reserved_key =
