@@ -279,7 +279,7 @@ impl BatonBuilder {
 
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (exited_tx, exited_rx) = oneshot::channel();
-        let store_dir = data_dir.join("store");
+        let store_dir = data_dir.join(crate::store::STORE_DIR);
         let options = StoreOptions {
             commit_mode: self.commit_mode,
             faults: self.faults.clone(),

@@ -6,6 +6,7 @@
 //! - The agent methods of [`Baton`] (`agents.rs`): spawn, watch, stop, restart agents.
 //! - The handoff methods of [`Baton`] (`handoffs.rs`): create, route, move along, inboxes.
 //! - [`Claim`] and the queue methods of [`Baton`] (`queue.rs`): the observation queue.
+//! - The store methods of [`Baton`] (`store.rs`): check, back up, set a damaged store aside.
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
 //! - `paths.rs`: default locations; `lock_file.rs`: opening the files `flock`s are taken on.
 //! - `cli/`: the `baton` command, one file per verb.
@@ -28,6 +29,7 @@ pub mod hook;
 mod lock_file;
 mod paths;
 mod queue;
+mod store;
 
 pub use baton_actors as engine;
 #[cfg(feature = "fault-injection")]
@@ -50,3 +52,4 @@ pub use events::EventStream;
 pub use handle::{Baton, BatonBuilder};
 pub use paths::default_data_dir;
 pub use queue::Claim;
+pub use store::{CommitRecord, StoreCheck, set_store_aside};

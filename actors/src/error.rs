@@ -42,6 +42,28 @@ pub enum StoreError {
         /// The newest schema version this build reads.
         supported: u32,
     },
+    /// The store no longer holds every write it acknowledged (its files were
+    /// damaged, cut short or removed): it is not served, so that nothing
+    /// reads as if it had never happened.
+    #[error(
+        "the store at {} has lost writes it acknowledged: {missing}; it is not served. \
+         Restore it from a backup, or set it aside and start over with an empty one",
+        path.display()
+    )]
+    Damaged {
+        /// The database directory.
+        path: PathBuf,
+        /// What is missing, against the commit record.
+        missing: String,
+    },
+    /// A read found a damaged part of the store's files (sled's checksum did
+    /// not match): what lies there is not served, rather than served wrong
+    /// or left out.
+    #[error(
+        "the store's files are damaged where this lies ({0}); it is not served. \
+         Check the whole store with `baton doctor`, and restore it from a backup"
+    )]
+    Unreadable(Arc<sled::Error>),
     /// A read, write or flush failed (a full disk, an I/O error).
     #[error("store I/O failed: {0}")]
     Backend(Arc<sled::Error>),
@@ -65,7 +87,10 @@ pub enum StoreError {
 
 impl From<sled::Error> for StoreError {
     fn from(err: sled::Error) -> Self {
-        StoreError::Backend(Arc::new(err))
+        match err {
+            sled::Error::Corruption { .. } => StoreError::Unreadable(Arc::new(err)),
+            err => StoreError::Backend(Arc::new(err)),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::model::{
     HandoffTarget, NewObservation, Observation, ObservationState, OpenSession, QueueStats, RestartPolicy,
     RestartSchedule, Session, SessionId, SessionState,
 };
+use crate::store::{CommitRecord, StoreCheck};
 
 /// Opens a session, or returns the open one with the same external id (and
 /// records activity on it).
@@ -176,6 +177,22 @@ pub struct QueueTotals;
 pub struct WatchdogTick {
     /// The time of the tick, from the engine's clock.
     pub now: DateTime<Utc>,
+}
+
+/// Reads the whole store back and counts it against its commit record (for
+/// `baton doctor`). It runs on the engine's thread, which no write
+/// interleaves with, so the counts are exact.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<StoreCheck, EngineError>")]
+pub struct CheckStore;
+
+/// Copies the whole store to a new store at `dest`, as of a commit that
+/// covers every write acknowledged before it; answers with that commit.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<CommitRecord, EngineError>")]
+pub struct BackupStore {
+    /// Where the copy goes: a directory that does not exist yet.
+    pub dest: std::path::PathBuf,
 }
 
 /// Stops every child, makes every write durable and stops the supervisor.

@@ -38,6 +38,16 @@ pub struct Health {
     pub status: String,
 }
 
+/// `POST /v1/store/backup`: where the copy goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRequest {
+    /// An absolute path that does not exist yet, or an empty directory: it
+    /// becomes a data dir of its own.
+    #[schema(value_type = String)]
+    pub dest: PathBuf,
+}
+
 /// `GET /v1/version`: what the daemon is, so a CLI can warn about a mismatch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Version {

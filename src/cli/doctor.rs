@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::output;
-use crate::api::{Status, Version};
+use crate::StoreCheck;
+use crate::api::Version;
 use crate::client::ClientError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,6 +86,52 @@ fn private_dir(check: &'static str, dir: &Path) -> Check {
     Check { check, verdict, detail }
 }
 
+/// How long a check of the whole store may take.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The verdict on a store that was read back whole.
+fn store_check(found: &StoreCheck) -> Check {
+    if found.problems.is_empty() {
+        let detail = format!(
+            "{} records read back, none damaged; {} sessions, {} agents, {} handoffs, as the commit record says (commit {})",
+            found.records, found.sessions, found.agents, found.handoffs, found.commit
+        );
+        return Check { check: "store", verdict: Verdict::Ok, detail };
+    }
+    let mut detail = format!("{} of {} records do not read back", found.undecodable, found.records);
+    for problem in &found.problems {
+        detail.push_str("; ");
+        detail.push_str(problem);
+    }
+    detail.push_str(". Restore a backup, or run `baton store reset` to set the store aside and start over");
+    Check { check: "store", verdict: Verdict::Fail, detail }
+}
+
+/// With no daemon running, the store is opened here, under the daemon's
+/// lock (so no daemon starts meanwhile), and read back whole.
+fn offline_store_check(settings: &crate::config::Settings) -> Option<Check> {
+    let store_dir = settings.data_dir.join("store");
+    if !store_dir.exists() && !baton_actors::store::record_path(&store_dir).exists() {
+        return None;
+    }
+    let fail = |detail: String| Some(Check { check: "store", verdict: Verdict::Fail, detail });
+    let Ok(_lock) = crate::daemon::instance::InstanceLock::acquire(&settings.lock_file()) else {
+        return Some(Check {
+            check: "store",
+            verdict: Verdict::Warn,
+            detail: "not checked: a daemon holds the data dir's lock but does not answer".into(),
+        });
+    };
+    let store = match baton_actors::SledStore::open(&store_dir, baton_actors::StoreOptions::default()) {
+        Ok(store) => store,
+        Err(err) => return fail(format!("{err}; run `baton store reset` to set it aside and start over")),
+    };
+    match baton_actors::Store::check(&store) {
+        Ok(found) => Some(store_check(&found)),
+        Err(err) => fail(err.to_string()),
+    }
+}
+
 async fn daemon_checks(context: &Context) -> Vec<Check> {
     let socket = &context.settings.socket;
     let mut checks = Vec::new();
@@ -118,30 +165,30 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
                     detail: format!("runs version {}, this CLI is {cli}; restart the daemon", version.version),
                 }
             });
-            checks.push(match context.client.get::<Status>("/v1/status").await {
-                Ok(status) => {
-                    let count = status.sessions.values().sum::<usize>();
-                    let plural = if count == 1 { "" } else { "s" };
-                    Check { check: "store", verdict: Verdict::Ok, detail: format!("answers; {count} session{plural}") }
-                }
+            let client = context.client.clone().with_timeout(CHECK_TIMEOUT);
+            checks.push(match client.get::<StoreCheck>("/v1/store/check").await {
+                Ok(found) => store_check(&found),
                 Err(err) => Check { check: "store", verdict: Verdict::Fail, detail: err.to_string() },
             });
         }
-        Err(ClientError::Unreachable { source, .. }) => checks.push(match socket_state {
-            Ok(_) => Check {
-                check: "daemon",
-                verdict: Verdict::Warn,
-                detail: format!(
-                    "stale socket {} ({source}): no daemon runs; the next command starts one and replaces it",
-                    socket.display()
-                ),
-            },
-            Err(_) => Check {
-                check: "daemon",
-                verdict: Verdict::Ok,
-                detail: "not running; the next command starts it (or run: baton serve)".into(),
-            },
-        }),
+        Err(ClientError::Unreachable { source, .. }) => {
+            checks.push(match socket_state {
+                Ok(_) => Check {
+                    check: "daemon",
+                    verdict: Verdict::Warn,
+                    detail: format!(
+                        "stale socket {} ({source}): no daemon runs; the next command starts one and replaces it",
+                        socket.display()
+                    ),
+                },
+                Err(_) => Check {
+                    check: "daemon",
+                    verdict: Verdict::Ok,
+                    detail: "not running; the next command starts it (or run: baton serve)".into(),
+                },
+            });
+            checks.extend(offline_store_check(&context.settings));
+        }
         Err(err) => checks.push(Check { check: "daemon", verdict: Verdict::Fail, detail: err.to_string() }),
     }
     let log = context.settings.daemon_log();

@@ -8,6 +8,7 @@
 //! invalid state; errors are one line on stderr.
 
 mod agent;
+mod backup;
 mod completions;
 mod context;
 mod doctor;
@@ -21,6 +22,7 @@ mod queue;
 mod serve;
 mod session;
 mod status;
+mod store;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -84,8 +86,15 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Shows the daemon's version, uptime, data dir and counts.
     Status,
-    /// Checks the socket, the data dir, the store and versions, and says what to fix.
+    /// Checks the socket, the data dir, the store (every record read back) and
+    /// versions, and says what to fix.
     Doctor,
+    /// Copies the store, while the daemon runs, into a new directory that
+    /// becomes a data dir of its own.
+    Backup(backup::BackupArgs),
+    /// Works on the store itself, with the daemon stopped.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Opens, lists, shows and closes sessions.
     #[command(subcommand)]
     Session(session::SessionCommand),
@@ -137,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve::run(&global, args),
         Command::Completions(args) => completions::run(&args),
+        Command::Store(command) => store::run(&global, command),
         Command::Hook(args) => {
             init_tracing(global.verbose);
             hook::run(&global, args)
@@ -149,6 +159,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let result = match command {
                     Command::Status => status::run(&context).await,
                     Command::Doctor => doctor::run(&context).await,
+                    Command::Backup(args) => backup::run(&context, args).await,
                     Command::Session(command) => session::run(&context, command).await,
                     Command::Observe(args) => observe::run(&context, args).await,
                     Command::Queue(command) => queue::run(&context, command).await,
@@ -160,7 +171,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Logs(args) => agent::logs::run(&context, args).await,
                     Command::Handoff(command) => handoff::run(&context, command).await,
                     Command::Inbox(args) => inbox::run(&context, args).await,
-                    Command::Serve(_) | Command::Completions(_) | Command::Hook(_) => unreachable!("handled above"),
+                    Command::Serve(_) | Command::Completions(_) | Command::Hook(_) | Command::Store(_) => {
+                        unreachable!("handled above")
+                    }
                 };
                 if let Some(daemon) = context.client.daemon_version() {
                     warn_on_version_mismatch(&daemon);

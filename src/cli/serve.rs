@@ -6,6 +6,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt as _};
 
 use super::GlobalArgs;
+use crate::StoreError;
 use crate::config::{LogFormat, Settings};
 
 /// Options of `baton serve`.
@@ -25,7 +26,20 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let format = args.log_format.unwrap_or(settings.log.format);
     let log_file = args.log_file.or_else(|| settings.log.file.clone());
     init_tracing(global.verbose, format, log_file.as_deref())?;
-    crate::daemon::run(settings)
+    crate::daemon::run(settings).map_err(|err| {
+        let damaged = err.chain().any(|cause| {
+            let store = cause.downcast_ref::<StoreError>().or_else(|| match cause.downcast_ref::<crate::Error>() {
+                Some(crate::Error::Store(store)) => Some(store),
+                _ => None,
+            });
+            matches!(store, Some(StoreError::Damaged { .. }))
+        });
+        if damaged {
+            anyhow::anyhow!("{err:#}. To start over, run `baton store reset`: it keeps the damaged store aside")
+        } else {
+            err
+        }
+    })
 }
 
 /// The daemon logs at info unless told otherwise.

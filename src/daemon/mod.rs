@@ -15,7 +15,7 @@
 //! - `metrics.rs`: `/metrics`.
 
 mod error;
-mod instance;
+pub(crate) mod instance;
 mod metrics;
 mod peer;
 pub mod routes;

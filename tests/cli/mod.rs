@@ -12,3 +12,4 @@ mod queue;
 mod queue_torture;
 mod serve;
 mod sessions;
+mod store;

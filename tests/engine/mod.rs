@@ -2,6 +2,7 @@
 
 mod agents;
 mod crash_recovery;
+mod damage;
 mod errors;
 mod events;
 mod handoffs;

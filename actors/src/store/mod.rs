@@ -6,11 +6,14 @@
 //! `sync_file_range`, which survives `kill -9` but is weaker than `fsync` against
 //! power loss, and another backend may be wanted one day.
 
+mod commit_record;
 mod group_commit;
+mod sled_check;
 mod sled_handoffs;
 mod sled_queue;
 mod sled_store;
 
+pub use commit_record::{CommitRecord, record_path};
 pub use group_commit::{AfterCommit, Commit, CommitMode};
 pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
 
@@ -151,6 +154,39 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every write durable now, blocking the calling thread.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Commits, then reads every record back and counts them against the
+    /// commit record. Run it where no write runs meanwhile (the engine's
+    /// thread), or the counts may disagree for that reason alone.
+    fn check(&self) -> Result<StoreCheck, StoreError>;
+
+    /// Commits, then copies the whole store to a new store at `dest` (which
+    /// must not exist yet), with a commit record of its own: a consistent
+    /// copy, as of that commit. Run it where no write runs meanwhile.
+    fn backup(&self, dest: &std::path::Path) -> Result<CommitRecord, StoreError>;
+}
+
+/// What a [`Store::check`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoreCheck {
+    /// The commit the check began with: it covers every write acknowledged before it.
+    pub commit: u64,
+    /// How many records were read, in every tree.
+    pub records: u64,
+    /// How many of them are session records.
+    pub sessions: u64,
+    /// How many are agent records.
+    pub agents: u64,
+    /// How many are handoff records.
+    pub handoffs: u64,
+    /// How many are events.
+    pub events: u64,
+    /// How many records did not decode.
+    pub undecodable: u64,
+    /// What is wrong, a line each (the first undecodable records, counts
+    /// that disagree with the commit record); empty for a sound store.
+    pub problems: Vec<String>,
 }
 
 /// A session's queue as the store holds it.

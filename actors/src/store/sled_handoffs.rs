@@ -52,6 +52,7 @@ impl SledStore {
         for handoff in handoffs {
             summaries.insert(handoff.id, HandoffSummary::of(handoff));
         }
+        self.count_handoffs(&summaries);
         Ok(events)
     }
 
@@ -89,7 +90,14 @@ impl SledStore {
         for (id, _) in &doomed {
             summaries.remove(id);
         }
+        self.count_handoffs(&summaries);
         Ok(doomed.len())
+    }
+
+    /// Keeps the commit record's handoff count: one summary a record.
+    fn count_handoffs(&self, summaries: &HashMap<HandoffId, HandoffSummary>) {
+        let count = u64::try_from(summaries.len()).unwrap_or(u64::MAX);
+        self.sealing.counts.handoffs.store(count, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(super) fn read_handoff(&self, id: HandoffId) -> Result<Option<Handoff>, StoreError> {

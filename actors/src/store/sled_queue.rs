@@ -106,6 +106,21 @@ fn unpack(key: &[u8], value: &[u8]) -> Result<Vec<Observation>, StoreError> {
     decode(TREE, key, &json)
 }
 
+/// Decodes one record of the tree as its tag says, for a check of the whole
+/// store: an error names what does not read.
+pub(super) fn check_record(key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+    let corrupt = |detail: &str| StoreError::Corrupt { tree: TREE, key: hex(key), detail: detail.into() };
+    match key.get(16) {
+        Some(&STATS) => decode::<QueueStats>(TREE, key, value).map(drop),
+        Some(&LIVE | &KEPT) => decode::<Observation>(TREE, key, value).map(drop),
+        Some(&KEY) if value.len() == 8 => Ok(()),
+        Some(&BUNDLE) => unpack(key, value).map(drop),
+        Some(&GONE) if value.is_empty() => Ok(()),
+        Some(&KEY | &GONE) => Err(corrupt("a value of the wrong size")),
+        _ => Err(corrupt("a key of no known kind")),
+    }
+}
+
 /// A write to the tree: a key and its new value, or `None` to remove it.
 type Change = (Vec<u8>, Option<Vec<u8>>);
 

@@ -43,6 +43,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::broadcast;
 
+use super::commit_record::{CommitRecord, Durability, record_path};
 use super::group_commit::{AfterCommit, Commit, CommitMode, GroupCommit};
 use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
@@ -65,6 +66,8 @@ use crate::model::{
 pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
+/// The `meta` key of the last commit's number (u64 big-endian; see `commit_record.rs`).
+const COMMIT_KEY: &[u8] = b"commit";
 /// How many durable events a lagging subscriber's channel holds before it must
 /// read the rest from the store.
 const EVENT_CHANNEL_CAPACITY: usize = 4096;
@@ -111,8 +114,8 @@ impl std::fmt::Debug for StoreOptions {
 
 /// The sled-backed store.
 pub struct SledStore {
-    path: PathBuf,
-    db: sled::Db,
+    pub(super) path: PathBuf,
+    pub(super) db: sled::Db,
     sessions: sled::Tree,
     external_ids: sled::Tree,
     agents: sled::Tree,
@@ -126,37 +129,98 @@ pub struct SledStore {
     /// The ended agents, oldest first (ids sort by creation), loaded at open
     /// and kept up to date by every agent write: what trimming removes.
     ended_agents: Mutex<BTreeSet<AgentId>>,
-    /// Events appended but not yet durable, in sequence order; the committer
-    /// publishes them after the flush that covers them.
-    unpublished: Arc<Mutex<Vec<Event>>>,
-    next_event_seq: AtomicU64,
-    publisher: Publisher,
+    /// What a commit needs, shared with the committer's thread.
+    pub(super) sealing: Arc<Sealing>,
     faults: Faults,
     /// Declared last so it is dropped first: its last flush runs while the
     /// database is still open.
     committer: GroupCommit,
 }
 
+/// How many records of each kind the store holds, kept up to date by every
+/// write that adds or removes one, for the commit record.
+#[derive(Default)]
+pub(super) struct Counts {
+    pub(super) sessions: AtomicU64,
+    pub(super) agents: AtomicU64,
+    pub(super) handoffs: AtomicU64,
+}
+
+/// What a commit needs: the database, the events it publishes, the counts it
+/// records and the files it makes durable. The store and its committer
+/// thread share it.
+pub(super) struct Sealing {
+    db: sled::Db,
+    meta: sled::Tree,
+    /// Events appended but not yet durable, in sequence order; a commit
+    /// publishes them once it covers them.
+    unpublished: Mutex<Vec<Event>>,
+    next_event_seq: AtomicU64,
+    pub(super) counts: Counts,
+    publisher: Publisher,
+    faults: Faults,
+    /// The files to sync and the number of the last durable commit; held
+    /// through a whole commit, so that commits are numbered in order.
+    pub(super) durability: Mutex<(Durability, u64)>,
+}
+
 impl SledStore {
-    /// Opens (or creates) the store in `dir`, checking its schema version.
+    /// Opens (or creates) the store in `dir`, checking its schema version and
+    /// that it still holds every commit its commit record says was made.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let open_err = |source: sled::Error| StoreError::Open { path: dir.to_owned(), source: Arc::new(source) };
+        let record = read_record(dir)?;
         let db = open_db(dir).map_err(open_err)?;
         check_schema(&db, dir)?;
+        let meta = db.open_tree("meta")?;
         let events = db.open_tree("events")?;
-        let next_event_seq = match events.last()? {
-            Some((key, _)) => decode_seq(&key)? + 1,
-            None => 1,
+        let last_event_seq = match events.last()? {
+            Some((key, _)) => decode_seq(&key)?,
+            None => 0,
         };
-        let publisher = Publisher::default();
-        let unpublished = Arc::new(Mutex::new(Vec::new()));
+        let sessions = db.open_tree("sessions")?;
+        let handoffs = db.open_tree("handoffs")?;
+        let handoff_summaries = super::sled_handoffs::summaries(&handoffs)?;
+        let agents = db.open_tree("agents")?;
+        let (ended, agent_count) = ended_agents(&agents)?;
+        let found = CommitRecord {
+            commit: read_commit(&meta)?,
+            last_event_seq,
+            sessions: u64::try_from(sessions.len()).unwrap_or(u64::MAX),
+            agents: agent_count,
+            handoffs: u64::try_from(handoff_summaries.len()).unwrap_or(u64::MAX),
+        };
+        if let Some(record) = record {
+            check_against(dir, &record, &found)?;
+        } else if found.commit > 0 {
+            tracing::warn!(
+                store = %dir.display(),
+                record = %record_path(dir).display(),
+                "the store has no commit record: it cannot be checked for lost writes this once; a new record is written"
+            );
+        }
+        let mut durability = Durability::open(dir).map_err(|err| open_err(err.into()))?;
+        durability.seal(&found).map_err(|err| open_err(err.into()))?;
+        let sealing = Arc::new(Sealing {
+            counts: Counts {
+                sessions: AtomicU64::new(found.sessions),
+                agents: AtomicU64::new(found.agents),
+                handoffs: AtomicU64::new(found.handoffs),
+            },
+            durability: Mutex::new((durability, found.commit)),
+            db: db.clone(),
+            meta,
+            unpublished: Mutex::new(Vec::new()),
+            next_event_seq: AtomicU64::new(last_event_seq + 1),
+            publisher: Publisher::default(),
+            faults: options.faults.clone(),
+        });
         let committer = GroupCommit::start(options.commit_mode, {
-            let (db, unpublished, publisher, faults) =
-                (db.clone(), Arc::clone(&unpublished), publisher.clone(), options.faults.clone());
+            let sealing = Arc::clone(&sealing);
             let observer = options.flush_observer.clone();
             move || {
                 let started = std::time::Instant::now();
-                let result = flush_and_publish(&db, &unpublished, &publisher, &faults);
+                let result = sealing.commit();
                 if let Some(observe) = &observer {
                     observe(started.elapsed());
                 }
@@ -164,28 +228,27 @@ impl SledStore {
             }
         })
         .map_err(|err| open_err(err.into()))?;
-        let handoffs = db.open_tree("handoffs")?;
-        let handoff_summaries = Mutex::new(super::sled_handoffs::summaries(&handoffs)?);
-        let agents = db.open_tree("agents")?;
-        let ended_agents = Mutex::new(ended_agents(&agents)?);
         Ok(Self {
             path: dir.to_owned(),
-            sessions: db.open_tree("sessions")?,
+            sessions,
             external_ids: db.open_tree("session_external_ids")?,
             agents,
-            ended_agents,
+            ended_agents: Mutex::new(ended),
             events,
             observations: db.open_tree("observations")?,
             handoffs,
-            handoff_summaries,
+            handoff_summaries: Mutex::new(handoff_summaries),
             handoff_sessions: db.open_tree("handoff_sessions")?,
             db,
-            unpublished,
-            next_event_seq: AtomicU64::new(next_event_seq),
-            publisher,
+            sealing,
             faults: options.faults,
             committer,
         })
+    }
+
+    /// How many `fdatasync`/`fsync` calls this store's commits have made.
+    pub fn syncs(&self) -> u64 {
+        lock(&self.sealing.durability).0.syncs
     }
 
     /// The directory the database lives in.
@@ -200,7 +263,7 @@ impl SledStore {
     /// Gives `events` the next sequence numbers and encodes them for the
     /// events tree. Call with the `unpublished` lock held, then [`appended`](Self::appended).
     pub(super) fn sequence(&self, events: Vec<NewEvent>) -> Result<(Vec<Event>, Vec<EncodedEvent>), StoreError> {
-        let first_seq = self.next_event_seq.load(Ordering::SeqCst);
+        let first_seq = self.sealing.next_event_seq.load(Ordering::SeqCst);
         let events: Vec<Event> = (first_seq..).zip(events).map(|(seq, event)| event.sequenced(seq)).collect();
         let encoded = events
             .iter()
@@ -212,14 +275,115 @@ impl SledStore {
     /// Records that `events` are written: they are published after the next flush.
     pub(super) fn appended(&self, unpublished: &mut Vec<Event>, events: &[Event]) {
         if let Some(last) = events.last() {
-            self.next_event_seq.store(last.seq + 1, Ordering::SeqCst);
+            self.sealing.next_event_seq.store(last.seq + 1, Ordering::SeqCst);
         }
         unpublished.extend(events.iter().cloned());
     }
 
     /// The events not yet published, locked: hold it across sequencing and writing.
     pub(super) fn unpublished(&self) -> MutexGuard<'_, Vec<Event>> {
-        lock(&self.unpublished)
+        lock(&self.sealing.unpublished)
+    }
+}
+
+impl Sealing {
+    /// One commit: numbers it in the `meta` tree, after every write it
+    /// answers; flushes sled; makes the flush durable and records it; then
+    /// publishes the events it covered.
+    pub(super) fn commit(&self) -> Result<(), StoreError> {
+        let mut durability = lock(&self.durability);
+        let (files, last_commit) = &mut *durability;
+        let (covered, record) = {
+            let unpublished = &mut *lock(&self.unpublished);
+            let record = CommitRecord {
+                commit: *last_commit + 1,
+                last_event_seq: self.next_event_seq.load(Ordering::SeqCst) - 1,
+                sessions: self.counts.sessions.load(Ordering::SeqCst),
+                agents: self.counts.agents.load(Ordering::SeqCst),
+                handoffs: self.counts.handoffs.load(Ordering::SeqCst),
+            };
+            (std::mem::take(unpublished), record)
+        };
+        let result = if self.faults.store_writes_fail() {
+            Err(injected_io_error())
+        } else {
+            self.meta
+                .insert(COMMIT_KEY, &record.commit.to_be_bytes())
+                .and_then(|_| self.db.flush())
+                .map_err(StoreError::from)
+                .and_then(|_| files.seal(&record).map_err(|err| StoreError::from(sled::Error::Io(err))))
+        };
+        match result {
+            Ok(()) => {
+                *last_commit = record.commit;
+                for event in covered {
+                    self.publisher.send(event);
+                }
+                Ok(())
+            }
+            Err(err) => {
+                // Not durable yet: keep them, in order, for the next commit that works.
+                let mut pending = lock(&self.unpublished);
+                let later = std::mem::replace(&mut *pending, covered);
+                pending.extend(later);
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The store's commit record, checked before sled opens the store (and,
+/// finding it damaged, rewrites its files): a record whose store has no log
+/// left is refused at once.
+fn read_record(dir: &Path) -> Result<Option<CommitRecord>, StoreError> {
+    let path = record_path(dir);
+    let record = CommitRecord::read(&path).map_err(|err| StoreError::Damaged {
+        path: dir.to_owned(),
+        missing: format!("its commit record {} cannot be read ({err})", path.display()),
+    })?;
+    if let Some(record) = &record {
+        let log = dir.join("db");
+        let empty = std::fs::metadata(&log).map(|meta| meta.len() == 0).unwrap_or(true);
+        if empty && record.commit > 0 {
+            return Err(StoreError::Damaged {
+                path: dir.to_owned(),
+                missing: format!("its log {} is gone or empty, and {} commits were made", log.display(), record.commit),
+            });
+        }
+    }
+    Ok(record)
+}
+
+/// Refuses a store that holds less than its commit record says was made durable.
+fn check_against(dir: &Path, record: &CommitRecord, found: &CommitRecord) -> Result<(), StoreError> {
+    let mut missing = Vec::new();
+    if found.commit < record.commit {
+        missing.push(format!("it ends at commit {} of {}", found.commit, record.commit));
+    }
+    if found.last_event_seq < record.last_event_seq {
+        missing.push(format!("its last event is {} of {}", found.last_event_seq, record.last_event_seq));
+    }
+    // Sessions are never removed, so fewer than were recorded were lost.
+    // (Agents and handoffs are trimmed, so their counts may fall.)
+    if found.sessions < record.sessions {
+        missing.push(format!("it holds {} of {} sessions", found.sessions, record.sessions));
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Damaged { path: dir.to_owned(), missing: missing.join(", ") })
+    }
+}
+
+/// The number of the last commit written in `meta` (0 for none yet).
+fn read_commit(meta: &sled::Tree) -> Result<u64, StoreError> {
+    match meta.get(COMMIT_KEY)? {
+        None => Ok(0),
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref()).map(u64::from_be_bytes).map_err(|_| StoreError::Corrupt {
+            tree: "meta",
+            key: hex(COMMIT_KEY),
+            detail: format!("{} bytes", bytes.len()),
+        }),
     }
 }
 
@@ -295,36 +459,6 @@ fn check_schema(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// The committer's flush: makes everything durable, then publishes the events it covered.
-fn flush_and_publish(
-    db: &sled::Db,
-    unpublished: &Mutex<Vec<Event>>,
-    publisher: &Publisher,
-    faults: &Faults,
-) -> Result<(), StoreError> {
-    let covered = std::mem::take(&mut *lock(unpublished));
-    let result = if faults.store_writes_fail() {
-        Err(injected_io_error())
-    } else {
-        db.flush().map(drop).map_err(StoreError::from)
-    };
-    match result {
-        Ok(()) => {
-            for event in covered {
-                publisher.send(event);
-            }
-            Ok(())
-        }
-        Err(err) => {
-            // Not durable yet: keep them, in order, for the next flush that works.
-            let mut pending = lock(unpublished);
-            let later = std::mem::replace(&mut *pending, covered);
-            pending.extend(later);
-            Err(err)
-        }
-    }
-}
-
 impl Store for SledStore {
     fn save_session(&self, session: &Session, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
         self.refuse_if_faulty()?;
@@ -334,15 +468,19 @@ impl Store for SledStore {
         // lock, so subscribers see events in sequence order.
         let mut unpublished = self.unpublished();
         let (events, encoded_events) = self.sequence(events)?;
-        (&self.sessions, &self.external_ids, &self.events)
+        let added = (&self.sessions, &self.external_ids, &self.events)
             .transaction(|(sessions, external_ids, event_tree)| {
-                sessions.insert(&key, value.as_slice())?;
+                let added = sessions.insert(&key, value.as_slice())?.is_none();
                 if let Some(external_id) = &session.external_id {
                     external_ids.insert(external_id.as_bytes(), &key)?;
                 }
-                insert_events(event_tree, &encoded_events)
+                insert_events(event_tree, &encoded_events)?;
+                Ok(added)
             })
             .map_err(storage_error)?;
+        if added {
+            self.sealing.counts.sessions.fetch_add(1, Ordering::SeqCst);
+        }
         self.appended(&mut unpublished, &events);
         Ok(events)
     }
@@ -380,12 +518,16 @@ impl Store for SledStore {
         let value = encode(agent)?;
         let mut unpublished = self.unpublished();
         let (events, encoded_events) = self.sequence(events)?;
-        (&self.agents, &self.events)
+        let added = (&self.agents, &self.events)
             .transaction(|(agents, event_tree)| {
-                agents.insert(&key, value.as_slice())?;
-                insert_events(event_tree, &encoded_events)
+                let added = agents.insert(&key, value.as_slice())?.is_none();
+                insert_events(event_tree, &encoded_events)?;
+                Ok(added)
             })
             .map_err(storage_error)?;
+        if added {
+            self.sealing.counts.agents.fetch_add(1, Ordering::SeqCst);
+        }
         self.appended(&mut unpublished, &events);
         let mut ended = lock(&self.ended_agents);
         if agent.state.is_ended() {
@@ -402,7 +544,9 @@ impl Store for SledStore {
         let excess = ended.len().saturating_sub(keep).min(limit);
         let oldest: Vec<AgentId> = ended.iter().take(excess).copied().collect();
         for id in &oldest {
-            self.agents.remove(id.to_bytes())?;
+            if self.agents.remove(id.to_bytes())?.is_some() {
+                self.sealing.counts.agents.fetch_sub(1, Ordering::SeqCst);
+            }
             ended.remove(id);
         }
         Ok(oldest)
@@ -523,7 +667,7 @@ impl Store for SledStore {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.publisher.subscribe()
+        self.sealing.publisher.subscribe()
     }
 
     fn commit(&self) -> Commit {
@@ -535,7 +679,15 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        flush_and_publish(&self.db, &self.unpublished, &self.publisher, &self.faults)
+        self.sealing.commit()
+    }
+
+    fn check(&self) -> Result<super::StoreCheck, StoreError> {
+        self.check_all()
+    }
+
+    fn backup(&self, dest: &Path) -> Result<CommitRecord, StoreError> {
+        self.copy_to(dest)
     }
 }
 
@@ -545,17 +697,18 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
-/// The ids of the ended agents in `agents`, oldest first.
-fn ended_agents(agents: &sled::Tree) -> Result<BTreeSet<AgentId>, StoreError> {
-    let mut ended = BTreeSet::new();
+/// The ids of the ended agents in `agents`, oldest first, and how many agents there are.
+fn ended_agents(agents: &sled::Tree) -> Result<(BTreeSet<AgentId>, u64), StoreError> {
+    let (mut ended, mut count) = (BTreeSet::new(), 0);
     for entry in agents.iter() {
         let (key, value) = entry?;
         let agent: Agent = decode("agents", &key, &value)?;
         if agent.state.is_ended() {
             ended.insert(agent.id);
         }
+        count += 1;
     }
-    Ok(ended)
+    Ok((ended, count))
 }
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

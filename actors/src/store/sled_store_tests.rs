@@ -7,7 +7,7 @@ use crate::model::SessionState;
 use crate::model::{EventKind, OpenSession};
 
 fn open(dir: &TempDir) -> SledStore {
-    SledStore::open(dir.path(), StoreOptions::default()).unwrap()
+    SledStore::open(&dir.path().join("store"), StoreOptions::default()).unwrap()
 }
 
 fn opened_event(session: SessionId) -> NewEvent {
@@ -45,11 +45,11 @@ fn sessions_are_listed_oldest_first() {
 fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
     let dir = TempDir::new().unwrap();
     {
-        let db = open_db(dir.path()).unwrap();
+        let db = open_db(&dir.path().join("store")).unwrap();
         db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let err = SledStore::open(dir.path(), StoreOptions::default()).unwrap_err();
+    let err = SledStore::open(&dir.path().join("store"), StoreOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1));
     let says = format!("newer than the {SCHEMA_VERSION} this baton supports");
     assert!(err.to_string().contains(&says), "{err}");
@@ -59,12 +59,12 @@ fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
 fn a_store_with_an_older_schema_is_read_and_marked_with_the_current_one() {
     let dir = TempDir::new().unwrap();
     {
-        let db = open_db(dir.path()).unwrap();
+        let db = open_db(&dir.path().join("store")).unwrap();
         db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &1u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     drop(open(&dir));
-    let db = open_db(dir.path()).unwrap();
+    let db = open_db(&dir.path().join("store")).unwrap();
     let version = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
     assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
 }
@@ -73,7 +73,7 @@ fn a_store_with_an_older_schema_is_read_and_marked_with_the_current_one() {
 fn a_new_store_records_the_current_schema_version() {
     let dir = TempDir::new().unwrap();
     drop(open(&dir));
-    let db = open_db(dir.path()).unwrap();
+    let db = open_db(&dir.path().join("store")).unwrap();
     let version = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
     assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
 }
@@ -133,7 +133,8 @@ async fn refused_writes_change_nothing_and_failed_flushes_reach_every_waiter() {
     let dir = TempDir::new().unwrap();
     let faults = Faults::default();
     let store =
-        SledStore::open(dir.path(), StoreOptions { faults: faults.clone(), ..StoreOptions::default() }).unwrap();
+        SledStore::open(&dir.path().join("store"), StoreOptions { faults: faults.clone(), ..StoreOptions::default() })
+            .unwrap();
     let mut session = Session::open(OpenSession::default(), Utc::now());
     store.save_session(&session, vec![]).unwrap();
     store.commit().await.unwrap();
@@ -431,4 +432,22 @@ fn a_compressed_bundle_that_does_not_decompress_is_reported_as_corrupt() {
         assert!(matches!(err, StoreError::Corrupt { tree: "observations", .. }), "{value:?}: {err}");
         assert!(err.to_string().contains(detail), "{value:?}: {err}");
     }
+}
+
+/// sled's flush ends with `sync_file_range`, which a power cut can undo: a
+/// commit is answered only after its log is `fdatasync`ed and its commit
+/// record written and synced.
+#[tokio::test]
+async fn a_commit_is_synced_and_recorded_before_it_is_answered() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let record = || CommitRecord::read(&record_path(&dir.path().join("store"))).unwrap().unwrap();
+    let before = (store.syncs(), record().commit);
+    let session = Session::open(OpenSession::named("durable"), Utc::now());
+    store.save_session(&session, vec![opened_event(session.id)]).unwrap();
+    store.commit().await.unwrap();
+    let after = record();
+    assert!(store.syncs() >= before.0 + 2, "the log and the record are synced: {} then {}", before.0, store.syncs());
+    assert_eq!(after.commit, before.1 + 1, "the answered commit is in the record");
+    assert_eq!((after.sessions, after.last_event_seq), (1, 1));
 }

@@ -20,6 +20,7 @@ mod agents;
 pub(crate) mod child;
 mod handoffs;
 mod memory;
+mod store_requests;
 
 use std::collections::HashMap;
 use std::time::Duration;

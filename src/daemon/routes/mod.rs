@@ -8,6 +8,7 @@ pub mod handoffs;
 pub mod hook;
 pub mod queue;
 pub mod sessions;
+pub mod store;
 
 use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use actix_web::web::ServiceConfig;
@@ -28,6 +29,7 @@ use utoipa::OpenApi;
         handoffs::fallback,
         hook::claude_code,
         events::stream_events, events::event_log,
+        store::check, store::backup,
     ),
     components(schemas(crate::api::ErrorCode, crate::api::ErrorDetail)),
     tags(
@@ -38,6 +40,7 @@ use utoipa::OpenApi;
         (name = "handoffs", description = "Work passed from one agent to another, agents' inboxes"),
         (name = "hooks", description = "Editor hooks: Claude Code's events, posted whole"),
         (name = "events", description = "What happened, in order"),
+        (name = "store", description = "The durable store as a whole: its check and its backups"),
     )
 )]
 pub struct ApiDoc;
@@ -81,7 +84,9 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(handoffs::inbox)
         .service(handoffs::fallback)
         .service(events::event_log)
-        .service(events::stream_events);
+        .service(events::stream_events)
+        .service(store::check)
+        .service(store::backup);
 }
 
 /// A JSON body read as `T`, or `T::default()` when there is no body. Errors
