@@ -32,9 +32,11 @@ pub struct CreateHandoffRequest {
     pub payload: Option<serde_json::Value>,
     /// It times out unless acknowledged within this many milliseconds (above 0).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2592000000.0)]
     pub ack_within_ms: Option<u64>,
     /// It times out unless completed within this many milliseconds from now (above 0).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2592000000.0)]
     pub complete_within_ms: Option<u64>,
     /// When it is not acknowledged in time, give it to another agent of its
     /// role instead of timing it out.

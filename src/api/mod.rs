@@ -20,9 +20,7 @@ use utoipa::ToSchema;
 pub use agents::{AgentLogs, AgentUsage, AgentView, SpawnAgentRequest, StopAgentRequest};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use handoffs::{CreateHandoffRequest, FallbackRequest, HandoffActionRequest, HandoffList, InboxContents};
-pub use queue::{
-    AckRequest, AllKeyword, ClaimRequest, MAX_WAIT_MS, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection,
-};
+pub use queue::{AckRequest, AllKeyword, ClaimRequest, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection};
 
 /// The response header that carries the daemon's package version on every
 /// answer, so any command can tell a CLI and a daemon of different versions.
@@ -104,6 +102,7 @@ pub struct OpenSessionRequest {
     pub meta: BTreeMap<String, String>,
     /// Close the session after this many milliseconds, whatever it is doing.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 315360000000.0)]
     pub max_lifetime_ms: Option<u64>,
     /// Where the open handoffs of an agent that stops for good go: an agent
     /// or a role (`{"kind": "role", "value": "reviewer"}`); without one, they

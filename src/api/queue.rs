@@ -32,18 +32,18 @@ pub struct ClaimRequest {
     pub consumer: String,
     /// The most to take (default 10).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
     pub max: Option<usize>,
     /// How long the lease lasts, in milliseconds (default 60000).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 86400000)]
     pub lease_ms: Option<u64>,
     /// How long to wait for observations when none is available, in
     /// milliseconds (default 0: answer at once; at most 600000).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 600000)]
     pub wait_ms: Option<u64>,
 }
-
-/// The longest a claim may wait, in milliseconds: ten minutes.
-pub const MAX_WAIT_MS: u64 = 600_000;
 
 /// `POST /v1/sessions/{id}/queue/ack`: the observations are processed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -67,6 +67,7 @@ pub struct NackRequest {
     pub consumer: Option<String>,
     /// Hold them back this many milliseconds before they may be claimed again.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 86400000)]
     pub delay_ms: u64,
 }
 

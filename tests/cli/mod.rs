@@ -3,6 +3,7 @@
 mod agents;
 mod autostart;
 mod bad_input;
+mod bounds;
 mod concurrency;
 mod handoffs;
 mod harness;

@@ -99,3 +99,29 @@ async fn a_second_engine_on_a_data_dir_in_use_is_refused() {
     engine.baton.open_session(OpenSession::default()).await.unwrap();
     engine.baton.shutdown().await.unwrap();
 }
+
+/// A duration too long to add to a time once took the session's actor down
+/// (chrono's `DateTime + TimeDelta overflowed`); now it is refused, in words,
+/// and the session goes on.
+#[tokio::test]
+async fn durations_past_their_bounds_are_refused_and_crash_nothing() {
+    let engine = TestEngine::start();
+    let id = engine.baton.open_session(OpenSession::default()).await.unwrap().id;
+    engine.baton.observe(id, NewObservation::new(baton::ObservationKind::Custom, json!({"n": 1}))).await.unwrap();
+    let huge = std::time::Duration::from_millis(u64::MAX);
+    let err = engine.baton.claim(id, baton::Claim::new("c").lease(huge)).await.unwrap_err();
+    assert!(matches!(err, Error::Engine(EngineError::InvalidRequest(_))), "{err}");
+    assert!(err.to_string().starts_with("a lease must be from 1ms to 1day"), "{err}");
+    let claimed = engine.baton.claim(id, baton::Claim::new("c")).await.unwrap();
+    let err = engine.baton.nack(id, &[claimed[0].seq], None, huge).await.unwrap_err();
+    assert!(err.to_string().starts_with("a nack's delay must be from"), "{err}");
+    let err = engine.baton.open_session(OpenSession::default().with_max_lifetime(huge)).await.unwrap_err();
+    assert!(err.to_string().starts_with("a session's lifetime must be from"), "{err}");
+    let create = baton::CreateHandoff::new(id, baton::HandoffTarget::Role("r".into()), "t").ack_within(huge);
+    assert!(engine.baton.create_handoff(create).await.unwrap_err().to_string().starts_with("a handoff's deadline"));
+    // Nothing crashed: the observation is still leased to the consumer, as claimed.
+    let leased = engine.baton.observations(id, Some(baton::ObservationState::Leased), 0, 10).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(engine.baton.session(id).await.unwrap().restarts, 0, "the session's actor never crashed");
+    engine.baton.shutdown().await.unwrap();
+}

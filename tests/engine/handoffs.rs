@@ -247,7 +247,7 @@ async fn bad_handoffs_are_refused_and_store_nothing() {
         (CreateHandoff::new(session, to(stranger), "t"), "belongs to session"),
         (CreateHandoff::new(session, to(live), "  "), "needs a task"),
         (CreateHandoff::new(session, HandoffTarget::Role(String::new()), "t"), "role must not be empty"),
-        (CreateHandoff::new(session, to(live), "t").ack_within(Duration::ZERO), "later than now"),
+        (CreateHandoff::new(session, to(live), "t").ack_within(Duration::ZERO), "deadline must be from 1ms"),
         (CreateHandoff::new(session, to(live), "t").from(AgentId::new()), "no agent"),
         (CreateHandoff::new(session, to(live), "t").payload(json!("x".repeat(2 * 1024 * 1024))), "over the limit"),
         (CreateHandoff::new(session, to(live), "t").payload(nested(MAX_PAYLOAD_DEPTH + 1)), "nests more than 100"),

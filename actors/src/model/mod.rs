@@ -5,6 +5,7 @@
 //! is refused with a typed error before anything is written.
 
 pub mod agent;
+pub mod bounds;
 pub mod duration_ms;
 pub mod event;
 pub mod handoff;

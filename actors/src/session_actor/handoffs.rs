@@ -26,6 +26,7 @@ use tracing::warn;
 use super::{SessionActor, SessionRequest, queue_without_actor};
 use crate::error::EngineError;
 use crate::messages::{ClaimObservations, CreateHandoff, HandoffAction, Inbox, InboxItems, SetFallback, UpdateHandoff};
+use crate::model::bounds;
 use crate::model::{
     AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, JsonSize, Lifecycle, NewEvent,
     Session, SessionState, payload,
@@ -128,9 +129,8 @@ impl SessionActor {
         if task.trim().is_empty() {
             return Err(EngineError::InvalidRequest("a handoff needs a task".into()));
         }
-        if [ack_within, complete_within].iter().any(|within| within.is_some_and(|within| within.is_zero())) {
-            return Err(EngineError::InvalidRequest("a handoff's deadlines must be later than now".into()));
-        }
+        bounds::HANDOFF_DEADLINE.check_some(ack_within)?;
+        bounds::HANDOFF_DEADLINE.check_some(complete_within)?;
         if let Some(payload) = &payload {
             self.check_value(payload)?;
         }

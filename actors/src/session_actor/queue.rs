@@ -23,6 +23,7 @@ use crate::error::EngineError;
 use crate::messages::{
     AckObservations, ClaimObservations, Enqueue, NackObservations, Observe, RequeueObservations, Selection,
 };
+use crate::model::bounds;
 use crate::model::{
     AckReport, Enqueued, EventKind, InvalidPayload, NewEvent, NewObservation, Observation, ObservationState,
     PendingObservation, QueueStats, Session, SessionState,
@@ -469,11 +470,12 @@ impl Handler<ClaimObservations> for SessionActor {
         self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
-        if claim.max == 0 {
-            return refused(EngineError::InvalidRequest("a claim must take at least one observation".into()));
-        }
-        if claim.lease.is_zero() {
-            return refused(EngineError::InvalidRequest("a lease must last longer than zero".into()));
+        let checked = bounds::CLAIM_MAX
+            .check(u64::try_from(claim.max).unwrap_or(u64::MAX))
+            .and(bounds::LEASE.check(claim.lease))
+            .and(bounds::WAIT.check(claim.wait));
+        if let Err(err) = checked {
+            return refused(err);
         }
         if let Err(err) = self
             .accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "claims")
@@ -541,6 +543,7 @@ impl Handler<NackObservations> for SessionActor {
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let result = (|| {
+            bounds::NACK_DELAY.check(nack.delay)?;
             self.accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "nacks")?;
             let (leased, settled) = self.leased(&nack.seqs, nack.consumer.as_deref())?;
             if let Some(&seq) = settled.first() {

@@ -11,6 +11,7 @@ use super::{Reply, Supervisor, ready};
 use crate::agent_actor::StopRun;
 use crate::error::EngineError;
 use crate::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent, StopSessionAgents};
+use crate::model::bounds;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind};
 
 impl Handler<SpawnAgent> for Supervisor {
@@ -19,6 +20,9 @@ impl Handler<SpawnAgent> for Supervisor {
     fn handle(&mut self, SpawnAgent { agent: mut spec }: SpawnAgent, ctx: &mut Context<Self>) -> Self::Result {
         if self.shutting_down {
             return ready(Err(EngineError::ShuttingDown));
+        }
+        if let Err(err) = check_limits(&spec.limits) {
+            return ready(Err(err));
         }
         if spec.argv.is_empty() {
             // No command: the role's template says how to run it.
@@ -137,6 +141,9 @@ impl Supervisor {
     /// Stops agent `id`: a queued one at once, a running one through its actor;
     /// one whose run is over is answered as it is.
     fn stop_agent(&mut self, id: AgentId, grace: Option<std::time::Duration>) -> Reply<Agent> {
+        if let Err(err) = bounds::STOP_GRACE.check_some(grace) {
+            return ready(Err(err));
+        }
         if self.agents.waiting.iter().any(|(waiting, _)| *waiting == id) {
             let commit = match self.stop_queued(id, "stopped on request".into()) {
                 Ok(commit) => commit,
@@ -191,4 +198,15 @@ impl Handler<RestartAgent> for Supervisor {
         let event = EventKind::AgentStateChanged { agent: id, from, to: AgentState::Queued, reason };
         self.enqueue(agent, vec![event], ctx)
     }
+}
+
+/// An agent's limits, each within its bound.
+fn check_limits(limits: &crate::model::AgentLimits) -> Result<(), EngineError> {
+    for limit in [limits.max_runtime, limits.stale_after, limits.max_cpu_time] {
+        bounds::AGENT_TIME_LIMIT.check_some(limit)?;
+    }
+    if let Some(bytes) = limits.max_rss_bytes {
+        bounds::AGENT_MAX_RSS.check(bytes)?;
+    }
+    Ok(())
 }

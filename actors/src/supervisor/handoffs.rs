@@ -18,6 +18,7 @@ use crate::agent_actor::HandoffDelivered;
 use crate::error::EngineError;
 use crate::messages::UpdateHandoff;
 use crate::messages::{CreateHandoff, GetHandoff, GetHandoffStats, Inbox, InboxItems, ListHandoffs, SetFallback};
+use crate::model::bounds;
 use crate::model::{AgentId, AgentState, EventKind, Handoff, HandoffStats, Lifecycle, Session, SessionId};
 use crate::session_actor::AgentGone;
 
@@ -191,6 +192,14 @@ impl Handler<Inbox> for Supervisor {
     type Result = Reply<InboxItems>;
 
     fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
+        let max = u64::try_from(inbox.max_observations).unwrap_or(u64::MAX);
+        let checked = bounds::WAIT.check(inbox.wait).and_then(|_| match max {
+            0 => Ok(()),
+            max => bounds::CLAIM_MAX.check(max).and(bounds::LEASE.check(inbox.lease)).map(drop),
+        });
+        if let Err(err) = checked {
+            return ready(Err(err));
+        }
         match self.stored_agent(inbox.agent) {
             Ok(agent) => self.deliver(agent.session, inbox, ctx),
             Err(err) => ready(Err(err)),

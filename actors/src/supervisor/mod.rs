@@ -341,6 +341,9 @@ impl Handler<Open> for Supervisor {
         if self.shutting_down {
             return ready(Err(EngineError::ShuttingDown));
         }
+        if let Err(err) = crate::model::bounds::SESSION_LIFETIME.check_some(spec.max_lifetime) {
+            return ready(Err(err));
+        }
         if let Some(external_id) = &spec.external_id {
             match self.engine.store.session_by_external_id(external_id) {
                 // Open and taking work: the same session (idempotent open).

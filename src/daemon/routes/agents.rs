@@ -1,7 +1,5 @@
 //! Agents: spawn, list, show, stop, restart, logs.
 
-use std::time::Duration;
-
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use baton_actors::model::{
     AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, RestartPolicy, SessionId, ShutdownPolicy,
@@ -11,16 +9,15 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::bounds;
 use crate::api::{AgentLogs, AgentUsage, AgentView, ErrorBody, ErrorCode, SpawnAgentRequest, StopAgentRequest};
 use crate::daemon::error::ApiError;
 use crate::daemon::state::AppState;
 use crate::{Baton, SpawnAgent};
+use baton_actors::model::bounds::{AGENT_MAX_RSS, AGENT_TIME_LIMIT, STOP_GRACE};
 
 /// How many lines of each stream a view carries.
 const VIEW_TAIL_LINES: usize = 5;
-
-/// The most lines the logs route returns.
-const MAX_LOG_LINES: usize = 10_000;
 
 /// Spawns an agent: answers once its record is durable, `running` with its
 /// pid, `queued` at a cap, or `failed` when its command could not start. An
@@ -83,16 +80,12 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
             "a role's template sets the restart policy and limits: give a command to set them",
         ));
     }
-    for (name, value) in [
-        ("max_runtime_ms", max_runtime_ms),
-        ("stale_after_ms", stale_after_ms),
-        ("max_rss_bytes", max_rss_bytes),
-        ("max_cpu_time_ms", max_cpu_time_ms),
-    ] {
-        if value == Some(0) {
-            return Err(ApiError::bad_request(format!("{name} must be above 0")));
-        }
-    }
+    let limits = AgentLimits {
+        max_runtime: bounds::millis_some("max_runtime_ms", max_runtime_ms, AGENT_TIME_LIMIT)?,
+        stale_after: bounds::millis_some("stale_after_ms", stale_after_ms, AGENT_TIME_LIMIT)?,
+        max_rss_bytes: max_rss_bytes.map(|bytes| bounds::count("max_rss_bytes", bytes, AGENT_MAX_RSS)).transpose()?,
+        max_cpu_time: bounds::millis_some("max_cpu_time_ms", max_cpu_time_ms, AGENT_TIME_LIMIT)?,
+    };
     if env.keys().any(|key| key.is_empty() || key.contains('=') || key.contains('\0')) {
         return Err(ApiError::bad_request("an environment variable's name must be non-empty, without '=' or NUL"));
     }
@@ -126,17 +119,12 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
         schedule.intensity.max_restarts = max_restarts;
         message = message.schedule(schedule);
     }
-    let limits = AgentLimits {
-        max_runtime: max_runtime_ms.map(Duration::from_millis),
-        stale_after: stale_after_ms.map(Duration::from_millis),
-        max_rss_bytes,
-        max_cpu_time: max_cpu_time_ms.map(Duration::from_millis),
-    };
     Ok(message.limits(limits))
 }
 
 /// Which agents to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only the agents of this session.
@@ -198,7 +186,7 @@ pub async fn stop(
     body: web::Payload,
 ) -> Result<web::Json<AgentView>, actix_web::Error> {
     let request: StopAgentRequest = super::optional_json(&request, body).await?;
-    let grace = request.grace_ms.map(Duration::from_millis);
+    let grace = bounds::millis_some("grace_ms", request.grace_ms, STOP_GRACE)?;
     let agent = state.baton.stop_agent(id.into_inner(), grace).await.map_err(ApiError::from)?;
     Ok(web::Json(view(&state.baton, agent, None)))
 }
@@ -222,7 +210,7 @@ pub async fn stop_session(
     body: web::Payload,
 ) -> Result<web::Json<Vec<AgentView>>, actix_web::Error> {
     let request: StopAgentRequest = super::optional_json(&request, body).await?;
-    let grace = request.grace_ms.map(Duration::from_millis);
+    let grace = bounds::millis_some("grace_ms", request.grace_ms, STOP_GRACE)?;
     let agents = state.baton.stop_session_agents(id.into_inner(), grace).await.map_err(ApiError::from)?;
     Ok(web::Json(agents.into_iter().map(|agent| view(&state.baton, agent, None)).collect()))
 }
@@ -244,11 +232,13 @@ pub async fn restart(state: web::Data<AppState>, id: web::Path<AgentId>) -> Resu
 
 /// Which output, and how much of it.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogsQuery {
     /// `stdout` (the default) or `stderr`.
     stream: Option<String>,
     /// The last this many lines (default 100, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
     lines: Option<usize>,
 }
 
@@ -272,7 +262,7 @@ pub async fn logs(
         Some("stderr") => OutputStream::Stderr,
         Some(other) => return Err(ApiError::bad_request(format!("unknown stream {other:?}: stdout or stderr"))),
     };
-    let lines = query.lines.unwrap_or(100).min(MAX_LOG_LINES);
+    let lines = super::bounds::size("lines", query.lines.unwrap_or(100), super::bounds::LIST_LIMIT)?;
     let agent = state.baton.agent(id.into_inner()).await?;
     let path = state.baton.agent_logs(agent.id).of(stream).to_path_buf();
     let tail = web::block(move || tail_or_empty(&path, lines))

@@ -21,6 +21,7 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// Which events a stream carries.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     /// Only events of this session.
@@ -81,6 +82,7 @@ fn server_sent_event(event: &Event) -> String {
 
 /// Which stored events to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Only events of this session.
@@ -88,6 +90,7 @@ pub struct LogQuery {
     /// Only events with a sequence number above this one (default 0: from the oldest kept).
     after: Option<u64>,
     /// At most this many events (default 100, at most 10,000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
 }
 
@@ -102,7 +105,7 @@ pub async fn event_log(
     query: web::Query<LogQuery>,
 ) -> Result<web::Json<Vec<Event>>, ApiError> {
     const PAGE: usize = 1000;
-    let limit = query.limit.unwrap_or(100).min(10_000);
+    let limit = super::bounds::size("limit", query.limit.unwrap_or(100), super::bounds::LIST_LIMIT)?;
     let mut after = query.after.unwrap_or(0);
     let mut found = Vec::new();
     while found.len() < limit {

@@ -9,11 +9,10 @@ use baton_actors::model::{AgentId, Handoff, HandoffId, HandoffState, HandoffStat
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::api::{
-    CreateHandoffRequest, ErrorBody, FallbackRequest, HandoffActionRequest, HandoffList, InboxContents, MAX_WAIT_MS,
-};
+use crate::api::{CreateHandoffRequest, ErrorBody, FallbackRequest, HandoffActionRequest, HandoffList, InboxContents};
 use crate::daemon::error::ApiError;
 use crate::daemon::state::AppState;
+use baton_actors::model::bounds;
 
 /// How many observations an inbox read leases unless told otherwise.
 const DEFAULT_INBOX_MAX: usize = 10;
@@ -54,11 +53,9 @@ fn create_message(request: CreateHandoffRequest) -> Result<CreateHandoff, ApiErr
     if matches!(&to, HandoffTarget::Role(role) if role.trim().is_empty()) {
         return Err(ApiError::bad_request("a handoff to a role must name the role"));
     }
-    for (name, value) in [("ack_within_ms", ack_within_ms), ("complete_within_ms", complete_within_ms)] {
-        if value == Some(0) {
-            return Err(ApiError::bad_request(format!("{name} must be above 0")));
-        }
-    }
+    let ack_within = super::bounds::millis_some("ack_within_ms", ack_within_ms, bounds::HANDOFF_DEADLINE)?;
+    let complete_within =
+        super::bounds::millis_some("complete_within_ms", complete_within_ms, bounds::HANDOFF_DEADLINE)?;
     let mut message = CreateHandoff::new(session, to, task).redeliver(redeliver);
     if let Some(from) = from {
         message = message.from(from);
@@ -66,17 +63,18 @@ fn create_message(request: CreateHandoffRequest) -> Result<CreateHandoff, ApiErr
     if let Some(payload) = payload {
         message = message.payload(payload);
     }
-    if let Some(ms) = ack_within_ms {
-        message = message.ack_within(Duration::from_millis(ms));
+    if let Some(within) = ack_within {
+        message = message.ack_within(within);
     }
-    if let Some(ms) = complete_within_ms {
-        message = message.complete_within(Duration::from_millis(ms));
+    if let Some(within) = complete_within {
+        message = message.complete_within(within);
     }
     Ok(message)
 }
 
 /// Which handoffs to list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only those of this session; the metrics are then this session's.
@@ -113,6 +111,7 @@ pub async fn list(
 
 /// Whose metrics.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// This session's; every session's when absent.
@@ -185,16 +184,20 @@ pub async fn update(
 
 /// What an inbox read takes, and how long it waits.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
     /// The most observations of its session to lease to the agent (default
     /// 10; 0 takes none).
+    #[param(minimum = 0, maximum = 10000)]
     max: Option<usize>,
     /// How long it holds them before they return to the queue, in
     /// milliseconds (default 300000).
+    #[param(minimum = 1, maximum = 86400000)]
     lease_ms: Option<u64>,
     /// How long to wait when nothing waits, in milliseconds (default 0:
     /// answer at once; at most 600000).
+    #[param(minimum = 0, maximum = 600000)]
     wait_ms: Option<u64>,
 }
 
@@ -215,18 +218,15 @@ pub async fn inbox(
     id: web::Path<AgentId>,
     query: web::Query<InboxQuery>,
 ) -> Result<web::Json<InboxContents>, ApiError> {
-    let wait_ms = query.wait_ms.unwrap_or(0);
-    if wait_ms > MAX_WAIT_MS {
-        return Err(ApiError::bad_request(format!("an inbox read waits at most {MAX_WAIT_MS} ms")));
-    }
-    if query.lease_ms == Some(0) {
-        return Err(ApiError::bad_request("lease_ms must be above 0"));
-    }
     let message = Inbox {
         agent: id.into_inner(),
-        max_observations: query.max.unwrap_or(DEFAULT_INBOX_MAX),
-        lease: query.lease_ms.map_or(DEFAULT_INBOX_LEASE, Duration::from_millis),
-        wait: Duration::from_millis(wait_ms),
+        max_observations: match query.max {
+            Some(0) => 0,
+            Some(max) => super::bounds::size("max", max, bounds::CLAIM_MAX)?,
+            None => DEFAULT_INBOX_MAX,
+        },
+        lease: super::bounds::millis_some("lease_ms", query.lease_ms, bounds::LEASE)?.unwrap_or(DEFAULT_INBOX_LEASE),
+        wait: super::bounds::millis("wait_ms", query.wait_ms.unwrap_or(0), bounds::WAIT)?,
     };
     let InboxItems { handoffs, observations, .. } = state.baton.inbox(message).await?;
     Ok(web::Json(InboxContents { handoffs, observations }))

@@ -12,6 +12,7 @@ use crate::hook::{HookEvent, HookOutcome, apply};
 
 /// Options of a hook delivery.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HookQuery {
     /// The id of the spool entry the event was (or would have been) spooled

@@ -2,6 +2,7 @@
 //! from their annotations.
 
 pub mod agents;
+pub mod bounds;
 pub mod daemon;
 pub mod events;
 pub mod handoffs;

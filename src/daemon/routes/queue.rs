@@ -1,7 +1,5 @@
 //! A session's observation queue: observe, list, stats, claim, ack, nack, requeue.
 
-use std::time::Duration;
-
 use actix_web::{get, post, web};
 use baton_actors::messages::Selection;
 use baton_actors::model::{AckReport, Enqueued, NewObservation, Observation, ObservationState, QueueStats, SessionId};
@@ -9,11 +7,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::Claim;
-use crate::api::{
-    AckRequest, ClaimRequest, ErrorBody, MAX_WAIT_MS, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection,
-};
+use crate::api::{AckRequest, ClaimRequest, ErrorBody, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection};
 use crate::daemon::error::ApiError;
 use crate::daemon::state::AppState;
+use baton_actors::model::bounds;
 
 /// Queues an observation; answers once it is durable.
 #[utoipa::path(
@@ -44,6 +41,7 @@ pub async fn observe(
 
 /// Filters for listing observations.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ObservationsQuery {
     /// Only those in this state: pending, leased, dead or acked (acked ones
@@ -53,6 +51,7 @@ pub struct ObservationsQuery {
     #[serde(default)]
     after: u64,
     /// At most this many (default 100, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<usize>,
 }
 
@@ -74,7 +73,7 @@ pub async fn list(
         Some(name) => Some(name.parse::<ObservationState>().map_err(|err| ApiError::bad_request(format!("{err}")))?),
         None => None,
     };
-    let limit = query.limit.unwrap_or(100).min(10_000);
+    let limit = super::bounds::size("limit", query.limit.unwrap_or(100), super::bounds::LIST_LIMIT)?;
     Ok(web::Json(state.baton.observations(id.into_inner(), wanted, query.after, limit).await?))
 }
 
@@ -112,16 +111,12 @@ pub async fn claim(
     if consumer.trim().is_empty() {
         return Err(ApiError::bad_request("name the consumer that claims"));
     }
-    let wait_ms = wait_ms.unwrap_or(0);
-    if wait_ms > MAX_WAIT_MS {
-        return Err(ApiError::bad_request(format!("a claim waits at most {MAX_WAIT_MS} ms")));
-    }
-    let mut claim = Claim::new(consumer).wait(Duration::from_millis(wait_ms));
+    let mut claim = Claim::new(consumer).wait(super::bounds::millis("wait_ms", wait_ms.unwrap_or(0), bounds::WAIT)?);
     if let Some(max) = max {
-        claim = claim.max(max);
+        claim = claim.max(super::bounds::size("max", max, bounds::CLAIM_MAX)?);
     }
     if let Some(lease_ms) = lease_ms {
-        claim = claim.lease(Duration::from_millis(lease_ms));
+        claim = claim.lease(super::bounds::millis("lease_ms", lease_ms, bounds::LEASE)?);
     }
     Ok(web::Json(state.baton.claim(id.into_inner(), claim).await?))
 }
@@ -166,7 +161,7 @@ pub async fn nack(
     body: web::Json<NackRequest>,
 ) -> Result<web::Json<Vec<Observation>>, ApiError> {
     let NackRequest { seqs, consumer, delay_ms } = body.into_inner();
-    let delay = Duration::from_millis(delay_ms);
+    let delay = super::bounds::millis("delay_ms", delay_ms, bounds::NACK_DELAY)?;
     Ok(web::Json(state.baton.nack(id.into_inner(), &seqs, consumer.as_deref(), delay).await?))
 }
 

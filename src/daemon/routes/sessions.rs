@@ -1,7 +1,5 @@
 //! Sessions: open, list, show, close.
 
-use std::time::Duration;
-
 use actix_web::{HttpRequest, get, post, web};
 use baton_actors::model::{HandoffTarget, OpenSession, Session, SessionId, SessionState};
 use serde::Deserialize;
@@ -34,13 +32,15 @@ pub async fn open(
     spec.external_id = external_id;
     spec.cwd = cwd;
     spec.meta = meta;
-    spec.max_lifetime = max_lifetime_ms.map(Duration::from_millis);
+    spec.max_lifetime =
+        super::bounds::millis_some("max_lifetime_ms", max_lifetime_ms, baton_actors::model::bounds::SESSION_LIFETIME)?;
     spec.fallback = fallback;
     Ok(web::Json(state.baton.open_session(spec).await?))
 }
 
 /// Filters for listing sessions.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only sessions in this state (active, idle, closing, closed, failed).
