@@ -39,14 +39,27 @@ pub struct QueueConfig {
     /// The largest payload accepted (an observation's, a handoff's, or a
     /// handoff's result), in bytes of its JSON text.
     pub max_payload_bytes: usize,
-    /// How many acked observations each session keeps for inspection (with
-    /// their idempotency keys); older ones are compacted away.
+    /// How many acked observations each session keeps for inspection; older
+    /// ones are compacted away, and their idempotency keys remembered apart.
     pub kept_acked: usize,
+    /// How long an idempotency key is recognised after its observation was
+    /// compacted away (at least; default a day, a long Claude Code session).
+    #[serde(with = "crate::model::duration_ms")]
+    pub key_window: std::time::Duration,
+    /// How many such keys each session remembers at most, the oldest
+    /// forgotten first (default 100,000).
+    pub key_window_max: usize,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { max_attempts: 5, max_payload_bytes: 1024 * 1024, kept_acked: 100 }
+        Self {
+            max_attempts: 5,
+            max_payload_bytes: 1024 * 1024,
+            kept_acked: 100,
+            key_window: std::time::Duration::from_secs(24 * 60 * 60),
+            key_window_max: 100_000,
+        }
     }
 }
 
@@ -98,9 +111,13 @@ pub(crate) struct Queue {
     live: BTreeMap<u64, Entry>,
     /// Acked observations kept for inspection, with their idempotency keys.
     kept: BTreeMap<u64, Option<String>>,
-    /// The idempotency keys of the live and kept observations: each record
-    /// carries its own key, so this is rebuilt from them at load.
+    /// The idempotency keys of the live and kept observations (each record
+    /// carries its own key, so this is rebuilt from them at load) and of the
+    /// remembered ones.
     keys: HashMap<String, u64>,
+    /// Keys remembered after their observations were compacted away, by
+    /// sequence number (so the oldest go first), with when they were set aside.
+    remembered: BTreeMap<u64, (String, DateTime<Utc>)>,
     /// The stored bundles, by their first sequence number.
     bundles: BTreeMap<u64, Bundle>,
 }
@@ -137,10 +154,13 @@ impl Queue {
         stats.pending = count(&live, ObservationState::Pending);
         stats.leased = count(&live, ObservationState::Leased);
         stats.dead = count(&live, ObservationState::Dead);
+        let remembered: BTreeMap<u64, (String, DateTime<Utc>)> =
+            stored.remembered.into_iter().map(|(seq, key, at)| (seq, (key, at))).collect();
         let live_keys = live.iter().filter_map(|(&seq, entry)| Some((entry.key.clone()?, seq)));
         let kept_keys = kept.iter().filter_map(|(&seq, key)| Some((key.clone()?, seq)));
-        let keys = live_keys.chain(kept_keys).collect();
-        Self { stats, live, kept, keys, bundles }
+        let remembered_keys = remembered.iter().map(|(&seq, (key, _))| (key.clone(), seq));
+        let keys = remembered_keys.chain(live_keys).chain(kept_keys).collect();
+        Self { stats, live, kept, keys, remembered, bundles }
     }
 
     /// The sequence number of the live or kept observation posted with `key`.
@@ -251,11 +271,30 @@ impl Queue {
         self.live.iter().filter(|(_, entry)| entry.state == state).map(|(&seq, e)| (seq, e.key.clone())).collect()
     }
 
-    /// Removals of kept acked observations, oldest first, so that `kept_acked`
-    /// remain after `acking` more are added.
-    pub(crate) fn evictions(&self, kept_acked: usize, acking: usize) -> Vec<QueueOp> {
-        let excess = (self.kept.len() + acking).saturating_sub(kept_acked).min(self.kept.len());
-        self.kept.iter().take(excess).map(|(&seq, key)| QueueOp::Remove { seq, key: key.clone() }).collect()
+    /// Removals of kept acked observations, oldest first, so that
+    /// `kept_acked` remain after `acking` more are added. The key of each
+    /// one removed is remembered from `now`, and remembered keys past the
+    /// key window, by age or by count, are forgotten.
+    pub(crate) fn evictions(&self, config: &QueueConfig, acking: usize, now: DateTime<Utc>) -> Vec<QueueOp> {
+        let excess = (self.kept.len() + acking).saturating_sub(config.kept_acked).min(self.kept.len());
+        let mut ops = Vec::new();
+        let mut remembering = 0;
+        for (&seq, key) in self.kept.iter().take(excess) {
+            ops.push(QueueOp::Remove { seq, key: None });
+            if let Some(key) = key {
+                ops.push(QueueOp::Remember { key: key.clone(), seq, at: now });
+                remembering += 1;
+            }
+        }
+        let window = chrono::TimeDelta::from_std(config.key_window).unwrap_or(chrono::TimeDelta::MAX);
+        let over_count = (self.remembered.len() + remembering).saturating_sub(config.key_window_max);
+        for (index, (key, at)) in self.remembered.values().enumerate() {
+            let expired = now.signed_duration_since(*at) > window;
+            if index < over_count || expired {
+                ops.push(QueueOp::Forget { key: key.clone() });
+            }
+        }
+        ops
     }
 
     /// The write that makes `ops`, with the stats that follow from them. Each
@@ -280,7 +319,10 @@ impl Queue {
                     adjust(&mut stats, self.live.get(seq).map(|entry| entry.state), None);
                     *seq
                 }
-                QueueOp::Bury { .. } | QueueOp::DropBundle { .. } => continue,
+                QueueOp::Bury { .. }
+                | QueueOp::DropBundle { .. }
+                | QueueOp::Remember { .. }
+                | QueueOp::Forget { .. } => continue,
             };
             let Some((first, bundle)) = self.bundle_of(seq) else { continue };
             let (left, removed) = touched.entry(first).or_insert((bundle, Vec::new()));
@@ -324,6 +366,15 @@ impl Queue {
                     self.kept.remove(seq);
                     if let Some(key) = key {
                         self.keys.remove(key);
+                    }
+                }
+                QueueOp::Remember { key, seq, at } => {
+                    self.keys.insert(key.clone(), *seq);
+                    self.remembered.insert(*seq, (key.clone(), *at));
+                }
+                QueueOp::Forget { key } => {
+                    if let Some(seq) = self.keys.remove(key) {
+                        self.remembered.remove(&seq);
                     }
                 }
                 QueueOp::Bury { .. } => {}

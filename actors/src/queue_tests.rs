@@ -116,18 +116,21 @@ fn acks_move_observations_to_the_kept_ones_and_evict_the_oldest() {
     assert_eq!(queue.standing(4), Standing::Unknown);
     assert_eq!(queue.standing(0), Standing::Unknown);
 
-    let evictions = queue.evictions(2, 1);
-    let evicted: Vec<(u64, Option<String>)> = evictions
+    let config = crate::QueueConfig { kept_acked: 2, ..crate::QueueConfig::default() };
+    let evictions = queue.evictions(&config, 1, now);
+    let evicted: Vec<String> = evictions
         .iter()
         .map(|op| match op {
-            QueueOp::Remove { seq, key } => (*seq, key.clone()),
+            QueueOp::Remove { seq, key: None } => format!("remove {seq}"),
+            QueueOp::Remember { key, seq, .. } => format!("remember {key} as {seq}"),
             other => panic!("unexpected {other:?}"),
         })
         .collect();
-    assert_eq!(evicted, vec![(1, Some("k1".into())), (2, Some("k2".into()))]);
+    assert_eq!(evicted, ["remove 1", "remember k1 as 1", "remove 2", "remember k2 as 2"]);
     queue.apply(&queue.write(evictions));
     assert_eq!(queue.stats().acked, 3, "evicting kept records does not change the count of acks");
-    assert!(queue.evictions(2, 0).is_empty());
+    assert_eq!((queue.seq_for_key("k1"), queue.seq_for_key("k2")), (Some(1), Some(2)), "their keys are remembered");
+    assert!(queue.evictions(&config, 0, now).is_empty());
 }
 
 #[test]
@@ -172,7 +175,7 @@ fn bundle_ops(write: &QueueWrite) -> Vec<String> {
         .filter_map(|op| match op {
             QueueOp::Bury { seq } => Some(format!("bury {seq}")),
             QueueOp::DropBundle { seqs } => Some(format!("drop {seqs:?}")),
-            QueueOp::Put(_) | QueueOp::Remove { .. } => None,
+            QueueOp::Put(_) | QueueOp::Remove { .. } | QueueOp::Remember { .. } | QueueOp::Forget { .. } => None,
         })
         .collect()
 }

@@ -505,3 +505,66 @@ async fn concurrent_enqueues_are_numbered_once_and_acked_ones_stay_gone_after_a_
     assert!(engine.baton.claim(id, Claim::new("d")).await.unwrap().is_empty());
     engine.baton.shutdown().await.unwrap();
 }
+
+/// A key posted, acked, and pushed out of the kept acked observations by
+/// 150 more was once forgotten: posted again, it was queued anew
+/// (`{"seq": 152, "duplicate": false}`). It is recognised for the key
+/// window, across a restart, and forgotten after it, by age or by count.
+#[tokio::test]
+async fn a_key_is_recognised_for_its_window_however_many_acks_follow() {
+    let engine = with_queue(|queue| queue.key_window_max = 1000);
+    let id = session(&engine).await;
+    let ack_one = |n: u64| {
+        let engine = &engine;
+        async move {
+            let first = engine.baton.observe(id, tool_use(n).with_key(format!("toolu_{n}"))).await.unwrap();
+            let claimed = claim_seqs(engine, id, Claim::new("c")).await;
+            engine.baton.ack(id, &claimed, Some("c")).await.unwrap();
+            first.seq
+        }
+    };
+    let first = ack_one(0).await;
+    for n in 1..=150 {
+        ack_one(n).await;
+    }
+    let again = engine.baton.observe(id, tool_use(0).with_key("toolu_0")).await.unwrap();
+    assert_eq!((again.seq, again.duplicate), (first, true), "the key is recognised after 150 later acks");
+
+    let engine = engine.restart().await;
+    let again = engine.baton.observe(id, tool_use(0).with_key("toolu_0")).await.unwrap();
+    assert_eq!((again.seq, again.duplicate), (first, true), "and after a restart");
+
+    // Past the window (a day by default), the next compaction forgets it.
+    engine.clock.advance(std::time::Duration::from_secs(24 * 60 * 60 + 1));
+    let next = engine.baton.observe(id, tool_use(200).with_key("toolu_200")).await.unwrap();
+    let claimed = claim_seqs(&engine, id, Claim::new("c")).await;
+    engine.baton.ack(id, &claimed, Some("c")).await.unwrap();
+    assert_eq!(claimed, [next.seq]);
+    let anew = engine.baton.observe(id, tool_use(0).with_key("toolu_0")).await.unwrap();
+    assert!(!anew.duplicate && anew.seq > next.seq, "forgotten after the window: {anew:?}");
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_remembers_at_most_its_count_of_keys() {
+    let engine = with_queue(|queue| {
+        queue.kept_acked = 1;
+        queue.key_window_max = 3;
+    });
+    let id = session(&engine).await;
+    let mut seqs = Vec::new();
+    for n in 0..6 {
+        seqs.push(engine.baton.observe(id, tool_use(n).with_key(format!("k{n}"))).await.unwrap().seq);
+        let claimed = claim_seqs(&engine, id, Claim::new("c")).await;
+        engine.baton.ack(id, &claimed, Some("c")).await.unwrap();
+    }
+    // One kept (k5), three remembered (k2 to k4); k0 and k1 were forgotten, oldest first.
+    for (n, expected) in [(2, true), (3, true), (4, true), (5, true), (1, false), (0, false)] {
+        let again = engine.baton.observe(id, tool_use(n).with_key(format!("k{n}"))).await.unwrap();
+        assert_eq!(again.duplicate, expected, "k{n}: {again:?}");
+        if expected {
+            assert_eq!(again.seq, seqs[n as usize]);
+        }
+    }
+    engine.baton.shutdown().await.unwrap();
+}

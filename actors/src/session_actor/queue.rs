@@ -514,7 +514,7 @@ impl Handler<AckObservations> for SessionActor {
         let result = (|| {
             self.accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "acks")?;
             let (leased, already_acked) = self.leased(&ack.seqs, ack.consumer.as_deref())?;
-            let mut ops = self.queue.evictions(self.engine.config.queue.kept_acked, leased.len());
+            let mut ops = self.queue.evictions(&self.engine.config.queue, leased.len(), now);
             for &seq in &leased {
                 let mut record = self.record(seq)?;
                 record.ack(now)?;

@@ -202,6 +202,9 @@ pub struct StoredQueue {
     pub bundles: Vec<(u64, u64)>,
     /// The live observations whose only record is their entry in a bundle.
     pub bundled: Vec<u64>,
+    /// The idempotency keys remembered after their observations were
+    /// compacted away: sequence number, key and when it was set aside.
+    pub remembered: Vec<(u64, String, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// One atomic change to a session's queue: new stats and the records they count.
@@ -231,6 +234,21 @@ pub enum QueueOp {
     Bury {
         /// Its sequence number.
         seq: u64,
+    },
+    /// Remembers an idempotency key whose observation is compacted away, so
+    /// that a repeated post with it is still recognised.
+    Remember {
+        /// The key.
+        key: String,
+        /// The sequence number of the observation first posted with it.
+        seq: u64,
+        /// When it was set aside: it is remembered for the key window from then.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Forgets a remembered idempotency key: its window is over.
+    Forget {
+        /// The key.
+        key: String,
     },
     /// Removes the bundle that covers `seqs`, and the tombstones within it:
     /// none of its observations is left only in it.

@@ -29,6 +29,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
@@ -44,6 +45,9 @@ const KEPT: u8 = 0x02;
 const KEY: u8 = 0x03;
 pub(super) const BUNDLE: u8 = 0x04;
 const GONE: u8 = 0x05;
+/// A remembered key's value: its sequence number and when it was set aside
+/// (milliseconds since the epoch), both big-endian.
+const REMEMBERED_LEN: usize = 16;
 
 /// The key prefix of one part of a session's queue.
 fn prefix(session: SessionId, tag: u8) -> Vec<u8> {
@@ -113,7 +117,7 @@ pub(super) fn check_record(key: &[u8], value: &[u8]) -> Result<(), StoreError> {
     match key.get(16) {
         Some(&STATS) => decode::<QueueStats>(TREE, key, value).map(drop),
         Some(&LIVE | &KEPT) => decode::<Observation>(TREE, key, value).map(drop),
-        Some(&KEY) if value.len() == 8 => Ok(()),
+        Some(&KEY) if value.len() == 8 || value.len() == REMEMBERED_LEN => Ok(()),
         Some(&BUNDLE) => unpack(key, value).map(drop),
         Some(&GONE) if value.is_empty() => Ok(()),
         Some(&KEY | &GONE) => Err(corrupt("a value of the wrong size")),
@@ -147,6 +151,12 @@ fn changes(session: SessionId, write: &QueueWrite) -> Result<Vec<Change>, StoreE
                 }
             }
             QueueOp::Bury { seq } => changes.push((seq_key(session, GONE, *seq), Some(Vec::new()))),
+            QueueOp::Remember { key, seq, at } => {
+                let mut value = seq.to_be_bytes().to_vec();
+                value.extend_from_slice(&at.timestamp_millis().to_be_bytes());
+                changes.push((idempotency_key(session, key), Some(value)));
+            }
+            QueueOp::Forget { key } => changes.push((idempotency_key(session, key), None)),
             QueueOp::DropBundle { seqs } => {
                 changes.push((seq_key(session, BUNDLE, seqs.start), None));
                 changes.extend(seqs.clone().map(|seq| (seq_key(session, GONE, seq), None)));
@@ -166,7 +176,9 @@ impl SledStore {
             .map(|observation| (observation.seq, observation.key))
             .collect();
         let bundles = self.bundles_from(session, 0)?.collect::<Result<Vec<_>, _>>()?;
-        let mut stored = StoredQueue { stats, live: Vec::new(), kept, bundles: Vec::new(), bundled: Vec::new() };
+        let remembered = self.remembered(session)?;
+        let mut stored =
+            StoredQueue { stats, live: Vec::new(), kept, bundles: Vec::new(), bundled: Vec::new(), remembered };
         if !bundles.is_empty() {
             let own: BTreeSet<u64> =
                 live.iter().map(|observation| observation.seq).chain(stored.kept.iter().map(|(seq, _)| *seq)).collect();
@@ -204,6 +216,28 @@ impl SledStore {
             let (key, value) = entry?;
             unpack(&key, &value)
         }))
+    }
+
+    /// The keys remembered past their observations (`0x03`, 16 bytes; the
+    /// 8-byte entries of schema 1 name observations that carry their keys
+    /// themselves, and are skipped. A build before this one ignores both).
+    fn remembered(&self, session: SessionId) -> Result<Vec<(u64, String, DateTime<Utc>)>, StoreError> {
+        let mut remembered = Vec::new();
+        let start = prefix(session, KEY);
+        for entry in self.observations.range(start.clone()..prefix(session, KEY + 1)) {
+            let (key, value) = entry?;
+            if value.len() != REMEMBERED_LEN {
+                continue;
+            }
+            let corrupt = |detail: &str| StoreError::Corrupt { tree: TREE, key: hex(&key), detail: detail.into() };
+            let name =
+                String::from_utf8(key[start.len()..].to_vec()).map_err(|_| corrupt("a key that is not UTF-8"))?;
+            let seq = u64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
+            let millis = i64::from_be_bytes(value[8..].try_into().expect("8 bytes"));
+            let at = DateTime::from_timestamp_millis(millis).ok_or_else(|| corrupt("a time out of range"))?;
+            remembered.push((seq, name, at));
+        }
+        Ok(remembered)
     }
 
     fn tombstones(&self, session: SessionId) -> Result<BTreeSet<u64>, StoreError> {
