@@ -284,6 +284,7 @@ impl BatonBuilder {
             commit_mode: self.commit_mode,
             faults: self.faults.clone(),
             flush_observer: self.flush_observer,
+            cache_capacity: Some(self.config.store_cache_bytes),
         };
         let mut config = self.config;
         let logs_dir = config.agents.logs_dir.get_or_insert_with(|| data_dir.join("agents")).clone();

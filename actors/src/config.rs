@@ -10,6 +10,9 @@ use crate::model::{Agent, AgentLimits, RestartPolicy, RestartSchedule, SessionId
 use crate::queue::QueueConfig;
 use crate::restart::RestartStrategy;
 
+/// The store's cache unless configured: 32 MiB.
+pub const DEFAULT_STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 /// How the engine behaves over time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -36,6 +39,10 @@ pub struct EngineConfig {
     /// watchdog ticks, a few hundred a tick. Agents whose run is not over are
     /// always kept.
     pub agent_retention: usize,
+    /// How many bytes of the store's pages sled keeps in memory. sled's own
+    /// default is 1 GiB, and a daemon under steady load grew toward it
+    /// without levelling off; past this, pages are read again from the disk.
+    pub store_cache_bytes: u64,
     /// The observation queues' limits.
     pub queue: QueueConfig,
     /// How agents are run.
@@ -212,6 +219,7 @@ impl Default for EngineConfig {
             event_retention: 100_000,
             handoff_retention: 100_000,
             agent_retention: 10_000,
+            store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,
             queue: QueueConfig::default(),
             agents: AgentConfig::default(),
         }

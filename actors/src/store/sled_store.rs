@@ -104,6 +104,9 @@ pub struct StoreOptions {
     pub faults: Faults,
     /// Told how long each flush took.
     pub flush_observer: Option<FlushObserver>,
+    /// How many bytes of pages sled caches (`None`: the engine's default,
+    /// [`DEFAULT_STORE_CACHE_BYTES`](crate::config::DEFAULT_STORE_CACHE_BYTES)).
+    pub cache_capacity: Option<u64>,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -170,7 +173,8 @@ impl SledStore {
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let open_err = |source: sled::Error| StoreError::Open { path: dir.to_owned(), source: Arc::new(source) };
         let record = read_record(dir)?;
-        let db = open_db(dir).map_err(open_err)?;
+        let cache = options.cache_capacity.unwrap_or(crate::config::DEFAULT_STORE_CACHE_BYTES);
+        let db = open_db(dir, cache).map_err(open_err)?;
         check_schema(&db, dir)?;
         let meta = db.open_tree("meta")?;
         let events = db.open_tree("events")?;
@@ -417,10 +421,10 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// the same process (an engine restarted in place) can find it still locked:
 /// that is retried briefly. Another process cannot hold it: the daemon takes
 /// the data dir's own lock first.
-fn open_db(dir: &Path) -> Result<sled::Db, sled::Error> {
+fn open_db(dir: &Path, cache_capacity: u64) -> Result<sled::Db, sled::Error> {
     let started = std::time::Instant::now();
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new().path(dir).cache_capacity(cache_capacity).open() {
             Err(sled::Error::Io(err)) if is_lock_held(&err) && started.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }

@@ -45,7 +45,7 @@ fn sessions_are_listed_oldest_first() {
 fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
     let dir = TempDir::new().unwrap();
     {
-        let db = open_db(&dir.path().join("store")).unwrap();
+        let db = open_db(&dir.path().join("store"), 1 << 20).unwrap();
         db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
@@ -59,12 +59,12 @@ fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
 fn a_store_with_an_older_schema_is_read_and_marked_with_the_current_one() {
     let dir = TempDir::new().unwrap();
     {
-        let db = open_db(&dir.path().join("store")).unwrap();
+        let db = open_db(&dir.path().join("store"), 1 << 20).unwrap();
         db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &1u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     drop(open(&dir));
-    let db = open_db(&dir.path().join("store")).unwrap();
+    let db = open_db(&dir.path().join("store"), 1 << 20).unwrap();
     let version = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
     assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
 }
@@ -73,7 +73,7 @@ fn a_store_with_an_older_schema_is_read_and_marked_with_the_current_one() {
 fn a_new_store_records_the_current_schema_version() {
     let dir = TempDir::new().unwrap();
     drop(open(&dir));
-    let db = open_db(&dir.path().join("store")).unwrap();
+    let db = open_db(&dir.path().join("store"), 1 << 20).unwrap();
     let version = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
     assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
 }

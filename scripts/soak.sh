@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Soak: mixed load on the daemon for a while, its RSS read every minute.
+# Two clients at about 20 operations/s each over the Unix socket: open a
+# session, observe (with idempotency keys), claim and ack, create and list
+# handoffs, read status and the event log. RSS should level off: the figures
+# at 10, 20 and 30 minutes within 15% of each other (docs/benchmarks.md).
+# Usage: scripts/soak.sh [MINUTES] (default 30)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes="${1:-30}"
+source scripts/lib/daemon.sh
+trap stop_daemon EXIT
+start_daemon
+python3 - "$minutes" "$BATON_SOCKET" "$daemon" <<'PY'
+import http.client, json, socket, sys, threading, time
+
+minutes, sock_path, pid = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+deadline = time.time() + minutes * 60
+RATE = 20.0  # operations a second, per client
+
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(sock_path)
+
+def call(method, path, body=None):
+    conn = Conn("localhost", timeout=30)
+    conn.request(method, path, json.dumps(body) if body is not None else None,
+                 {"Content-Type": "application/json"})
+    answer = conn.getresponse()
+    data = answer.read()
+    conn.close()
+    if answer.status >= 500:
+        raise SystemExit(f"{method} {path}: {answer.status} {data[:200]!r}")
+    return json.loads(data) if data and answer.getheader("Content-Type", "").startswith("application/json") else None
+
+errors, ops = [], [0, 0]
+
+def client(n):
+    try:
+        i = 0
+        while time.time() < deadline:
+            session = call("POST", "/v1/sessions", {"name": f"soak-{n}-{i}", "external_id": f"soak-{n}-{i // 50}"})["id"]
+            for j in range(8):
+                payload = {"tool_name": "Edit", "tool_input": {"file_path": f"src/{j}.rs", "old_string": "x" * 200}}
+                call("POST", f"/v1/sessions/{session}/observations", {"kind": "tool_use", "key": f"t{n}-{i}-{j}", "payload": payload})
+            claimed = call("POST", f"/v1/sessions/{session}/queue/claim", {"consumer": "soak", "max": 8})
+            if claimed:
+                call("POST", f"/v1/sessions/{session}/queue/ack", {"seqs": [o["seq"] for o in claimed], "consumer": "soak"})
+            call("POST", "/v1/handoffs", {"session": session, "to": {"kind": "role", "value": "none"}, "task": f"task {i}"})
+            call("GET", f"/v1/handoffs?session={session}")
+            call("GET", "/v1/status")
+            call("GET", "/v1/events/log?limit=50")
+            ops[n] += 14
+            time.sleep(max(0.0, 14 / RATE - 0.0))
+            i += 1
+    except BaseException as err:  # noqa: BLE001 - reported below
+        errors.append(err)
+
+def rss_mb():
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(2)]
+start = time.time()
+for thread in threads:
+    thread.start()
+samples = []
+while time.time() < deadline and not errors:
+    time.sleep(min(60, max(0, deadline - time.time())))
+    samples.append((round((time.time() - start) / 60), rss_mb(), sum(ops)))
+    print(f"minute {samples[-1][0]:>3}: RSS {samples[-1][1]:.1f} MB after {samples[-1][2]} operations", flush=True)
+for thread in threads:
+    thread.join(timeout=60)
+if errors:
+    raise SystemExit(f"a client failed: {errors[0]}")
+print()
+print("| minute | RSS | operations |")
+print("|---:|---:|---:|")
+for minute, rss, count in samples:
+    if minute % 10 == 0 or minute == samples[-1][0]:
+        print(f"| {minute} | {rss:.1f} MB | {count} |")
+marks = [rss for minute, rss, _ in samples if minute in (10, 20, 30)]
+if len(marks) >= 2:
+    spread = (max(marks) - min(marks)) / min(marks)
+    print(f"\nRSS at 10, 20 and 30 minutes within {spread:.0%} of each other (goal: 15%): {'MET' if spread <= 0.15 else 'NOT MET'}")
+PY
