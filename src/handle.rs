@@ -118,6 +118,13 @@ impl Baton {
         Ok(store.events_after(after, limit)?)
     }
 
+    /// How many stored records listings have skipped because they do not
+    /// decode, since the engine started; each is in the log with its key.
+    pub fn corrupt_records(&self) -> Result<u64> {
+        let store = self.inner.store.upgrade().ok_or(Error::Stopped)?;
+        Ok(store.corrupt_records())
+    }
+
     /// The data dir this engine keeps its files in.
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir

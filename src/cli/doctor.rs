@@ -118,7 +118,8 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
                     detail: format!("runs version {}, this CLI is {cli}; restart the daemon", version.version),
                 }
             });
-            checks.push(match context.client.get::<Status>("/v1/status").await {
+            let status = context.client.get::<Status>("/v1/status").await;
+            checks.push(match &status {
                 Ok(status) => {
                     let count = status.sessions.values().sum::<usize>();
                     let plural = if count == 1 { "" } else { "s" };
@@ -126,6 +127,9 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
                 }
                 Err(err) => Check { check: "store", verdict: Verdict::Fail, detail: err.to_string() },
             });
+            if let Ok(status) = &status {
+                checks.push(corrupt_records_check(status.corrupt_records));
+            }
         }
         Err(ClientError::Unreachable { source, .. }) => checks.push(match socket_state {
             Ok(_) => Check {
@@ -149,4 +153,13 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
         checks.push(Check { check: "daemon log", verdict: Verdict::Ok, detail: log.display().to_string() });
     }
     checks
+}
+
+/// Whether reads have skipped records that do not decode.
+fn corrupt_records_check(count: u64) -> Check {
+    let (verdict, detail) = match count {
+        0 => (Verdict::Ok, "every record read decodes".to_owned()),
+        count => (Verdict::Warn, format!("{count} skipped as undecodable; the daemon log names their keys")),
+    };
+    Check { check: "store records", verdict, detail }
 }
