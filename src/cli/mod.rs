@@ -196,10 +196,19 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     err.chain().find_map(|cause| cause.downcast_ref::<ClientError>()).map_or(1, ClientError::exit_code)
 }
 
+/// Whether the error is a write to a closed pipe (`baton ps | head`): the
+/// reader has what it wanted, so the command stops quietly, with success.
+/// Every verb writes through fallible writes whose errors end up here; a
+/// serde_json error keeps the I/O error it wraps out of the chain, so it is
+/// asked for its kind.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain()
-        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
-        .any(|err| err.kind() == std::io::ErrorKind::BrokenPipe)
+    err.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<std::io::Error>() {
+            Some(err) => Some(err.kind()),
+            None => cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Logging for client verbs: warnings on stderr, more with `-v`.

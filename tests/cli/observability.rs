@@ -5,7 +5,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 use std::time::Instant;
 
-use super::harness::{Home, request};
+use super::harness::{Home, describe, request};
 use crate::support::DEADLINE;
 
 #[test]
@@ -223,4 +223,29 @@ fn events_of_every_type_are_listed_and_streamed_past_a_corrupt_record() {
     let (_, log) = daemon.terminate();
     let key = format!("{corrupt:016x}");
     assert!(log.lines().any(|line| line.contains("WARN") && line.contains(&key)), "{log}");
+}
+
+/// Issue 18: `baton completions bash | head -1` panicked (exit 101), and
+/// `baton ps --json | head` printed `baton: Broken pipe (os error 32)`.
+#[test]
+fn a_command_whose_stdout_is_closed_stops_quietly_with_success() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    home.ok(&["session", "open"]);
+    let commands: [&[&str]; 7] = [
+        &["completions", "bash"],
+        &["ps", "--json"],
+        &["ps"],
+        &["session", "list", "--json"],
+        &["session", "list"],
+        &["events"],
+        &["--help"],
+    ];
+    for args in commands {
+        let mut child = home.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "baton {args:?}: {}", describe(&output));
+        assert!(output.stderr.is_empty(), "baton {args:?}: {}", describe(&output));
+    }
 }
