@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use baton_actors::model::{AdoptPolicy, RestartPolicy, SessionId, ShutdownPolicy};
+use baton_actors::model::{AdoptPolicy, AgentState, RestartPolicy, SessionId, ShutdownPolicy};
 
 use super::millis;
 use crate::api::{AgentView, SpawnAgentRequest};
@@ -108,12 +108,17 @@ pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
     };
     let view: AgentView = context.connect().await?.post("/v1/agents", &request).await?;
     if context.json {
-        return output::json(&view);
+        output::json(&view)?;
+    } else {
+        output::line(view.agent.id)?;
     }
-    if let Some(reason) = view.agent.reason.as_deref().filter(|_| view.agent.state.is_ended()) {
-        eprintln!("baton: agent {} is {}: {reason}", view.agent.id, view.agent.state);
+    // An agent that could not start keeps its record, for `baton ps`: its id
+    // is printed, and the failure is the command's.
+    if view.agent.state == AgentState::Failed {
+        let reason = view.agent.reason.as_deref().unwrap_or("no reason given");
+        anyhow::bail!("agent {} failed: {reason}", view.agent.id);
     }
-    output::line(view.agent.id)
+    Ok(())
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
