@@ -409,7 +409,7 @@ fn inbox_wait_is_woken_by_a_handoff_from_another_process() {
     let inbox = json_of(&home.ok(&["inbox", "--agent", &receiver, "--wait", "300ms", "--json"]));
     assert_eq!(inbox, json!({"handoffs": [], "observations": []}));
     assert!(started.elapsed() >= Duration::from_millis(300));
-    home.fails(&["inbox", "--agent", &receiver, "--wait", "11m"], 1);
+    home.fails(&["inbox", "--agent", &receiver, "--wait", "11m"], 2);
     agents.stop_all();
 }
 
