@@ -131,12 +131,12 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
                 checks.push(corrupt_records_check(status.corrupt_records));
             }
         }
-        Err(ClientError::Unreachable { source, .. }) => checks.push(match socket_state {
+        Err(ClientError::Unreachable { err, .. }) => checks.push(match socket_state {
             Ok(_) => Check {
                 check: "daemon",
                 verdict: Verdict::Warn,
                 detail: format!(
-                    "stale socket {} ({source}): no daemon runs; the next command starts one and replaces it",
+                    "stale socket {} ({err}): no daemon runs; the next command starts one and replaces it",
                     socket.display()
                 ),
             },

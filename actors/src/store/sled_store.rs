@@ -144,7 +144,7 @@ pub struct SledStore {
 impl SledStore {
     /// Opens (or creates) the store in `dir`, checking its schema version.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let open_err = |source: sled::Error| StoreError::Open { path: dir.to_owned(), source: Arc::new(source) };
+        let open_err = |err: sled::Error| StoreError::Open { path: dir.to_owned(), err: Arc::new(err) };
         let db = open_db(dir).map_err(open_err)?;
         check_schema(&db, dir)?;
         let events = db.open_tree("events")?;
