@@ -503,3 +503,24 @@ fn a_spawn_that_cannot_start_its_agent_exits_1_with_the_reason_and_keeps_the_rec
     assert_eq!(json.status.code(), Some(1), "{}", describe(&json));
     assert_eq!(json_of(&String::from_utf8(json.stdout).unwrap())["agent"]["state"], "failed");
 }
+
+/// Issue 18: spawn into a closed session was refused, but a restart there
+/// ran the agent again.
+#[test]
+fn restart_in_a_closed_session_is_refused_as_a_spawn_is() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let agent = home.ok(&["spawn", "--session", &session, "--", "true"]).trim().to_owned();
+    eventually("the agent to exit", || (view_of(&home, &agent)["agent"]["state"] == "exited").then_some(()));
+    home.ok(&["session", "close", &session]);
+    eventually("the session to close", || {
+        home.ok(&["session", "show", &session, "--json"]).contains("\"state\": \"closed\"").then_some(())
+    });
+
+    let spawn = home.fails(&["spawn", "--session", &session, "--", "true"], 5);
+    let restart = home.fails(&["restart", &agent], 5);
+    assert_eq!(restart, spawn, "a restart is refused as a spawn is");
+    assert_eq!(restart, format!("baton: session {session} is closed; it takes no new agents\n"));
+    assert_eq!(view_of(&home, &agent)["agent"]["state"], "exited");
+}
