@@ -384,9 +384,12 @@ async fn max_cpu_time_and_max_rss_fire() {
     let hog = "x=$(head -c 60000000 /dev/zero | tr '\\0' a); exec sleep 3600";
     let hog = engine.baton.spawn_agent(SpawnAgent::new(session, ["sh", "-c", hog]).limits(rss)).await.unwrap();
 
-    let spun = until(&engine, spinner.id, true, "max CPU time to fire", |a| a.state == AgentState::TimedOut).await;
+    // Issue 18: a resource limit's stop was shown as timed_out, as a time limit's.
+    let spun = until(&engine, spinner.id, true, "max CPU time to fire", |a| a.state.is_ended()).await;
+    assert_eq!(spun.state, AgentState::Killed);
     assert!(spun.reason.as_deref().unwrap().starts_with("CPU time of"), "{:?}", spun.reason);
-    let hogged = until(&engine, hog.id, true, "max RSS to fire", |a| a.state == AgentState::TimedOut).await;
+    let hogged = until(&engine, hog.id, true, "max RSS to fire", |a| a.state.is_ended()).await;
+    assert_eq!(hogged.state, AgentState::Killed);
     assert!(hogged.reason.as_deref().unwrap().starts_with("RSS of"), "{:?}", hogged.reason);
     finish(engine).await;
 }

@@ -120,13 +120,19 @@ impl SessionActor {
         match mode {
             CloseMode::Drain if outstanding > 0 && closing => Ok(self.engine.store.commit()),
             CloseMode::Drain if outstanding > 0 => {
-                let reason = reason.unwrap_or_else(|| format!("draining {outstanding} observations"));
-                self.change_state(&[SessionState::Closing], now, Some(reason))
+                let mut next = self.session.clone();
+                next.close_reason.clone_from(&reason);
+                let reason = Some(reason.unwrap_or_else(|| format!("draining {outstanding} observations")));
+                let from = next.transition(SessionState::Closing, now, reason.clone())?;
+                let event = EventKind::SessionStateChanged { from, to: SessionState::Closing, reason };
+                self.save(next, now, vec![event])
             }
             CloseMode::Drain => {
                 let steps: &[SessionState] =
                     if closing { &[SessionState::Closed] } else { &[SessionState::Closing, SessionState::Closed] };
-                let reason = reason.or_else(|| closing.then(|| "drained".to_owned()));
+                // The reason the close gave, else that the queue drained.
+                let given = reason.or_else(|| self.session.close_reason.clone());
+                let reason = given.or_else(|| closing.then(|| "drained".to_owned()));
                 self.change_state(steps, now, reason)
             }
             CloseMode::Discard => {
