@@ -31,8 +31,8 @@ use crate::model::{
 };
 use crate::queue::Queue;
 use crate::store::{Commit, QueueOp};
-use crate::supervisor::Supervisor;
 use crate::supervisor::child::{DeathNotice, Retire, Stop};
+use crate::supervisor::{StopAgentsOf, Supervisor};
 pub(crate) use handoffs::AgentGone;
 use handoffs::Handoffs;
 pub(crate) use queue::CurrentQueueStats;
@@ -109,11 +109,29 @@ impl SessionActor {
         self.save(next, now, events)
     }
 
-    /// Closes the session as `mode` says. Draining with observations still
+    /// Closes the session as `mode` says, whatever asks (a request, its max
+    /// lifetime, the end of a drain). Draining with observations still
     /// outstanding leaves it `closing` until they are acked; otherwise it ends
-    /// `closed`, and the actor retires once that is durable.
-    /// Open handoffs are cancelled: the session's agents are stopped.
+    /// `closed`, and the actor retires once that is durable. Open handoffs
+    /// are cancelled, the session's agents are stopped, and once it is closed
+    /// nobody is left waiting on it.
     fn close(&mut self, now: DateTime<Utc>, reason: Option<String>, mode: CloseMode) -> Result<Commit, EngineError> {
+        let change = self.close_record(now, reason, mode)?;
+        self.supervisor.do_send(StopAgentsOf { session: self.session.id });
+        if !self.session.is_open() {
+            self.waiters.release_all();
+            self.handoffs.release_all();
+        }
+        Ok(change)
+    }
+
+    /// The record's side of [`close`](Self::close).
+    fn close_record(
+        &mut self,
+        now: DateTime<Utc>,
+        reason: Option<String>,
+        mode: CloseMode,
+    ) -> Result<Commit, EngineError> {
         self.cancel_open_handoffs(now)?;
         let outstanding = self.queue.stats().outstanding();
         let closing = self.session.state == SessionState::Closing;
@@ -365,10 +383,6 @@ impl Handler<Close> for SessionActor {
         self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let change = self.close(self.engine.clock.now(), reason, mode);
-        if !self.session.is_open() {
-            self.waiters.release_all();
-            self.handoffs.release_all();
-        }
         let session = self.session.clone();
         let reply = async move {
             change?.await?;
