@@ -9,12 +9,12 @@ pub use baton_actors::{EngineError, StoreError};
 #[non_exhaustive]
 pub enum Error {
     /// The data dir could not be created.
-    #[error("cannot create the data dir {}: {source}", path.display())]
+    #[error("cannot create the data dir {}: {err}", path.display())]
     DataDir {
         /// The directory.
         path: PathBuf,
         /// What the system said.
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The engine's thread could not be started.
     #[error("cannot start the engine thread: {0}")]

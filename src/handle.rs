@@ -118,6 +118,13 @@ impl Baton {
         Ok(store.events_after(after, limit)?)
     }
 
+    /// How many stored records listings have skipped because they do not
+    /// decode, since the engine started; each is in the log with its key.
+    pub fn corrupt_records(&self) -> Result<u64> {
+        let store = self.inner.store.upgrade().ok_or(Error::Stopped)?;
+        Ok(store.corrupt_records())
+    }
+
     /// The data dir this engine keeps its files in.
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
@@ -273,9 +280,9 @@ impl BatonBuilder {
     pub fn spawn(self) -> Result<Baton> {
         let data_dir = self.data_dir.or_else(default_data_dir).ok_or_else(|| Error::DataDir {
             path: PathBuf::from("~/.local/share/baton"),
-            source: std::io::Error::other("no home directory is known; pass a data dir"),
+            err: std::io::Error::other("no home directory is known; pass a data dir"),
         })?;
-        std::fs::create_dir_all(&data_dir).map_err(|source| Error::DataDir { path: data_dir.clone(), source })?;
+        std::fs::create_dir_all(&data_dir).map_err(|err| Error::DataDir { path: data_dir.clone(), err })?;
 
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (exited_tx, exited_rx) = oneshot::channel();

@@ -39,9 +39,9 @@ pub use baton_actors::messages::{
 };
 pub use baton_actors::model::{
     AckReport, ActorRef, AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, CloseMode, Enqueued, Event, EventKind,
-    ExitStatus, Handoff, HandoffId, HandoffState, HandoffStats, HandoffStep, HandoffTarget, InvalidPayload, Latency,
-    MAX_PAYLOAD_DEPTH, NewObservation, Observation, ObservationKind, ObservationState, OpenSession, QueueStats,
-    RestartPolicy, RestartSchedule, Session, SessionId, SessionState, ShutdownPolicy,
+    EventType, ExitStatus, Handoff, HandoffId, HandoffState, HandoffStats, HandoffStep, HandoffTarget, InvalidPayload,
+    Latency, MAX_PAYLOAD_DEPTH, NewObservation, Observation, ObservationKind, ObservationState, OpenSession,
+    QueueStats, RestartPolicy, RestartSchedule, Session, SessionId, SessionState, ShutdownPolicy,
 };
 pub use baton_actors::{
     AgentConfig, Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy,

@@ -3,7 +3,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use baton::{Baton, BatonBuilder, ManualClock};
+use baton::{
+    ActorRef, AgentId, AgentState, Baton, BatonBuilder, EventKind, EventType, ExitStatus, HandoffId, HandoffState,
+    HandoffTarget, ManualClock, SessionId, SessionState,
+};
+use strum::IntoEnumIterator as _;
 use tempfile::TempDir;
 
 /// A JSON value `depth` arrays deep around a string, to test the payload
@@ -88,4 +92,54 @@ pub fn eventually_blocking<T>(what: &str, mut probe: impl FnMut() -> Option<T>) 
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// One event kind of every [`EventType`], in the order of the type. Each is
+/// built by a `match` over the type, which stops compiling when a type is
+/// added, so a new one cannot be left out of the tests that use these.
+pub fn one_event_kind_of_each_type() -> Vec<EventKind> {
+    let (session, agent, handoff) = (SessionId::new(), AgentId::new(), HandoffId::new());
+    EventType::iter()
+        .map(|event_type| {
+            let kind = match event_type {
+                EventType::SessionOpened => {
+                    EventKind::SessionOpened { name: Some("n".into()), external_id: Some("x".into()) }
+                }
+                EventType::SessionStateChanged => EventKind::SessionStateChanged {
+                    from: SessionState::Active,
+                    to: SessionState::Closing,
+                    reason: Some("done".into()),
+                },
+                EventType::ActorRestarted => {
+                    EventKind::ActorRestarted { actor: ActorRef::Session(session), restarts: 2, backoff_ms: 40 }
+                }
+                EventType::ObservationDead => {
+                    EventKind::ObservationDead { observation_seq: 4, attempts: 5, reason: "nacked".into() }
+                }
+                EventType::AgentStateChanged => EventKind::AgentStateChanged {
+                    agent,
+                    from: AgentState::Running,
+                    to: AgentState::Exited,
+                    reason: Some("stopped".into()),
+                },
+                EventType::AgentSpawned => EventKind::AgentSpawned { agent, pid: 42, restarts: 1 },
+                EventType::AgentExited => EventKind::AgentExited { agent, pid: 42, exit: Some(ExitStatus::exited(3)) },
+                EventType::HandoffCreated => {
+                    EventKind::HandoffCreated { handoff, from: Some(agent), to: HandoffTarget::Role("reviewer".into()) }
+                }
+                EventType::HandoffAssigned => EventKind::HandoffAssigned { handoff, agent, previous: None },
+                EventType::HandoffStateChanged => EventKind::HandoffStateChanged {
+                    handoff,
+                    from: HandoffState::Initiated,
+                    to: HandoffState::Acknowledged,
+                    note: Some("on it".into()),
+                },
+                EventType::ActorFailed => {
+                    EventKind::ActorFailed { actor: ActorRef::Agent(agent), reason: "too many".into() }
+                }
+            };
+            assert_eq!(EventType::from(&kind), event_type, "the sample of {event_type:?} is of another type");
+            kind
+        })
+        .collect()
 }

@@ -21,12 +21,12 @@ use crate::model::{
 pub enum StoreError {
     /// The database could not be opened (missing permissions, locked by another
     /// process, corrupt files).
-    #[error("cannot open the store at {}: {source}", path.display())]
+    #[error("cannot open the store at {}: {err}", path.display())]
     Open {
         /// The database directory.
         path: PathBuf,
         /// What sled said.
-        source: Arc<sled::Error>,
+        err: Arc<sled::Error>,
     },
     /// The database was written by a newer baton, whose records this one may misread.
     #[error(

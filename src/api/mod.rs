@@ -81,6 +81,10 @@ pub struct Status {
     /// zeros included), acknowledgement rate, time to acknowledge and to complete.
     #[serde(default)]
     pub handoffs: HandoffStats,
+    /// How many stored records could not be decoded and were skipped since the
+    /// daemon started (each is in the daemon's log with its key).
+    #[serde(default)]
+    pub corrupt_records: u64,
 }
 
 /// `POST /v1/sessions`: open a session (idempotent by `external_id`).

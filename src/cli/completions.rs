@@ -1,5 +1,7 @@
 //! `baton completions SHELL`: a completion script on stdout.
 
+use std::io::Write as _;
+
 use clap::CommandFactory as _;
 use clap_complete::Shell;
 
@@ -15,6 +17,10 @@ pub struct CompletionsArgs {
 
 /// Prints the script, for example `baton completions bash > ~/.local/share/bash-completion/completions/baton`.
 pub fn run(args: &CompletionsArgs) -> anyhow::Result<()> {
-    clap_complete::generate(args.shell, &mut Cli::command(), "baton", &mut std::io::stdout().lock());
+    // clap_complete panics when its writer fails: it writes to memory, and a
+    // closed stdout is an error like any other command's.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "baton", &mut script);
+    std::io::stdout().lock().write_all(&script)?;
     Ok(())
 }

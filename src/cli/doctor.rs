@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::context::Context;
 use super::output;
 use crate::StoreCheck;
-use crate::api::Version;
+use crate::api::{Status, Version};
 use crate::client::ClientError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -165,19 +165,23 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
                     detail: format!("runs version {}, this CLI is {cli}; restart the daemon", version.version),
                 }
             });
+            let status = context.client.get::<Status>("/v1/status").await;
             let client = context.client.clone().with_timeout(CHECK_TIMEOUT);
             checks.push(match client.get::<StoreCheck>("/v1/store/check").await {
                 Ok(found) => store_check(&found),
                 Err(err) => Check { check: "store", verdict: Verdict::Fail, detail: err.to_string() },
             });
+            if let Ok(status) = &status {
+                checks.push(corrupt_records_check(status.corrupt_records));
+            }
         }
-        Err(ClientError::Unreachable { source, .. }) => {
+        Err(ClientError::Unreachable { err, .. }) => {
             checks.push(match socket_state {
                 Ok(_) => Check {
                     check: "daemon",
                     verdict: Verdict::Warn,
                     detail: format!(
-                        "stale socket {} ({source}): no daemon runs; the next command starts one and replaces it",
+                        "stale socket {} ({err}): no daemon runs; the next command starts one and replaces it",
                         socket.display()
                     ),
                 },
@@ -196,4 +200,13 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
         checks.push(Check { check: "daemon log", verdict: Verdict::Ok, detail: log.display().to_string() });
     }
     checks
+}
+
+/// Whether reads have skipped records that do not decode.
+fn corrupt_records_check(count: u64) -> Check {
+    let (verdict, detail) = match count {
+        0 => (Verdict::Ok, "every record read decodes".to_owned()),
+        count => (Verdict::Warn, format!("{count} skipped as undecodable; the daemon log names their keys")),
+    };
+    Check { check: "store records", verdict, detail }
 }

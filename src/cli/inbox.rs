@@ -11,6 +11,7 @@ use chrono::Utc;
 
 use super::context::Context;
 use super::output;
+use super::values::{positive_duration, wait_duration};
 use crate::api::InboxContents;
 use crate::client::Client;
 
@@ -24,13 +25,13 @@ pub struct InboxArgs {
     #[arg(long, value_name = "AGENT", env = "BATON_AGENT_ID")]
     agent: AgentId,
     /// When nothing waits, wait this long for something to arrive (at most 10m).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     wait: Option<Duration>,
     /// The most observations of its session to lease to it (0 takes none).
     #[arg(long, value_name = "N", default_value_t = 10)]
     max: usize,
     /// How long it holds the observations before they return to the queue.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration, default_value = "5m")]
     lease: Duration,
 }
 

@@ -23,8 +23,9 @@ mod serve;
 mod session;
 mod status;
 mod store;
+mod values;
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -129,7 +130,10 @@ pub enum Command {
 
 /// Parses the command line, runs the verb, and turns the outcome into an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -138,6 +142,36 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit_code(&err))
         }
     }
+}
+
+/// Prints what clap found wrong with the command line as the contract's one
+/// line, `baton: ...`, with clap's hints (usage, tips) on the lines after it;
+/// exit 2. Help and version (and the help shown for a missing subcommand)
+/// are printed as clap prints them.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !err.use_stderr() || err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        err.exit();
+    }
+    let rendered = err.render().to_string();
+    let text = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+    // clap's message is its first paragraph; lines indented under it list
+    // what it names (missing arguments, possible values).
+    let mut paragraphs = text.split("\n\n").filter(|paragraph| !paragraph.trim().is_empty());
+    let message = paragraphs.next().unwrap_or_default();
+    let mut lines = message.lines().map(str::trim);
+    let mut line = lines.next().unwrap_or_default().to_owned();
+    let listed: Vec<&str> = lines.filter(|line| !line.is_empty()).collect();
+    if !listed.is_empty() {
+        let separator = if line.ends_with(':') { ", " } else { " " };
+        line = format!("{line} {}", listed.join(separator));
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "baton: {line}");
+    for hint in paragraphs.flat_map(str::lines).map(str::trim).filter(|hint| !hint.is_empty()) {
+        let _ = writeln!(stderr, "{hint}");
+    }
+    ExitCode::from(2)
 }
 
 /// Runs a parsed command line.
@@ -209,10 +243,19 @@ fn exit_code(err: &anyhow::Error) -> u8 {
     err.chain().find_map(|cause| cause.downcast_ref::<ClientError>()).map_or(1, ClientError::exit_code)
 }
 
+/// Whether the error is a write to a closed pipe (`baton ps | head`): the
+/// reader has what it wanted, so the command stops quietly, with success.
+/// Every verb writes through fallible writes whose errors end up here; a
+/// serde_json error keeps the I/O error it wraps out of the chain, so it is
+/// asked for its kind.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain()
-        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
-        .any(|err| err.kind() == std::io::ErrorKind::BrokenPipe)
+    err.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<std::io::Error>() {
+            Some(err) => Some(err.kind()),
+            None => cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind),
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Logging for client verbs: warnings on stderr, more with `-v`.

@@ -88,8 +88,7 @@ pub async fn ensure_running(client: &Client, autostart: Option<&Autostart>) -> R
     let Some(autostart) = autostart else {
         return Err(unreachable);
     };
-    let unreachable_because =
-        |source: io::Error| ClientError::Unreachable { socket: client.socket().to_owned(), source };
+    let unreachable_because = |err: io::Error| ClientError::Unreachable { socket: client.socket().to_owned(), err };
     let mut child = autostart.spawn().map_err(unreachable_because)?;
     tracing::info!(
         pid = child.id(),
@@ -178,9 +177,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let client = Client::new(dir.path().join("nobody.sock"));
         let err = ensure_running(&client, None).await.expect_err("nothing listens");
-        assert!(
-            matches!(&err, ClientError::Unreachable { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
-        );
+        assert!(matches!(&err, ClientError::Unreachable { err, .. } if err.kind() == std::io::ErrorKind::NotFound));
         assert_eq!(err.exit_code(), 3);
     }
 

@@ -179,7 +179,7 @@ impl Client {
     ) -> Result<Response<Incoming>, ClientError> {
         let stream = UnixStream::connect(&self.socket)
             .await
-            .map_err(|source| ClientError::Unreachable { socket: self.socket.clone(), source })?;
+            .map_err(|err| ClientError::Unreachable { socket: self.socket.clone(), err })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|err| ClientError::Protocol(format!("{method} {path}: HTTP handshake failed: {err}")))?;
@@ -262,12 +262,12 @@ fn excerpt(body: &[u8]) -> String {
 #[non_exhaustive]
 pub enum ClientError {
     /// connect() failed: no socket file, connection refused, permission denied...
-    #[error("cannot reach the baton daemon at {}: {source}", socket.display())]
+    #[error("cannot reach the baton daemon at {}: {err}", socket.display())]
     Unreachable {
         /// The socket we tried, so the message can name it.
         socket: PathBuf,
         /// What connect() said (or, after an autostart, why the daemon did not come up).
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The daemon answered with an error body `{"error":{"code","message"}}` ([`ErrorBody`]).
     #[error("{message}")]

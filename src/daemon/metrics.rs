@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -59,6 +60,7 @@ pub struct Metrics {
     handoff_time_to_complete: Family<StatLabel, FloatGauge>,
     requests: Family<RequestLabels, Histogram>,
     flushes: Histogram,
+    corrupt_records: Counter,
 }
 
 /// 50 µs to ~1.6 s, doubling: the same bounds as prometheus-client's
@@ -115,6 +117,12 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency", requests.clone());
         let flushes = Histogram::new(latency_buckets());
         registry.register("store_flush_duration_seconds", "Latency of store flushes (group commits)", flushes.clone());
+        let corrupt_records = Counter::default();
+        registry.register(
+            "store_corrupt_records",
+            "Stored records skipped because they do not decode (each is logged with its key)",
+            corrupt_records.clone(),
+        );
         Self {
             registry,
             sessions,
@@ -128,6 +136,7 @@ impl Metrics {
             handoff_time_to_complete,
             requests,
             flushes,
+            corrupt_records,
         }
     }
 
@@ -172,6 +181,9 @@ impl Metrics {
         self.handoff_ack_rate.set(handoffs.ack_rate.unwrap_or(f64::NAN));
         set_latency(&self.handoff_time_to_ack, handoffs.time_to_ack);
         set_latency(&self.handoff_time_to_complete, handoffs.time_to_complete);
+        // The store counts; the counter catches up with it.
+        let corrupt = baton.corrupt_records()?;
+        self.corrupt_records.inc_by(corrupt.saturating_sub(self.corrupt_records.get()));
         let mut text = String::new();
         encode(&mut text, &self.registry)
             .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot encode the metrics: {err}")))?;

@@ -106,12 +106,12 @@ pub enum InstallError {
     #[error("no home directory is known, so there is no user settings file; use --project")]
     NoHome,
     /// The file exists and could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {err}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        err: io::Error,
     },
     /// The file is not JSON.
     #[error("{} is not valid JSON ({reason}); nothing was changed", path.display())]
@@ -130,12 +130,12 @@ pub enum InstallError {
         problem: String,
     },
     /// The new file (or its backup) could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {err}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        err: io::Error,
     },
 }
 
@@ -168,7 +168,7 @@ fn edit(
     change: impl FnOnce(&mut OrderedJson) -> Result<Vec<(HookEventName, EventChange)>, ShapeError>,
 ) -> Result<SettingsReport, InstallError> {
     let target = follow_symlink(settings)?;
-    let read_error = |source| InstallError::Read { path: settings.to_owned(), source };
+    let read_error = |err| InstallError::Read { path: settings.to_owned(), err };
     let existing = match fs::read(&target) {
         Ok(bytes) => Some((bytes, fs::metadata(&target).map_err(read_error)?.permissions().mode() & 0o7777)),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
@@ -205,7 +205,7 @@ fn edit(
 
 /// A write to `path` that failed with what the system said.
 fn write_error(path: &Path) -> impl FnOnce(io::Error) -> InstallError + '_ {
-    move |source| InstallError::Write { path: path.to_owned(), source }
+    move |err| InstallError::Write { path: path.to_owned(), err }
 }
 
 /// The file `settings` names: itself, or what it links to when it is a symlink,
@@ -213,7 +213,7 @@ fn write_error(path: &Path) -> impl FnOnce(io::Error) -> InstallError + '_ {
 fn follow_symlink(settings: &Path) -> Result<PathBuf, InstallError> {
     match fs::symlink_metadata(settings) {
         Ok(meta) if meta.file_type().is_symlink() => {
-            fs::canonicalize(settings).map_err(|source| InstallError::Read { path: settings.to_owned(), source })
+            fs::canonicalize(settings).map_err(|err| InstallError::Read { path: settings.to_owned(), err })
         }
         _ => Ok(settings.to_owned()),
     }

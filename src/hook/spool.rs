@@ -177,14 +177,9 @@ impl<E: fmt::Display> fmt::Display for SpoolError<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for SpoolError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SpoolError::Io(source) => Some(source),
-            SpoolError::Delivery { error, .. } => Some(error),
-        }
-    }
-}
+/// The message names the cause, so it is not also given as the source: a
+/// printed chain would say it twice.
+impl<E: std::error::Error + 'static> std::error::Error for SpoolError<E> {}
 
 /// One line of a snapshot read, and where it ends in the file.
 enum Line {

@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use super::harness::{Home, error_code, request};
+use super::harness::{Home, describe, error_code, request};
 
 /// How long a test waits for something that should happen soon.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -473,4 +473,54 @@ fn a_daemon_killed_during_a_stop_finishes_the_stop_when_it_comes_back() {
     });
     assert_eq!(view["agent"]["restarts"], 0, "{view}");
     eventually("the agent's process to be gone", || processes_running(&["sh", "-c", script]).is_empty().then_some(()));
+}
+
+/// Issue 18: a spawn whose agent could not start said so, then exited 0.
+#[test]
+fn a_spawn_that_cannot_start_its_agent_exits_1_with_the_reason_and_keeps_the_record() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let missing_cwd = home.dir.path().join("nonexistent");
+    let cases: [(&[&str], &str); 2] = [
+        (&["--", "/nonexistent/cmd"], "cannot start \"/nonexistent/cmd\""),
+        (&["--cwd", missing_cwd.to_str().unwrap(), "--", "true"], "No such file or directory"),
+    ];
+    for (options, reason) in cases {
+        let args: Vec<&str> =
+            ["spawn", "--session", session.as_str()].into_iter().chain(options.iter().copied()).collect();
+        let output = home.run(&args);
+        assert_eq!(output.status.code(), Some(1), "baton {args:?}: {}", describe(&output));
+        let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(&format!("baton: agent {id} failed: ")) && stderr.contains(reason), "{stderr}");
+        let view = view_of(&home, &id);
+        assert_eq!(view["agent"]["state"], "failed");
+        assert!(view["agent"]["reason"].as_str().unwrap().contains(reason), "{view}");
+    }
+    let json = home.run(&["spawn", "--session", &session, "--json", "--", "/nonexistent/cmd"]);
+    assert_eq!(json.status.code(), Some(1), "{}", describe(&json));
+    assert_eq!(json_of(&String::from_utf8(json.stdout).unwrap())["agent"]["state"], "failed");
+}
+
+/// Issue 18: spawn into a closed session was refused, but a restart there
+/// ran the agent again.
+#[test]
+fn restart_in_a_closed_session_is_refused_as_a_spawn_is() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let agent = home.ok(&["spawn", "--session", &session, "--", "true"]).trim().to_owned();
+    eventually("the agent to exit", || (view_of(&home, &agent)["agent"]["state"] == "exited").then_some(()));
+    home.ok(&["session", "close", &session]);
+    eventually("the session to close", || {
+        home.ok(&["session", "show", &session, "--json"]).contains("\"state\": \"closed\"").then_some(())
+    });
+
+    let spawn = home.fails(&["spawn", "--session", &session, "--", "true"], 5);
+    let restart = home.fails(&["restart", &agent], 5);
+    assert_eq!(restart, spawn, "a restart is refused as a spawn is");
+    assert_eq!(restart, format!("baton: session {session} is closed; it takes no new agents\n"));
+    assert_eq!(view_of(&home, &agent)["agent"]["state"], "exited");
 }

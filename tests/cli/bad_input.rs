@@ -127,3 +127,69 @@ fn optional_bodies_of_close_and_the_stops_are_refused_with_the_one_shape_when_ma
     let (got, answer) = request(&socket, "POST", &close, None).unwrap();
     assert_eq!(got, 200, "{answer}");
 }
+
+/// Issue 18: values the daemon refuses exited 1 after a request; they are
+/// usage errors, found before any request (no daemon runs here, and none may
+/// be started: a request would be exit 3).
+#[test]
+fn zero_limits_long_waits_and_an_empty_task_are_usage_errors_before_any_request() {
+    let home = Home::new();
+    let session = "01890000-0000-7000-8000-000000000000";
+    let agent = "01890000-0000-7000-8000-000000000001";
+    let spawn =
+        |flag: &'static str, value: &'static str| vec!["spawn", "--session", session, flag, value, "--", "true"];
+    let cases: Vec<Vec<&str>> = vec![
+        spawn("--max-runtime", "0s"),
+        spawn("--stale-after", "0s"),
+        spawn("--max-cpu-time", "0s"),
+        spawn("--max-rss", "0"),
+        vec!["queue", "claim", "--session", session, "--wait", "11m"],
+        vec!["queue", "claim", "--session", session, "--lease", "0s"],
+        vec!["queue", "claim", "--session", session, "--max", "0"],
+        vec!["inbox", "--agent", agent, "--wait", "11m"],
+        vec!["inbox", "--agent", agent, "--lease", "0s"],
+        vec!["handoff", "create", "--session", session, "--role", "reviewer", "--task", ""],
+        vec!["session", "open", "--max-lifetime", "0s"],
+    ];
+    for args in cases {
+        let stderr = home.fails(&args, 2);
+        // The flag is the one before the last value given (the command, for a spawn).
+        let values = args.iter().rposition(|arg| arg.starts_with("--") && *arg != "--").unwrap();
+        let flag = args[values];
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("baton: ") && first.contains(&format!("'{flag} <")), "baton {args:?}: {stderr}");
+        assert!(stderr.ends_with("For more information, try '--help'.\n"), "baton {args:?}: {stderr}");
+    }
+}
+
+/// Issue 18: clap's multi-line `error:` block became the contract's one line,
+/// with the usage hint after it.
+#[test]
+fn a_usage_error_is_one_baton_line_then_the_usage_hint() {
+    let home = Home::new();
+    let stderr = home.fails(&["ps", "--bogus"], 2);
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "baton: unexpected argument '--bogus' found",
+            "Usage: baton ps [OPTIONS]",
+            "For more information, try '--help'."
+        ],
+    );
+    let stderr = home.fails(&["spawn"], 2);
+    let first = stderr.lines().next().unwrap();
+    assert_eq!(first, "baton: the following required arguments were not provided: --session <ID>, <CMD>...");
+    assert!(stderr.lines().any(|line| line.starts_with("Usage: baton spawn")), "{stderr}");
+    assert!(!stderr.contains("error:"), "{stderr}");
+
+    for flag in ["--help", "--version"] {
+        let output = home.run(&[flag]);
+        assert_eq!(output.status.code(), Some(0), "{flag}");
+        assert!(output.stderr.is_empty(), "{flag}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            stdout.contains("Usage: baton") || stdout.trim() == concat!("baton ", env!("CARGO_PKG_VERSION")),
+            "{stdout}"
+        );
+    }
+}

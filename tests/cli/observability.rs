@@ -5,7 +5,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 use std::time::Instant;
 
-use super::harness::{Home, request};
+use super::harness::{Home, describe, request};
 use crate::support::DEADLINE;
 
 #[test]
@@ -148,4 +148,108 @@ fn every_answer_names_the_daemon_version() {
     // Same version: no warning.
     let output = home.run(&["session", "list"]);
     assert!(output.status.success() && output.stderr.is_empty(), "{}", super::harness::describe(&output));
+}
+
+/// Writes into the store of `home`'s data dir, before its daemon starts, an
+/// event of every type (sequence numbers 1 to N), a record that does not
+/// decode (N + 1) and one more event (N + 2); returns the events and the
+/// corrupt record's sequence number.
+fn store_every_event_type_and_a_corrupt_record(home: &Home) -> (Vec<baton::Event>, u64) {
+    use baton::engine::model::NewEvent;
+
+    let db = sled::open(home.data_dir().join("store")).unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    meta.insert("schema_version", &baton::engine::store::SCHEMA_VERSION.to_be_bytes()).unwrap();
+    let tree = db.open_tree("events").unwrap();
+    let session = baton::SessionId::new();
+    let kinds = crate::support::one_event_kind_of_each_type();
+    let corrupt = kinds.len() as u64 + 1;
+    let last = baton::EventKind::SessionOpened { name: None, external_id: None };
+    let seqs = (1..corrupt).chain([corrupt + 1]);
+    let events: Vec<baton::Event> = seqs
+        .zip(kinds.into_iter().chain([last]))
+        .map(|(seq, kind)| NewEvent::session(session, chrono::Utc::now(), kind).sequenced(seq))
+        .collect();
+    for event in &events {
+        tree.insert(event.seq.to_be_bytes(), serde_json::to_vec(event).unwrap()).unwrap();
+    }
+    tree.insert(corrupt.to_be_bytes(), b"{\"seq\":".as_slice()).unwrap();
+    db.flush().unwrap();
+    (events, corrupt)
+}
+
+/// Issue 18: one dead-lettered observation (its event held `seq` twice) broke
+/// `baton events`, `--follow` and the log for good; a record that does not
+/// decode is now skipped, logged, counted and reported.
+#[test]
+fn events_of_every_type_are_listed_and_streamed_past_a_corrupt_record() {
+    let home = Home::new();
+    let (events, corrupt) = store_every_event_type_and_a_corrupt_record(&home);
+    let daemon = home.serve();
+
+    let (status, body) = request(&home.socket(), "GET", "/v1/events/log?limit=1000", None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Vec<baton::Event>>(&body).unwrap(), events);
+    let listed: Vec<baton::Event> = serde_json::from_str(&home.ok(&["events", "--json"])).unwrap();
+    assert_eq!(listed, events);
+    let table = home.ok(&["events"]);
+    assert_eq!(table.lines().count(), events.len(), "{table}");
+    assert!(table.contains("observation_dead") && table.contains("\"observation_seq\":4"), "{table}");
+
+    let mut follower =
+        home.command(&["events", "--follow", "--after", "0", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stdout = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut streamed = Vec::new();
+    while streamed.len() < events.len() {
+        let line = lines_rx.recv_timeout(DEADLINE).expect("the follower stopped short of the last event");
+        streamed.push(serde_json::from_str::<baton::Event>(&line).unwrap());
+    }
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert_eq!(streamed, events);
+
+    let (_, metrics) = request(&home.socket(), "GET", "/metrics", None).unwrap();
+    assert!(metrics.contains("baton_store_corrupt_records_total 1\n"), "{metrics}");
+    // doctor reads every record back: the damaged one fails the store's check, by its key.
+    let key = format!("{corrupt:016x}");
+    let doctor = home.command(&["doctor"]).output().unwrap();
+    assert_eq!(doctor.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(report.contains("store records") && report.contains("1 skipped as undecodable"), "{report}");
+    assert!(report.lines().any(|line| line.starts_with("FAIL  store") && line.contains(&key)), "{report}");
+    let (_, log) = daemon.terminate();
+    assert!(log.lines().any(|line| line.contains("WARN") && line.contains(&key)), "{log}");
+}
+
+/// Issue 18: `baton completions bash | head -1` panicked (exit 101), and
+/// `baton ps --json | head` printed `baton: Broken pipe (os error 32)`.
+#[test]
+fn a_command_whose_stdout_is_closed_stops_quietly_with_success() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    home.ok(&["session", "open"]);
+    let commands: [&[&str]; 7] = [
+        &["completions", "bash"],
+        &["ps", "--json"],
+        &["ps"],
+        &["session", "list", "--json"],
+        &["session", "list"],
+        &["events"],
+        &["--help"],
+    ];
+    for args in commands {
+        let mut child = home.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "baton {args:?}: {}", describe(&output));
+        assert!(output.stderr.is_empty(), "baton {args:?}: {}", describe(&output));
+    }
 }

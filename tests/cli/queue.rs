@@ -179,3 +179,22 @@ fn bad_queue_input_gets_a_clear_error_and_changes_nothing() {
     let stderr = home.fails(&["queue", "ack", "--session", &id, "7"], 4);
     assert_eq!(stderr.trim(), format!("baton: session {id} has no observation 7"));
 }
+
+/// Issue 18: a drained session's record said `drained` where the close had
+/// given a reason.
+#[test]
+fn the_reason_a_close_gives_is_kept_once_the_queue_drains() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let id = open_session(&home);
+    home.ok(&["observe", "--session", &id, "--data", "1"]);
+    let said = home.ok(&["session", "close", &id, "--reason", "done for today"]);
+    assert_eq!(said.trim(), format!("closing {id} (done for today)"));
+    home.ok(&["queue", "claim", "--session", &id]);
+    home.ok(&["queue", "ack", "--session", &id, "1"]);
+    let closed = json_of(&home.ok(&["session", "show", &id, "--json"]));
+    assert_eq!((closed["state"].as_str(), closed["reason"].as_str()), (Some("closed"), Some("done for today")));
+    let events = home.ok(&["events", "--session", &id]);
+    let last = events.lines().last().unwrap();
+    assert!(last.contains(r#""from":"closing","reason":"done for today","to":"closed""#), "{events}");
+}

@@ -66,3 +66,30 @@ fn sigterm_leaves_a_flushed_store_and_no_socket() {
         baton.shutdown().await.unwrap();
     });
 }
+
+/// Issue 18: a cause was printed twice, as `IO error: Permission denied (os
+/// error 13): IO error: Permission denied (os error 13)`.
+#[test]
+fn an_error_names_each_cause_once() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.data_dir()).unwrap();
+    // The store's directory is a regular file: sled cannot open it.
+    std::fs::write(home.data_dir().join("store"), b"").unwrap();
+    let not_a_dir = home.dir.path().join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    let under_a_file = not_a_dir.join("data");
+    let missing_socket = home.dir.path().join("none.sock");
+    let cases: [(Vec<&str>, i32, &str); 3] = [
+        (vec!["serve"], 1, "cannot open the store at "),
+        (vec!["serve", "--data-dir", under_a_file.to_str().unwrap()], 1, "cannot create the data dir "),
+        (vec!["status", "--socket", missing_socket.to_str().unwrap()], 3, "cannot reach the baton daemon at "),
+    ];
+    for (args, code, what) in cases {
+        let stderr = home.fails(&args, code);
+        let lines: Vec<&str> = stderr.lines().filter(|line| !line.contains(" INFO ")).collect();
+        assert_eq!(lines.len(), 1, "baton {args:?}: {stderr}");
+        let line = lines[0];
+        assert!(line.starts_with("baton: ") && line.contains(what), "baton {args:?}: {line}");
+        assert_eq!(line.matches("(os error").count(), 1, "baton {args:?}: {line}");
+    }
+}

@@ -384,9 +384,12 @@ async fn max_cpu_time_and_max_rss_fire() {
     let hog = "x=$(head -c 60000000 /dev/zero | tr '\\0' a); exec sleep 3600";
     let hog = engine.baton.spawn_agent(SpawnAgent::new(session, ["sh", "-c", hog]).limits(rss)).await.unwrap();
 
-    let spun = until(&engine, spinner.id, true, "max CPU time to fire", |a| a.state == AgentState::TimedOut).await;
+    // Issue 18: a resource limit's stop was shown as timed_out, as a time limit's.
+    let spun = until(&engine, spinner.id, true, "max CPU time to fire", |a| a.state.is_ended()).await;
+    assert_eq!(spun.state, AgentState::Killed);
     assert!(spun.reason.as_deref().unwrap().starts_with("CPU time of"), "{:?}", spun.reason);
-    let hogged = until(&engine, hog.id, true, "max RSS to fire", |a| a.state == AgentState::TimedOut).await;
+    let hogged = until(&engine, hog.id, true, "max RSS to fire", |a| a.state.is_ended()).await;
+    assert_eq!(hogged.state, AgentState::Killed);
     assert!(hogged.reason.as_deref().unwrap().starts_with("RSS of"), "{:?}", hogged.reason);
     finish(engine).await;
 }
@@ -591,5 +594,24 @@ async fn past_the_retention_the_oldest_ended_agents_go_with_their_logs_and_live_
     let err = engine.baton.agent(ended[0].id).await.unwrap_err();
     assert!(err.to_string().contains(&ended[0].id.to_string()), "{err}");
     assert!(identity(&engine.baton.agent(live.id).await.unwrap()).is_alive(), "a running agent is never trimmed");
+    finish(engine).await;
+}
+
+/// Issue 18: a session closed by its max lifetime said closed while its
+/// agent went on running; it stops them, as a close on request does.
+#[tokio::test]
+async fn a_session_closed_by_its_max_lifetime_stops_its_agents() {
+    let engine = engine();
+    let spec = OpenSession::named("short").with_max_lifetime(Duration::from_secs(2));
+    let session = engine.baton.open_session(spec).await.unwrap().id;
+    let agent = engine.baton.spawn_agent(SpawnAgent::new(session, ["sleep", "3600"])).await.unwrap();
+    assert_eq!(agent.state, AgentState::Running);
+
+    let stopped = until(&engine, agent.id, true, "the agent to stop", |a| a.state.is_ended()).await;
+    assert_eq!(stopped.state, AgentState::Stopped);
+    assert_eq!(stopped.reason.as_deref(), Some("its session closed"));
+    assert!(!identity(&agent).is_alive());
+    let closed = engine.baton.session(session).await.unwrap();
+    assert_eq!((closed.state, closed.reason.as_deref()), (SessionState::Closed, Some("max lifetime reached")));
     finish(engine).await;
 }

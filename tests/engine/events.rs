@@ -1,5 +1,6 @@
 //! The event stream: every durable change, in order, without gaps.
 
+use baton::engine::model::NewEvent;
 use baton::{EventKind, OpenSession};
 use futures_util::StreamExt;
 
@@ -25,4 +26,23 @@ async fn a_subscriber_that_falls_behind_still_sees_every_event_in_order() {
     assert_eq!(stored, received[SESSIONS - 10..]);
     engine.baton.shutdown().await.unwrap();
     assert!(events.next().await.is_none(), "the stream ends when the engine stops");
+}
+
+/// Issue 18: an `observation_dead` event held `seq` twice and broke every listing.
+#[tokio::test]
+async fn an_event_of_every_type_reads_back_from_the_store_as_it_was_saved() {
+    use baton::engine::Store as _;
+    use baton::engine::store::{SledStore, StoreOptions};
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let session = baton::engine::model::Session::open(OpenSession::named("all"), chrono::Utc::now());
+    let kinds = crate::support::one_event_kind_of_each_type();
+    let events = kinds.iter().map(|kind| NewEvent::session(session.id, chrono::Utc::now(), kind.clone())).collect();
+    let saved = store.save_session(&session, events).unwrap();
+    store.commit().await.unwrap();
+
+    let read = store.events_after(0, usize::MAX).unwrap();
+    assert_eq!(read, saved);
+    assert_eq!(read.into_iter().map(|event| event.kind).collect::<Vec<_>>(), kinds);
 }

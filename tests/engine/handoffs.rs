@@ -85,6 +85,14 @@ async fn until(
 
 /// Stops every agent and shuts the engine down.
 async fn finish(engine: TestEngine) {
+    // Closing first cancels the open handoffs: stopping an agent that holds
+    // one would move it on, and could spawn another agent of its role after
+    // the list below was read, left running past the shutdown.
+    for session in engine.baton.sessions().await.unwrap() {
+        if session.is_open() {
+            engine.baton.close_session_with(session.id, baton::CloseMode::Discard, None).await.unwrap();
+        }
+    }
     for agent in engine.baton.agents(None).await.unwrap() {
         let stopped = engine.baton.stop_agent(agent.id, Some(Duration::from_secs(2))).await.unwrap();
         assert!(stopped.state.is_ended(), "{stopped:?}");

@@ -171,8 +171,8 @@ async fn after_max_attempts_an_observation_is_dead_until_requeued() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].reason.as_deref(), Some("nacked after 3 attempts (max 3)"));
     let event = loop {
-        if let EventKind::ObservationDead { seq, attempts, reason } = events.next().await.unwrap().kind {
-            break (seq, attempts, reason);
+        if let EventKind::ObservationDead { observation_seq, attempts, reason } = events.next().await.unwrap().kind {
+            break (observation_seq, attempts, reason);
         }
     };
     assert_eq!(event, (1, 3, "nacked after 3 attempts (max 3)".to_owned()));

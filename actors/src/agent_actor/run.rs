@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use super::spawned::{forget, reap_adopted, spawn_off_thread};
 use super::stop::{Answer, StopCause, StopOrder, reply};
+use super::watchdog::LimitPassed;
 use super::{AgentActor, Watch, logs_dir};
 use crate::clock::to_chrono;
 use crate::error::EngineError;
@@ -241,7 +242,7 @@ impl AgentActor {
 
     /// Applies the restart policy to a run that ended with `exit`, or that was
     /// stopped because `limit` fired (which counts as a failure).
-    pub(super) fn after_run(&mut self, exit: Option<ExitStatus>, limit: Option<String>, ctx: &mut Context<Self>) {
+    pub(super) fn after_run(&mut self, exit: Option<ExitStatus>, limit: Option<LimitPassed>, ctx: &mut Context<Self>) {
         let now = self.engine.clock.now();
         let pid = self.agent.pid.unwrap_or_default();
         let exited = EventKind::AgentExited { agent: self.agent.id, pid, exit };
@@ -252,7 +253,7 @@ impl AgentActor {
             crate::model::RestartPolicy::Always => true,
         };
         let how = match (&limit, exit) {
-            (Some(limit), _) => limit.clone(),
+            (Some(limit), _) => limit.to_string(),
             (None, Some(exit)) => exit.to_string(),
             (None, None) => "ended while baton was away; exit status unknown".to_owned(),
         };
@@ -260,7 +261,7 @@ impl AgentActor {
         next.last_exit = exit;
         let mut events = vec![exited];
         let outcome = if !wanted {
-            let to = if limit.is_some() { AgentState::TimedOut } else { AgentState::Exited };
+            let to = limit.as_ref().map_or(AgentState::Exited, LimitPassed::ended_state);
             Self::step(&mut next, to, now, Some(how), &mut events).map(|()| None)
         } else {
             match self.next_restart(now) {

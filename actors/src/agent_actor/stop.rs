@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::AgentActor;
+use super::watchdog::LimitPassed;
 use crate::error::EngineError;
 use crate::model::{Agent, AgentState, ExitStatus};
 use crate::process::{Signal, StopOutcome, stop_session};
@@ -25,8 +26,8 @@ const STOP_POLL: Duration = Duration::from_millis(20);
 pub(super) enum StopCause {
     /// Someone asked (a user, or the close of its session); the reason says who.
     Requested(String),
-    /// A watchdog limit fired; the reason says which.
-    Limit(String),
+    /// A watchdog limit fired.
+    Limit(LimitPassed),
     /// A new baton found the process running and its policy says to run it
     /// afresh; the reason says so.
     Replace(String),
@@ -71,7 +72,8 @@ impl AgentActor {
         ctx: &mut Context<Self>,
     ) {
         let reason = match &cause {
-            StopCause::Requested(reason) | StopCause::Limit(reason) | StopCause::Replace(reason) => reason.clone(),
+            StopCause::Requested(reason) | StopCause::Replace(reason) => reason.clone(),
+            StopCause::Limit(limit) => limit.to_string(),
         };
         match self.agent.state {
             AgentState::Running => {
@@ -111,6 +113,7 @@ impl AgentActor {
             | AgentState::Exited
             | AgentState::Failed
             | AgentState::TimedOut
+            | AgentState::Killed
             | AgentState::Stopped => reply(answer, Ok(self.agent.clone())),
         }
     }

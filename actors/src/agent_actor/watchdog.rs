@@ -3,6 +3,9 @@
 //! runtime, stale output, max RSS, max CPU time). The first limit found passed
 //! stops the run, with the limit as the reason.
 
+use std::fmt;
+use std::time::Duration;
+
 use actix::fut::wrap_future;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -76,34 +79,78 @@ impl AgentActor {
         }
     }
 
-    /// The first time limit (max runtime, stale output) the current run has
-    /// passed, as a reason.
-    fn time_limit_passed(&self, now: DateTime<Utc>) -> Option<String> {
+    /// The first time limit (max runtime, stale output) the current run has passed.
+    fn time_limit_passed(&self, now: DateTime<Utc>) -> Option<LimitPassed> {
         let limits = self.agent.limits;
         let watch = self.watch.as_ref()?;
         if let (Some(max), Some(started)) = (limits.max_runtime, self.agent.started_at) {
             if now - started >= to_chrono(max) {
-                return Some(format!("max runtime of {max:?} reached"));
+                return Some(LimitPassed::MaxRuntime(max));
             }
         }
         if let Some(stale) = limits.stale_after {
             if now - watch.last_output >= to_chrono(stale) {
-                return Some(format!("no output for {stale:?}"));
+                return Some(LimitPassed::StaleAfter(stale));
             }
         }
         None
     }
 
-    /// The first usage limit (max RSS, max CPU time) that `usage` passes, as
-    /// a reason.
-    fn usage_limit_passed(&self, usage: &SessionUsage) -> Option<String> {
+    /// The first usage limit (max RSS, max CPU time) that `usage` passes.
+    fn usage_limit_passed(&self, usage: &SessionUsage) -> Option<LimitPassed> {
         let limits = self.agent.limits;
         if let Some(max) = limits.max_rss_bytes.filter(|&max| usage.rss_bytes > max) {
-            return Some(format!("RSS of {} bytes over the limit of {max} bytes", usage.rss_bytes));
+            return Some(LimitPassed::MaxRss { rss: usage.rss_bytes, max });
         }
         if let Some(max) = limits.max_cpu_time.filter(|&max| usage.cpu_time > max) {
-            return Some(format!("CPU time of {:?} over the limit of {max:?}", usage.cpu_time));
+            return Some(LimitPassed::MaxCpuTime { used: usage.cpu_time, max });
         }
         None
+    }
+}
+
+/// A limit that a run passed, which stops it. Its text is the reason in the
+/// agent's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LimitPassed {
+    /// It ran this long.
+    MaxRuntime(Duration),
+    /// It wrote nothing for this long.
+    StaleAfter(Duration),
+    /// Its processes used more memory than the limit.
+    MaxRss {
+        /// Their RSS, in bytes.
+        rss: u64,
+        /// The limit, in bytes.
+        max: u64,
+    },
+    /// Its processes used more CPU time than the limit.
+    MaxCpuTime {
+        /// Their CPU time.
+        used: Duration,
+        /// The limit.
+        max: Duration,
+    },
+}
+
+impl LimitPassed {
+    /// The state of a run it stopped, when the restart policy does not run
+    /// it again: timed out for a time limit, killed for a resource limit.
+    pub(super) fn ended_state(&self) -> AgentState {
+        match self {
+            LimitPassed::MaxRuntime(_) | LimitPassed::StaleAfter(_) => AgentState::TimedOut,
+            LimitPassed::MaxRss { .. } | LimitPassed::MaxCpuTime { .. } => AgentState::Killed,
+        }
+    }
+}
+
+impl fmt::Display for LimitPassed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitPassed::MaxRuntime(max) => write!(f, "max runtime of {max:?} reached"),
+            LimitPassed::StaleAfter(stale) => write!(f, "no output for {stale:?}"),
+            LimitPassed::MaxRss { rss, max } => write!(f, "RSS of {rss} bytes over the limit of {max} bytes"),
+            LimitPassed::MaxCpuTime { used, max } => write!(f, "CPU time of {used:?} over the limit of {max:?}"),
+        }
     }
 }

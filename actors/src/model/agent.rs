@@ -51,8 +51,12 @@ pub enum AgentState {
     /// baton gave up on it: it could not be spawned, could not be stopped, or
     /// crashed more often than its restarts allow; `reason` says why.
     Failed,
-    /// Asked to stop, it outlived its grace period and was killed.
+    /// A time limit stopped it: its max runtime, or its stale limit (no
+    /// output for that long); `reason` says which.
     TimedOut,
+    /// A resource limit stopped it: its max RSS or its max CPU time;
+    /// `reason` says which.
+    Killed,
     /// Stopped on request, before it ran, while it waited to restart, or once
     /// it exited after being asked to.
     Stopped,
@@ -67,6 +71,7 @@ state_names!(AgentState {
     Exited => "exited",
     Failed => "failed",
     TimedOut => "timed_out",
+    Killed => "killed",
     Stopped => "stopped",
 });
 
@@ -80,9 +85,9 @@ impl Lifecycle for AgentState {
             (Queued, Starting | Stopped)
                 | (Starting, Running | Backoff | Failed | Stopping)
                 | (Running, Stopping | Exited | Backoff | Failed)
-                | (Stopping, Stopped | TimedOut | Backoff | Failed)
+                | (Stopping, Stopped | TimedOut | Killed | Backoff | Failed)
                 | (Backoff, Starting | Stopped)
-                | (Exited | Failed | TimedOut | Stopped, Queued)
+                | (Exited | Failed | TimedOut | Killed | Stopped, Queued)
         )
     }
 
@@ -93,10 +98,13 @@ impl Lifecycle for AgentState {
 }
 
 impl AgentState {
-    /// Whether its run is over (exited, failed, timed out or stopped): nothing
-    /// more happens to it unless someone restarts it by hand.
+    /// Whether its run is over (exited, failed, timed out, killed or stopped):
+    /// nothing more happens to it unless someone restarts it by hand.
     pub fn is_ended(self) -> bool {
-        matches!(self, AgentState::Exited | AgentState::Failed | AgentState::TimedOut | AgentState::Stopped)
+        matches!(
+            self,
+            AgentState::Exited | AgentState::Failed | AgentState::TimedOut | AgentState::Killed | AgentState::Stopped
+        )
     }
 
     /// Whether a process of its exists or is being spawned (starting, running or
@@ -594,6 +602,7 @@ mod tests {
                 (Running, Failed),
                 (Stopping, Stopped),
                 (Stopping, TimedOut),
+                (Stopping, Killed),
                 (Stopping, Backoff),
                 (Stopping, Failed),
                 (Backoff, Starting),
@@ -601,6 +610,7 @@ mod tests {
                 (Exited, Queued),
                 (Failed, Queued),
                 (TimedOut, Queued),
+                (Killed, Queued),
                 (Stopped, Queued),
             ],
         );
@@ -610,7 +620,7 @@ mod tests {
     fn ended_and_live_states_are_disjoint() {
         let ended: Vec<_> = AgentState::ALL.iter().filter(|s| s.is_ended()).copied().collect();
         let live: Vec<_> = AgentState::ALL.iter().filter(|s| s.is_live()).copied().collect();
-        assert_eq!(ended, [Exited, Failed, TimedOut, Stopped]);
+        assert_eq!(ended, [Exited, Failed, TimedOut, Killed, Stopped]);
         assert_eq!(live, [Starting, Running, Stopping]);
     }
 

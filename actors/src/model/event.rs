@@ -52,9 +52,14 @@ impl NewEvent {
 }
 
 /// What happened. Serialized with a `type` tag, such as `{"type": "session_opened", ...}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// [`EventType`] names the variants without their fields, and lists them all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum_discriminants(name(EventType), derive(strum::EnumIter, strum::IntoStaticStr))]
+#[strum_discriminants(strum(serialize_all = "snake_case"))]
+#[strum_discriminants(doc = "The type of an [`EventKind`], without its fields; `EventType::iter()` lists them all.")]
 #[non_exhaustive]
 pub enum EventKind {
     /// A session was opened.
@@ -84,8 +89,9 @@ pub enum EventKind {
     },
     /// An observation was set aside as dead after too many attempts.
     ObservationDead {
-        /// Its sequence number in the session's queue.
-        seq: u64,
+        /// Its sequence number in the session's queue. Not `seq`: that name is
+        /// the event's own, and the two share one JSON object.
+        observation_seq: u64,
         /// How many times it was claimed.
         attempts: u32,
         /// Why it was given up on.
@@ -164,19 +170,7 @@ pub enum EventKind {
 impl EventKind {
     /// The event's `type` tag, such as `session_opened`.
     pub fn name(&self) -> &'static str {
-        match self {
-            EventKind::SessionOpened { .. } => "session_opened",
-            EventKind::SessionStateChanged { .. } => "session_state_changed",
-            EventKind::ActorRestarted { .. } => "actor_restarted",
-            EventKind::ActorFailed { .. } => "actor_failed",
-            EventKind::ObservationDead { .. } => "observation_dead",
-            EventKind::AgentStateChanged { .. } => "agent_state_changed",
-            EventKind::AgentSpawned { .. } => "agent_spawned",
-            EventKind::AgentExited { .. } => "agent_exited",
-            EventKind::HandoffCreated { .. } => "handoff_created",
-            EventKind::HandoffAssigned { .. } => "handoff_assigned",
-            EventKind::HandoffStateChanged { .. } => "handoff_state_changed",
-        }
+        EventType::from(self).into()
     }
 }
 

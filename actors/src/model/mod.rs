@@ -19,7 +19,7 @@ pub mod session;
 
 pub use agent::{AdoptPolicy, ExitStatus, RestartPolicy, ShutdownPolicy, UnknownRestartPolicy};
 pub use agent::{Agent, AgentLimits, AgentState, RestartSchedule};
-pub use event::{ActorRef, Event, EventKind, NewEvent};
+pub use event::{ActorRef, Event, EventKind, EventType, NewEvent};
 pub use handoff::{Deadline, Handoff, HandoffState, HandoffStep, HandoffTarget};
 pub use handoff_stats::{HandoffStats, HandoffSummary, Latency};
 pub use ids::{AgentId, HandoffId, SessionId};

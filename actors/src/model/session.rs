@@ -165,6 +165,10 @@ pub struct Session {
     /// Why it entered its current state, when that is worth telling
     /// (closed by request, max lifetime reached, restart limit passed).
     pub reason: Option<String>,
+    /// The reason its close gave (a user's, or the max lifetime), kept while
+    /// it drains its queue so that the closed record still says why it closed.
+    #[serde(default)]
+    pub close_reason: Option<String>,
     /// When it was opened.
     pub created_at: DateTime<Utc>,
     /// When its record last changed.
@@ -196,6 +200,7 @@ impl Session {
             meta: spec.meta,
             state: SessionState::Active,
             reason: None,
+            close_reason: None,
             created_at: now,
             updated_at: now,
             last_active_at: now,

@@ -69,12 +69,12 @@ pub enum StopError {
         errno: Errno,
     },
     /// `/proc` could not be listed.
-    #[error("cannot list the processes of session {sid}: {source}")]
+    #[error("cannot list the processes of session {sid}: {err}")]
     Scan {
         /// The session.
         sid: u32,
         /// What the system said.
-        source: io::Error,
+        err: io::Error,
     },
     /// Processes outlived SIGKILL for [`KILL_WAIT`].
     #[error("session {sid} still has processes {pids:?} after SIGKILL")]
@@ -95,7 +95,7 @@ pub enum StopError {
 pub fn signal_session(sid: u32, signal: Signal) -> Result<(), StopError> {
     let group = agent_session(sid)?;
     let to_group = send(sid, -group, signal);
-    let stats = all_stats().map_err(|source| StopError::Scan { sid, source })?;
+    let stats = all_stats().map_err(|err| StopError::Scan { sid, err })?;
     to_group.and(signal_members(sid, signal, &stats))
 }
 
@@ -104,7 +104,7 @@ pub fn signal_session(sid: u32, signal: Signal) -> Result<(), StopError> {
 async fn signal_session_async(sid: u32, signal: Signal) -> Result<(), StopError> {
     let group = agent_session(sid)?;
     let to_group = send(sid, -group, signal);
-    let stats = all_stats_async().await.map_err(|source| StopError::Scan { sid, source })?;
+    let stats = all_stats_async().await.map_err(|err| StopError::Scan { sid, err })?;
     to_group.and(signal_members(sid, signal, &stats))
 }
 
@@ -179,7 +179,7 @@ async fn wait_until_empty(
         let _ = timeout_at(deadline, leader.exited()).await;
     }
     loop {
-        let stats = all_stats_async().await.map_err(|source| StopError::Scan { sid, source })?;
+        let stats = all_stats_async().await.map_err(|err| StopError::Scan { sid, err })?;
         let left: Vec<u32> =
             stats.iter().filter(|stat| is_member(stat, sid)).filter_map(|stat| pid_of(stat.pid)).collect();
         if left.is_empty() || Instant::now() >= deadline {

@@ -118,21 +118,21 @@ pub enum SpawnError {
         name: String,
     },
     /// The working directory is missing or not a directory.
-    #[error("cannot run in {}: {source}", cwd.display())]
+    #[error("cannot run in {}: {err}", cwd.display())]
     Cwd {
         /// The directory asked for.
         cwd: PathBuf,
         /// Why it cannot be used.
-        source: io::Error,
+        err: io::Error,
     },
     /// A log file could not be opened (its directory is missing, or a
     /// permission is lacking).
-    #[error("cannot open the log file {}: {source}", path.display())]
+    #[error("cannot open the log file {}: {err}", path.display())]
     Log {
         /// The log file.
         path: PathBuf,
         /// What the system said.
-        source: io::Error,
+        err: io::Error,
     },
     /// The program was not found in the `PATH` of its environment (or it is a
     /// script whose interpreter is missing).
@@ -144,25 +144,25 @@ pub enum SpawnError {
         cwd: PathBuf,
     },
     /// The program could not be executed (not executable, not a program).
-    #[error("cannot start {program:?} in {}: {source}", cwd.display())]
+    #[error("cannot start {program:?} in {}: {err}", cwd.display())]
     Start {
         /// The program, as given.
         program: String,
         /// The directory it was to run in.
         cwd: PathBuf,
         /// What the system said.
-        source: io::Error,
+        err: io::Error,
     },
     /// It started, but its identity could not be read from `/proc` (it was
     /// killed at once; this does not happen on a sane system).
-    #[error("started {program:?} as pid {pid} but cannot read its start time: {source}")]
+    #[error("started {program:?} as pid {pid} but cannot read its start time: {err}")]
     Identity {
         /// The program, as given.
         program: String,
         /// Its pid.
         pid: u32,
         /// What reading `/proc` said.
-        source: io::Error,
+        err: io::Error,
     },
 }
 
@@ -185,13 +185,13 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SpawnError> {
     }
     let cwd = match &spec.cwd {
         Some(cwd) => {
-            check_dir(cwd).map_err(|source| SpawnError::Cwd { cwd: cwd.clone(), source })?;
+            check_dir(cwd).map_err(|err| SpawnError::Cwd { cwd: cwd.clone(), err })?;
             cwd.clone()
         }
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
     let not_found = || SpawnError::NotFound { program: program.clone(), cwd: cwd.clone() };
-    let failed = |source: io::Error| SpawnError::Start { program: program.clone(), cwd: cwd.clone(), source };
+    let failed = |err: io::Error| SpawnError::Start { program: program.clone(), cwd: cwd.clone(), err };
     let path = executable(program, &spec.env, &cwd).ok_or_else(not_found)?;
     let argv = c_strings(spec.argv.iter().map(|arg| arg.as_bytes().to_vec())).map_err(failed)?;
     let envp = c_strings(spec.env.iter().map(|(name, value)| {
@@ -226,16 +226,16 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SpawnError> {
         errno => failed(errno.into()),
     })?;
     // Until it is reaped, the pid names the child, even if it exited.
-    let child = Child::new(pid).map_err(|source| {
+    let child = Child::new(pid).map_err(|err| {
         // Without a pidfd it cannot be waited for: it must not run unwatched.
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
-        failed(source)
+        failed(err)
     })?;
-    let identity = ProcessIdentity::of(child.id()).map_err(|source| {
+    let identity = ProcessIdentity::of(child.id()).map_err(|err| {
         // Dropping `child` reaps it.
         let _ = kill(pid, Signal::SIGKILL);
-        SpawnError::Identity { program: program.clone(), pid: child.id(), source }
+        SpawnError::Identity { program: program.clone(), pid: child.id(), err }
     })?;
     let stdin = feed.map(pipe::Sender::from_owned_fd).transpose().map_err(failed)?;
     Ok(Spawned { child, identity, stdin })
@@ -307,7 +307,7 @@ fn check_dir(dir: &Path) -> io::Result<()> {
 
 /// Opens a log file for the child to append to.
 fn open_log(path: &Path) -> Result<File, SpawnError> {
-    open_for_append(path).map_err(|source| SpawnError::Log { path: path.to_path_buf(), source })
+    open_for_append(path).map_err(|err| SpawnError::Log { path: path.to_path_buf(), err })
 }
 
 #[cfg(test)]

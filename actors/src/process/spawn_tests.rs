@@ -111,7 +111,7 @@ async fn a_file_that_is_not_executable_is_an_error_saying_why() {
     std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
     let spec = agents.spec(&[script.to_str().unwrap()]);
     let err = spawn(&spec).unwrap_err();
-    assert!(matches!(&err, SpawnError::Start { source, .. } if source.kind() == io::ErrorKind::PermissionDenied));
+    assert!(matches!(&err, SpawnError::Start { err, .. } if err.kind() == io::ErrorKind::PermissionDenied));
     assert!(err.to_string().contains("script.sh"), "{err}");
     agents.finish().await;
 }

@@ -31,8 +31,8 @@ use crate::model::{
 };
 use crate::queue::Queue;
 use crate::store::{Commit, QueueOp};
-use crate::supervisor::Supervisor;
 use crate::supervisor::child::{DeathNotice, Retire, Stop};
+use crate::supervisor::{StopAgentsOf, Supervisor};
 pub(crate) use handoffs::AgentGone;
 use handoffs::Handoffs;
 pub(crate) use queue::CurrentQueueStats;
@@ -109,24 +109,48 @@ impl SessionActor {
         self.save(next, now, events)
     }
 
-    /// Closes the session as `mode` says. Draining with observations still
+    /// Closes the session as `mode` says, whatever asks (a request, its max
+    /// lifetime, the end of a drain). Draining with observations still
     /// outstanding leaves it `closing` until they are acked; otherwise it ends
-    /// `closed`, and the actor retires once that is durable.
-    /// Open handoffs are cancelled: the session's agents are stopped.
+    /// `closed`, and the actor retires once that is durable. Open handoffs
+    /// are cancelled, the session's agents are stopped, and once it is closed
+    /// nobody is left waiting on it.
     fn close(&mut self, now: DateTime<Utc>, reason: Option<String>, mode: CloseMode) -> Result<Commit, EngineError> {
+        let change = self.close_record(now, reason, mode)?;
+        self.supervisor.do_send(StopAgentsOf { session: self.session.id });
+        if !self.session.is_open() {
+            self.waiters.release_all();
+            self.handoffs.release_all();
+        }
+        Ok(change)
+    }
+
+    /// The record's side of [`close`](Self::close).
+    fn close_record(
+        &mut self,
+        now: DateTime<Utc>,
+        reason: Option<String>,
+        mode: CloseMode,
+    ) -> Result<Commit, EngineError> {
         self.cancel_open_handoffs(now)?;
         let outstanding = self.queue.stats().outstanding();
         let closing = self.session.state == SessionState::Closing;
         match mode {
             CloseMode::Drain if outstanding > 0 && closing => Ok(self.engine.store.commit()),
             CloseMode::Drain if outstanding > 0 => {
-                let reason = reason.unwrap_or_else(|| format!("draining {outstanding} observations"));
-                self.change_state(&[SessionState::Closing], now, Some(reason))
+                let mut next = self.session.clone();
+                next.close_reason.clone_from(&reason);
+                let reason = Some(reason.unwrap_or_else(|| format!("draining {outstanding} observations")));
+                let from = next.transition(SessionState::Closing, now, reason.clone())?;
+                let event = EventKind::SessionStateChanged { from, to: SessionState::Closing, reason };
+                self.save(next, now, vec![event])
             }
             CloseMode::Drain => {
                 let steps: &[SessionState] =
                     if closing { &[SessionState::Closed] } else { &[SessionState::Closing, SessionState::Closed] };
-                let reason = reason.or_else(|| closing.then(|| "drained".to_owned()));
+                // The reason the close gave, else that the queue drained.
+                let given = reason.or_else(|| self.session.close_reason.clone());
+                let reason = given.or_else(|| closing.then(|| "drained".to_owned()));
                 self.change_state(steps, now, reason)
             }
             CloseMode::Discard => {
@@ -359,10 +383,6 @@ impl Handler<Close> for SessionActor {
         self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let change = self.close(self.engine.clock.now(), reason, mode);
-        if !self.session.is_open() {
-            self.waiters.release_all();
-            self.handoffs.release_all();
-        }
         let session = self.session.clone();
         let reply = async move {
             change?.await?;

@@ -327,7 +327,7 @@ impl SessionActor {
             let reason = format!("{why} after {} attempts (max {max_attempts})", record.attempts);
             info!(session_id = %self.session.id, seq = record.seq, %reason, "observation set aside as dead");
             record.bury(now, reason.clone())?;
-            let event = EventKind::ObservationDead { seq: record.seq, attempts: record.attempts, reason };
+            let event = EventKind::ObservationDead { observation_seq: record.seq, attempts: record.attempts, reason };
             Ok((QueueOp::Put(record.clone()), Some(event)))
         } else {
             record.release(now, delay.filter(|delay| !delay.is_zero()).map(|delay| now + to_chrono(delay)))?;

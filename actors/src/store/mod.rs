@@ -83,7 +83,14 @@ pub trait Store: Send + Sync + 'static {
     fn handoff_stats(&self, session: Option<SessionId>) -> Result<HandoffStats, StoreError>;
 
     /// Up to `limit` events with a sequence number above `after`, in order.
+    /// An event that does not decode is skipped (and counted, see
+    /// [`corrupt_records`](Store::corrupt_records)): one bad record never ends
+    /// a listing or a stream.
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError>;
+
+    /// How many records listings have skipped because they do not decode,
+    /// since the store was opened; each record counts once.
+    fn corrupt_records(&self) -> u64;
 
     /// Drops the oldest events so that at most `keep` remain; returns how many went.
     fn trim_events(&self, keep: usize) -> Result<usize, StoreError>;

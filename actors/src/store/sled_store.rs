@@ -42,6 +42,7 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::broadcast;
+use tracing::warn;
 
 use super::commit_record::{CommitRecord, Durability, record_path};
 use super::group_commit::{AfterCommit, Commit, CommitMode, GroupCommit};
@@ -134,6 +135,9 @@ pub struct SledStore {
     ended_agents: Mutex<BTreeSet<AgentId>>,
     /// What a commit needs, shared with the committer's thread.
     pub(super) sealing: Arc<Sealing>,
+    /// The records a listing skipped because they do not decode, by tree and
+    /// key: each is logged once and counted, and never ends a listing.
+    corrupt_records: Mutex<BTreeSet<(&'static str, Vec<u8>)>>,
     faults: Faults,
     /// Declared last so it is dropped first: its last flush runs while the
     /// database is still open.
@@ -171,7 +175,7 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`, checking its schema version and
     /// that it still holds every commit its commit record says was made.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let open_err = |source: sled::Error| StoreError::Open { path: dir.to_owned(), source: Arc::new(source) };
+        let open_err = |err: sled::Error| StoreError::Open { path: dir.to_owned(), err: Arc::new(err) };
         let record = read_record(dir)?;
         let cache = options.cache_capacity.unwrap_or(crate::config::DEFAULT_STORE_CACHE_BYTES);
         let db = open_db(dir, cache).map_err(open_err)?;
@@ -245,6 +249,7 @@ impl SledStore {
             handoff_sessions: db.open_tree("handoff_sessions")?,
             db,
             sealing,
+            corrupt_records: Mutex::default(),
             faults: options.faults,
             committer,
         })
@@ -282,6 +287,14 @@ impl SledStore {
             self.sealing.next_event_seq.store(last.seq + 1, Ordering::SeqCst);
         }
         unpublished.extend(events.iter().cloned());
+    }
+
+    /// Notes a record that a listing skipped because it does not decode: it is
+    /// logged the first time, and counted.
+    fn skip_corrupt(&self, tree: &'static str, key: &[u8], err: &StoreError) {
+        if lock(&self.corrupt_records).insert((tree, key.to_vec())) {
+            warn!(tree, key = %hex(key), cause = %err, "skipping a record that does not decode");
+        }
     }
 
     /// The events not yet published, locked: hold it across sequencing and writing.
@@ -577,12 +590,22 @@ impl Store for SledStore {
         };
         self.events
             .range(start.to_be_bytes()..)
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode("events", &key, &value)
+            .filter_map(|entry| match entry {
+                Ok((key, value)) => match decode_event(&key, &value) {
+                    Ok(event) => Some(Ok(event)),
+                    Err(err) => {
+                        self.skip_corrupt("events", &key, &err);
+                        None
+                    }
+                },
+                Err(err) => Some(Err(err.into())),
             })
+            .take(limit)
             .collect()
+    }
+
+    fn corrupt_records(&self) -> u64 {
+        u64::try_from(lock(&self.corrupt_records).len()).unwrap_or(u64::MAX)
     }
 
     fn trim_events(&self, keep: usize) -> Result<usize, StoreError> {
@@ -734,6 +757,29 @@ pub(super) fn encode_sized<T: Serialize>(record: &T, capacity: usize) -> Result<
 
 pub(super) fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { tree, key: hex(key), detail: err.to_string() })
+}
+
+/// Decodes an event. An `observation_dead` event written before its queue
+/// sequence number was called `observation_seq` holds `seq` twice (its own
+/// and the observation's, the latter last): it is read with the event's from
+/// its key and the observation's from the record.
+fn decode_event(key: &[u8], bytes: &[u8]) -> Result<Event, StoreError> {
+    decode("events", key, bytes).or_else(|err| {
+        let Ok(serde_json::Value::Object(mut record)) = serde_json::from_slice(bytes) else { return Err(err) };
+        if record.get("type").and_then(serde_json::Value::as_str) != Some("observation_dead")
+            || record.contains_key("observation_seq")
+        {
+            return Err(err);
+        }
+        let Some(observation_seq) = record.remove("seq") else { return Err(err) };
+        record.insert("observation_seq".into(), observation_seq);
+        record.insert("seq".into(), decode_seq(key)?.into());
+        serde_json::from_value(record.into()).map_err(|err| StoreError::Corrupt {
+            tree: "events",
+            key: hex(key),
+            detail: err.to_string(),
+        })
+    })
 }
 
 pub(super) fn decode_seq(key: &[u8]) -> Result<u64, StoreError> {

@@ -451,3 +451,40 @@ async fn a_commit_is_synced_and_recorded_before_it_is_answered() {
     assert_eq!(after.commit, before.1 + 1, "the answered commit is in the record");
     assert_eq!((after.sessions, after.last_event_seq), (1, 1));
 }
+
+#[test]
+fn an_event_that_does_not_decode_is_skipped_and_counted_once() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let session = SessionId::new();
+    let record = Session::open(OpenSession::default(), Utc::now());
+    store.save_session(&record, (0..3).map(|_| opened_event(session)).collect()).unwrap();
+    store.events.insert(2_u64.to_be_bytes(), b"{not json".as_slice()).unwrap();
+
+    for _ in 0..2 {
+        let seqs: Vec<u64> = store.events_after(0, 10).unwrap().iter().map(|event| event.seq).collect();
+        assert_eq!(seqs, [1, 3]);
+    }
+    // The limit counts the events returned, not the records read.
+    assert_eq!(store.events_after(0, 2).unwrap().len(), 2);
+    assert_eq!(store.corrupt_records(), 1);
+}
+
+/// Issue 18: `observation_dead` events were written with `seq` twice, the
+/// event's and the observation's.
+#[test]
+fn an_observation_dead_event_written_with_seq_twice_still_reads() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let session = SessionId::new();
+    let legacy = format!(
+        r#"{{"seq":9,"at":"2026-11-21T17:00:00Z","session":"{session}","type":"observation_dead","seq":4,"attempts":5,"reason":"nacked"}}"#
+    );
+    store.events.insert(9_u64.to_be_bytes(), legacy.as_bytes()).unwrap();
+
+    let events = store.events_after(0, 10).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].seq, events[0].session), (9, Some(session)));
+    assert_eq!(events[0].kind, EventKind::ObservationDead { observation_seq: 4, attempts: 5, reason: "nacked".into() });
+    assert_eq!(store.corrupt_records(), 0);
+}

@@ -12,7 +12,7 @@ use crate::agent_actor::StopRun;
 use crate::error::EngineError;
 use crate::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent, StopSessionAgents};
 use crate::model::bounds;
-use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind};
+use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, SessionId, SessionState};
 
 impl Handler<SpawnAgent> for Supervisor {
     type Result = Reply<Agent>;
@@ -53,26 +53,8 @@ impl Handler<SpawnAgent> for Supervisor {
         if spec.argv.first().is_none_or(String::is_empty) {
             return ready(Err(EngineError::InvalidRequest("an agent needs a command to run".into())));
         }
-        let session = match self.stored(spec.session) {
-            Ok(session) => session,
-            Err(err) => return ready(Err(err)),
-        };
-        if !session.is_open() || session.state == crate::model::SessionState::Closing {
-            return ready(Err(EngineError::SessionNotAccepting {
-                session: session.id,
-                state: session.state,
-                what: "new agents",
-            }));
-        }
-        if session.state == crate::model::SessionState::Idle {
-            // A spawn is activity: an idle session comes back, and stays while its agent works.
-            let woken = self.deliver(session.id, crate::session_actor::Resume, ctx);
-            let session_id = session.id;
-            ctx.spawn(actix::fut::wrap_future(async move {
-                if let Err(err) = woken.await {
-                    tracing::warn!(%session_id, cause = %err, "cannot wake the session of a spawned agent");
-                }
-            }));
+        if let Err(err) = self.admit_agent(spec.session, ctx) {
+            return ready(Err(err));
         }
         // The spec is a queued record already (`SpawnAgent` builds one): it
         // gets its own id and times now, so a message sent twice makes two agents.
@@ -138,6 +120,30 @@ impl Handler<StopSessionAgents> for Supervisor {
 }
 
 impl Supervisor {
+    /// Lets an agent run in `session`, which a spawn and a restart both ask:
+    /// refused unless the session is open and not closing; an idle session is
+    /// woken, and stays while its agent works.
+    fn admit_agent(&mut self, session: SessionId, ctx: &mut Context<Self>) -> Result<(), EngineError> {
+        let session = self.stored(session)?;
+        if !session.is_open() || session.state == SessionState::Closing {
+            return Err(EngineError::SessionNotAccepting {
+                session: session.id,
+                state: session.state,
+                what: "new agents",
+            });
+        }
+        if session.state == SessionState::Idle {
+            let woken = self.deliver(session.id, crate::session_actor::Resume, ctx);
+            let session_id = session.id;
+            ctx.spawn(actix::fut::wrap_future(async move {
+                if let Err(err) = woken.await {
+                    tracing::warn!(%session_id, cause = %err, "cannot wake the session of an agent");
+                }
+            }));
+        }
+        Ok(())
+    }
+
     /// Stops agent `id`: a queued one at once, a running one through its actor;
     /// one whose run is over is answered as it is.
     fn stop_agent(&mut self, id: AgentId, grace: Option<std::time::Duration>) -> Reply<Agent> {
@@ -189,6 +195,10 @@ impl Handler<RestartAgent> for Supervisor {
             Ok(from) => from,
             Err(err) => return ready(Err(err.into())),
         };
+        // And only in a session that takes agents, as a spawn (issue 18).
+        if let Err(err) = self.admit_agent(agent.session, ctx) {
+            return ready(Err(err));
+        }
         // Its run is over, but its actor may not have retired yet: it has
         // nothing left to do, so it is let go now (its notice, from an older
         // generation, is ignored).

@@ -32,6 +32,23 @@ use crate::restart::{RestartDecision, RestartHistory};
 /// rather than in one long pause.
 const AGENTS_TRIMMED_PER_TICK: usize = 256;
 
+/// From a session's actor that closed its session (on request, at its max
+/// lifetime, at the end of a drain): stop the session's agents.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct StopAgentsOf {
+    /// The session that closed.
+    pub(crate) session: SessionId,
+}
+
+impl Handler<StopAgentsOf> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, StopAgentsOf { session }: StopAgentsOf, ctx: &mut Context<Self>) {
+        self.stop_session_agents(session, ctx);
+    }
+}
+
 /// What the supervisor knows of the agents.
 #[derive(Default)]
 pub(super) struct Agents {

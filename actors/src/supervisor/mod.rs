@@ -45,6 +45,7 @@ use crate::model::{
 use crate::restart::{RestartDecision, RestartHistory};
 use crate::session_actor::{AgentsAtWork, Close, CurrentQueueStats, Get, Resume, SessionActor, SessionRequest};
 use crate::store::Commit;
+pub(crate) use agents::StopAgentsOf;
 use child::{ChildExited, Exit, Retire, Stop};
 pub(crate) use handoffs::{DeliverHandoff, PickAgents, Want};
 
@@ -383,15 +384,10 @@ impl Handler<GetSession> for Supervisor {
 impl Handler<CloseSession> for Supervisor {
     type Result = ResponseActFuture<Self, Result<Session, EngineError>>;
 
-    /// Closing a session (or starting to drain it) stops its agents.
+    /// Closing a session (or starting to drain it) stops its agents: its
+    /// actor asks for that ([`StopAgentsOf`]), as any close of it does.
     fn handle(&mut self, CloseSession { id, reason, mode }: CloseSession, ctx: &mut Context<Self>) -> Self::Result {
-        let reply = self.deliver(id, Close { reason, mode }, ctx);
-        Box::pin(wrap_future::<_, Self>(reply).map(move |result, act, ctx| {
-            if result.is_ok() {
-                act.stop_session_agents(id, ctx);
-            }
-            result
-        }))
+        Box::pin(wrap_future::<_, Self>(self.deliver(id, Close { reason, mode }, ctx)))
     }
 }
 

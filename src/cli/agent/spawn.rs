@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use baton_actors::model::{AdoptPolicy, RestartPolicy, SessionId, ShutdownPolicy};
+use baton_actors::model::{AdoptPolicy, AgentState, RestartPolicy, SessionId, ShutdownPolicy};
 
 use super::millis;
 use crate::api::{AgentView, SpawnAgentRequest};
 use crate::cli::UsageError;
 use crate::cli::context::Context;
 use crate::cli::output;
+use crate::cli::values::{positive, positive_duration};
 
 /// Options of `baton spawn`.
 #[derive(Debug, clap::Args)]
@@ -28,16 +29,16 @@ pub struct SpawnArgs {
     #[arg(long, value_name = "N")]
     max_restarts: Option<u32>,
     /// Stop it after it has run this long (30s, 2h).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     max_runtime: Option<Duration>,
     /// Stop it after this long without output.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     stale_after: Option<Duration>,
     /// Stop it when its processes use more memory than this many bytes (RSS).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = positive::<u64>)]
     max_rss: Option<u64>,
     /// Stop it when its processes used this much CPU time.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     max_cpu_time: Option<Duration>,
     /// Give it a stdin pipe on which its handoffs and its session's new
     /// observations arrive as JSON lines (it ends when the daemon stops).
@@ -108,12 +109,17 @@ pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
     };
     let view: AgentView = context.connect().await?.post("/v1/agents", &request).await?;
     if context.json {
-        return output::json(&view);
+        output::json(&view)?;
+    } else {
+        output::line(view.agent.id)?;
     }
-    if let Some(reason) = view.agent.reason.as_deref().filter(|_| view.agent.state.is_ended()) {
-        eprintln!("baton: agent {} is {}: {reason}", view.agent.id, view.agent.state);
+    // An agent that could not start keeps its record, for `baton ps`: its id
+    // is printed, and the failure is the command's.
+    if view.agent.state == AgentState::Failed {
+        let reason = view.agent.reason.as_deref().unwrap_or("no reason given");
+        anyhow::bail!("agent {} failed: {reason}", view.agent.id);
     }
-    output::line(view.agent.id)
+    Ok(())
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

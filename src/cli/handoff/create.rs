@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use baton_actors::model::{AgentId, Handoff, HandoffTarget, SessionId};
 
-use super::{json_value, millis, positive_duration};
+use super::{json_value, millis};
 use crate::api::CreateHandoffRequest;
 use crate::cli::context::Context;
 use crate::cli::output;
+use crate::cli::values::positive_duration;
 
 /// Options of `baton handoff create`.
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub struct CreateArgs {
     #[arg(long, value_name = "ROLE")]
     role: Option<String>,
     /// What the receiver is asked to do.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     task: String,
     /// Data passed along with the task, as JSON.
     #[arg(long, value_name = "JSON", value_parser = json_value)]

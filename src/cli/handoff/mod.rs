@@ -60,15 +60,6 @@ fn json_value(text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))
 }
 
-/// Reads a deadline: a duration above zero.
-fn positive_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(duration) if duration.is_zero() => Err("it must be above zero".to_owned()),
-        Ok(duration) => Ok(duration),
-        Err(err) => Err(err.to_string()),
-    }
-}
-
 /// A duration in whole milliseconds, for the wire.
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
