@@ -7,7 +7,8 @@
 //! - The handoff methods of [`Baton`] (`handoffs.rs`): create, route, move along, inboxes.
 //! - [`Claim`] and the queue methods of [`Baton`] (`queue.rs`): the observation queue.
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
-//! - `paths.rs`: default locations; `lock_file.rs`: opening the files `flock`s are taken on.
+//! - `paths.rs`: default locations; `lock_file.rs`: opening the files `flock`s are taken on;
+//!   `private_dir.rs`: the data and socket directories, private when baton makes them.
 //! - `cli/`: the `baton` command, one file per verb.
 //! - [`hook`]: the Claude Code hook adapter: reading hook events, the
 //!   fail-open spool, installing the hook in Claude Code's settings.
@@ -27,6 +28,7 @@ mod handoffs;
 pub mod hook;
 mod lock_file;
 mod paths;
+mod private_dir;
 mod queue;
 
 pub use baton_actors as engine;

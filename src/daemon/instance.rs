@@ -17,6 +17,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::lock_file::open_lock_file;
+use crate::private_dir::{self, Holds};
 
 /// The held lock on a data dir; released when dropped (or when the process dies).
 #[derive(Debug)]
@@ -55,14 +56,13 @@ impl InstanceLock {
     }
 }
 
-/// Binds the daemon's socket: its directory made 0700, a stale socket file
+/// Binds the daemon's socket: its directory made 0700 if missing (an existing
+/// one checked, see [`crate::private_dir`]), a stale socket file
 /// replaced, a live one refused, the new socket made 0600 before it appears
 /// at `socket`. Call it only while holding the [`InstanceLock`].
 pub fn bind_socket(socket: &Path) -> anyhow::Result<UnixListener> {
     let dir = socket.parent().context("the socket path has no directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the socket directory {}", dir.display()))?;
-    std::fs::set_permissions(dir, Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot make the socket directory {} private", dir.display()))?;
+    private_dir::prepare(dir, Holds::Socket)?;
     if socket.exists() {
         if UnixStream::connect(socket).is_ok() {
             bail!("a baton daemon is already listening on {}; it is not removed", socket.display());

@@ -25,7 +25,6 @@ mod peer;
 pub mod routes;
 mod state;
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +45,7 @@ use crate::Baton;
 use crate::api::VERSION_HEADER;
 use crate::config::Settings;
 use crate::hook::{Spool, deliver_spool};
+use crate::private_dir::{self, Holds};
 use descriptors::DescriptorBudget;
 
 /// How long in-flight requests get to finish once shutdown begins.
@@ -56,10 +56,7 @@ const WORKERS: usize = 2;
 
 /// Runs the daemon until SIGTERM or SIGINT; returns once it has stopped cleanly.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create the data dir {}", settings.data_dir.display()))?;
-    std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot make the data dir {} private", settings.data_dir.display()))?;
+    private_dir::prepare(&settings.data_dir, Holds::Data)?;
     let limit = descriptors::raise_limit();
     let lock = InstanceLock::acquire(&settings.lock_file())?;
     let listener = bind_socket(&settings.socket)?;

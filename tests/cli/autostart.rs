@@ -61,6 +61,9 @@ fn racing_clis_start_exactly_one_daemon() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert_eq!(request(&home.socket(), "GET", "/v1/health", None).unwrap().0, 200);
+    // The first CLI made the data dir (for the daemon's log): private, as the daemon would.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(home.data_dir()).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o700);
     let status: serde_json::Value = serde_json::from_str(&home.ok(&["status", "--json"])).unwrap();
     assert_eq!(status["pid"].as_i64(), Some(i64::from(daemons_for(&home.data_dir())[0])));
 }
