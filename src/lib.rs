@@ -47,7 +47,7 @@ pub use baton_actors::{
     AgentConfig, Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy,
     RoleTemplate, SystemClock,
 };
-pub use error::{EngineError, Error, Result, StoreError};
+pub use error::{ConfigError, EngineError, Error, Result, StoreError};
 pub use events::EventStream;
 pub use handle::{Baton, BatonBuilder};
 pub use paths::default_data_dir;

@@ -4,6 +4,7 @@ mod agents;
 mod autostart;
 mod bad_input;
 mod concurrency;
+mod config;
 mod descriptors;
 mod handoffs;
 mod harness;
