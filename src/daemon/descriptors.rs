@@ -12,6 +12,9 @@
 //! it with a reserve for everything else; [`super::instance::bind_socket`]
 //! makes sure a pause can never unlink the socket all the same.
 
+use std::io;
+use std::os::fd::RawFd;
+
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 /// Descriptors kept for the daemon itself, whatever the agents: standard
@@ -78,6 +81,39 @@ pub fn raise_limit() -> u64 {
         }
     }
     current.unwrap_or(u64::MAX)
+}
+
+/// Closes every descriptor above standard error that the process inherited.
+///
+/// A daemon started from a shell or by a CLI that held descriptors without
+/// close-on-exec (`exec 7>file; baton session list`) would otherwise hold
+/// them for its whole life, and hand them to every agent it starts (issue
+/// 17). `close_range(2)` (Linux 5.9) closes them in one call; on an older
+/// kernel, each one listed in `/proc/self/fd` is closed.
+///
+/// Call it first thing in `baton serve`, before the process opens anything:
+/// it closes whatever is open then.
+pub fn close_inherited() -> io::Result<()> {
+    // SAFETY: called before the daemon opens any descriptor, so none above 2
+    // is owned by anything in this process; nix and rustix do not wrap
+    // close_range.
+    if unsafe { nix::libc::close_range(3, nix::libc::c_uint::MAX, 0) } == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(nix::libc::ENOSYS | nix::libc::EINVAL)) {
+        return Err(err);
+    }
+    let inherited: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in inherited {
+        // The directory listing's own descriptor is among them, closed
+        // already: EBADF is expected.
+        let _ = nix::unistd::close(fd);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::info;
 
+pub use descriptors::close_inherited;
 pub use error::ApiError;
 pub use instance::{InstanceLock, bind_socket};
 pub use metrics::Metrics;

@@ -1,13 +1,16 @@
-//! File descriptors: a flood of connections cannot take the daemon down.
+//! File descriptors: a flood of connections cannot take the daemon down, and
+//! none leaks into the daemon or its agents.
 
 use std::io::{Read as _, Write as _};
+use std::os::fd::AsRawFd as _;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use rustix::process::{Resource, Rlimit, setrlimit};
 
-use super::harness::{Daemon, Home, error_code};
+use super::harness::{Daemon, Home, Leftovers, Reaper, daemons_for, describe, error_code};
 use crate::support::{DEADLINE, eventually_blocking};
 
 /// The daemon's limit on open files, soft and hard, so raising it cannot help.
@@ -66,4 +69,63 @@ fn a_flood_of_trickling_bodies_past_the_fd_limit_leaves_the_socket_and_every_com
     let (code, stderr) = daemon.terminate();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("Too many open files"), "{stderr}");
+}
+
+/// The descriptors `pid` holds, by number, each with what it points at.
+fn descriptors_of(pid: u32) -> Vec<(u32, PathBuf)> {
+    let mut held: Vec<(u32, PathBuf)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            Some((entry.file_name().to_str()?.parse().ok()?, std::fs::read_link(entry.path()).ok()?))
+        })
+        .collect();
+    held.sort();
+    held
+}
+
+#[test]
+fn a_descriptor_the_cli_inherited_reaches_neither_the_daemon_it_starts_nor_an_agent() {
+    let home = Home::new();
+    let _reaper = Reaper(home.data_dir());
+    // `exec 7>marker; baton session open`, with no daemon running.
+    let marker_path = home.dir.path().join("marker");
+    let marker = std::fs::File::create(&marker_path).unwrap();
+    let mut open = home.command(&["session", "open", "--name", "fds"]);
+    open.env_remove("BATON_NO_AUTOSTART");
+    let marker_fd = marker.as_raw_fd();
+    // SAFETY: dup2 is async-signal-safe; the new descriptor is left open
+    // (without close-on-exec, as dup2 makes it) for the program to inherit.
+    unsafe {
+        open.pre_exec(move || match nix::libc::dup2(marker_fd, 7) {
+            7 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+    let output = open.output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let session = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+
+    let status: serde_json::Value = serde_json::from_str(&home.ok(&["status", "--json"])).unwrap();
+    let daemon = u32::try_from(status["pid"].as_u64().unwrap()).unwrap();
+    let agent = home.ok(&["spawn", "--session", &session, "--", "sleep", "3613"]).trim().to_owned();
+    let views: serde_json::Value = serde_json::from_str(&home.ok(&["ps", "--json"])).unwrap();
+    let pid = u32::try_from(views[0]["agent"]["pid"].as_u64().expect("a running agent")).unwrap();
+    let _leftovers = Leftovers(vec![pid]);
+
+    let daemon_holds = descriptors_of(daemon);
+    assert!(
+        !daemon_holds.iter().any(|(_, target)| *target == marker_path),
+        "the daemon holds the marker: {daemon_holds:?}"
+    );
+    let agent_holds: Vec<u32> = descriptors_of(pid).into_iter().map(|(fd, _)| fd).collect();
+    assert_eq!(agent_holds, [0, 1, 2], "the agent holds more than its standard streams");
+
+    home.ok(&["stop", &agent]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(daemon).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    eventually_blocking("the daemon to exit", || daemons_for(&home.data_dir()).is_empty().then_some(()));
 }
