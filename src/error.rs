@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+pub use baton_actors::config::ConfigError;
 pub use baton_actors::{EngineError, StoreError};
 
 /// What a call on a [`Baton`](crate::Baton) handle can fail with.
@@ -16,6 +17,9 @@ pub enum Error {
         /// What the system said.
         err: std::io::Error,
     },
+    /// A tunable of the engine's config is out of its range.
+    #[error("invalid engine config: {0}")]
+    Config(#[from] ConfigError),
     /// The engine's thread could not be started.
     #[error("cannot start the engine thread: {0}")]
     Thread(std::io::Error),

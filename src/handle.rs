@@ -277,7 +277,10 @@ impl BatonBuilder {
 
     /// Starts the engine on a thread of its own and returns its handle once the
     /// store is open and every recorded session is accounted for.
+    /// A config with a tunable out of its range is refused
+    /// ([`Error::Config`]), as the daemon refuses it in a config file.
     pub fn spawn(self) -> Result<Baton> {
+        self.config.validate()?;
         let data_dir = self.data_dir.or_else(default_data_dir).ok_or_else(|| Error::DataDir {
             path: PathBuf::from("~/.local/share/baton"),
             err: std::io::Error::other("no home directory is known; pass a data dir"),

@@ -8,7 +8,8 @@
 //! - [`Claim`] and the queue methods of [`Baton`] (`queue.rs`): the observation queue.
 //! - The store methods of [`Baton`] (`store.rs`): check, back up, set a damaged store aside.
 //! - [`Error`] (`error.rs`): what the facade's calls fail with.
-//! - `paths.rs`: default locations; `lock_file.rs`: opening the files `flock`s are taken on.
+//! - `paths.rs`: default locations; `lock_file.rs`: opening the files `flock`s are taken on;
+//!   `private_dir.rs`: the data and socket directories, private when baton makes them.
 //! - `cli/`: the `baton` command, one file per verb.
 //! - [`hook`]: the Claude Code hook adapter: reading hook events, the
 //!   fail-open spool, installing the hook in Claude Code's settings.
@@ -28,6 +29,7 @@ mod handoffs;
 pub mod hook;
 mod lock_file;
 mod paths;
+mod private_dir;
 mod queue;
 mod store;
 
@@ -47,7 +49,7 @@ pub use baton_actors::{
     AgentConfig, Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy,
     RoleTemplate, SystemClock,
 };
-pub use error::{EngineError, Error, Result, StoreError};
+pub use error::{ConfigError, EngineError, Error, Result, StoreError};
 pub use events::EventStream;
 pub use handle::{Baton, BatonBuilder};
 pub use paths::default_data_dir;

@@ -1,4 +1,5 @@
-//! The engine's tunables, with the defaults a daemon runs with.
+//! The engine's tunables, with the defaults a daemon runs with, and their
+//! ranges (`config/validate.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Agent, AgentLimits, RestartPolicy, RestartSchedule, SessionId, duration_ms};
 use crate::queue::QueueConfig;
 use crate::restart::RestartStrategy;
+
+mod validate;
+
+pub use validate::{ConfigError, MAX_WATCHDOG_INTERVAL, MIN_LOG_MAX_BYTES, MIN_WATCHDOG_INTERVAL};
 
 /// The store's cache unless configured: 32 MiB.
 pub const DEFAULT_STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;

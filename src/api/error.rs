@@ -36,6 +36,8 @@ pub enum ErrorCode {
     /// (only a handoff's target acknowledges, starts, completes or fails it;
     /// only its sender cancels it).
     NotPermitted,
+    /// 408: the request's body did not arrive in time.
+    RequestTimeout,
     /// 413: the body is over the configured limit.
     PayloadTooLarge,
     /// 503: the store refuses writes, or the daemon is shutting down, or an
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict | ErrorCode::NotPermitted => 409,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
@@ -67,6 +70,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::NotPermitted => "not_permitted",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",

@@ -13,6 +13,7 @@ use super::output;
 use crate::StoreCheck;
 use crate::api::{Status, Version};
 use crate::client::ClientError;
+use crate::private_dir::{Holds, judge};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -38,9 +39,9 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
         None => "none found; defaults in use".into(),
     };
     checks.push(Check { check: "config file", verdict: Verdict::Ok, detail: config });
-    checks.push(private_dir("data dir", &settings.data_dir));
+    checks.push(private_dir("data dir", &settings.data_dir, Holds::Data));
     if let Some(dir) = settings.socket.parent() {
-        checks.push(private_dir("socket dir", dir));
+        checks.push(private_dir("socket dir", dir, Holds::Socket));
     }
     checks.extend(daemon_checks(context).await);
 
@@ -61,27 +62,31 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn private_dir(check: &'static str, dir: &Path) -> Check {
-    let own = nix::unistd::getuid().as_raw();
+/// The daemon's own rule ([`crate::private_dir`]) for a directory it would
+/// refuse; a warning for one others may read.
+fn private_dir(check: &'static str, dir: &Path, holds: Holds) -> Check {
+    let own = nix::unistd::geteuid().as_raw();
     let (verdict, detail) = match std::fs::metadata(dir) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             (Verdict::Ok, format!("{} does not exist yet; the daemon creates it", dir.display()))
         }
         Err(err) => (Verdict::Fail, format!("cannot read {}: {err}", dir.display())),
-        Ok(meta) if !meta.is_dir() => (Verdict::Fail, format!("{} is not a directory", dir.display())),
-        Ok(meta) if meta.uid() != own => {
-            (Verdict::Fail, format!("{} belongs to uid {}, not to you (uid {own})", dir.display(), meta.uid()))
-        }
-        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => (
-            Verdict::Warn,
-            format!(
-                "{} is readable by others (mode {:o}); run: chmod 700 {}",
-                dir.display(),
-                meta.permissions().mode() & 0o777,
-                dir.display()
+        Ok(meta) => match judge(meta.is_dir(), meta.uid(), meta.mode(), own, holds) {
+            Err(refusal) => (Verdict::Fail, refusal.explain(dir, holds)),
+            Ok(()) if holds == Holds::Socket && meta.mode() & 0o1002 == 0o1002 => {
+                (Verdict::Ok, format!("{} is shared but sticky; the socket in it is private", dir.display()))
+            }
+            Ok(()) if meta.mode() & 0o077 != 0 => (
+                Verdict::Warn,
+                format!(
+                    "{} is readable by others (mode {:o}); run: chmod 700 {}",
+                    dir.display(),
+                    meta.mode() & 0o777,
+                    dir.display()
+                ),
             ),
-        ),
-        Ok(_) => (Verdict::Ok, format!("{} is private", dir.display())),
+            Ok(()) => (Verdict::Ok, format!("{} is private", dir.display())),
+        },
     };
     Check { check, verdict, detail }
 }

@@ -10,6 +10,7 @@
 mod agent;
 mod backup;
 mod completions;
+mod config;
 mod context;
 mod doctor;
 mod events;
@@ -126,6 +127,9 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Prints a shell completion script.
     Completions(completions::CompletionsArgs),
+    /// Checks a config file without starting anything.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 /// Parses the command line, runs the verb, and turns the outcome into an exit code.
@@ -181,6 +185,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&global, args),
         Command::Completions(args) => completions::run(&args),
         Command::Store(command) => store::run(&global, command),
+        Command::Config(command) => config::run(&global, command),
         Command::Hook(args) => {
             init_tracing(global.verbose);
             hook::run(&global, args)
@@ -205,7 +210,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Logs(args) => agent::logs::run(&context, args).await,
                     Command::Handoff(command) => handoff::run(&context, command).await,
                     Command::Inbox(args) => inbox::run(&context, args).await,
-                    Command::Serve(_) | Command::Completions(_) | Command::Hook(_) | Command::Store(_) => {
+                    Command::Serve(_)
+                    | Command::Completions(_)
+                    | Command::Config(_)
+                    | Command::Hook(_)
+                    | Command::Store(_) => {
                         unreachable!("handled above")
                     }
                 };
@@ -234,10 +243,11 @@ fn warn_on_version_mismatch(daemon: &str) {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The exit code for an error: 2 for a usage error, the client's code where
-/// the daemon answered or could not be reached, else 1.
+/// The exit code for an error: 2 for a usage error (a config file refused
+/// among them), the client's code where the daemon answered or could not be
+/// reached, else 1.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|cause| cause.is::<UsageError>()) {
+    if err.chain().any(|cause| cause.is::<UsageError>() || cause.is::<crate::config::ConfigFileError>()) {
         return 2;
     }
     err.chain().find_map(|cause| cause.downcast_ref::<ClientError>()).map_or(1, ClientError::exit_code)

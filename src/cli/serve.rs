@@ -22,6 +22,8 @@ pub struct ServeArgs {
 
 /// Resolves the settings, sets up logging and runs the daemon until a signal stops it.
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    // First, before anything is opened: the daemon holds only what it opens.
+    crate::daemon::close_inherited().map_err(|err| anyhow::anyhow!("cannot close inherited descriptors: {err}"))?;
     let settings = Settings::resolve(&global.overrides())?;
     let format = args.log_format.unwrap_or(settings.log.format);
     let log_file = args.log_file.or_else(|| settings.log.file.clone());

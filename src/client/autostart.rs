@@ -8,7 +8,7 @@
 //! never waited on: it outlives the CLI. We only reap it if it exits while we
 //! poll, so that no zombie lingers and its exit status can go in the error.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -65,8 +65,9 @@ impl Autostart {
 
     /// Opens the log for appending, private to the user: it may quote session names and paths.
     fn open_log(&self) -> io::Result<File> {
+        // The data dir: made private if the CLI is the first to need it.
         if let Some(parent) = self.log_file.parent() {
-            fs::create_dir_all(parent)?;
+            crate::private_dir::create_missing(parent)?;
         }
         OpenOptions::new().create(true).append(true).mode(0o600).open(&self.log_file)
     }

@@ -91,9 +91,13 @@ impl From<EngineError> for ApiError {
     }
 }
 
-/// Maps a JSON body that could not be read: 413 when too large, else 400.
+/// Maps a JSON body that could not be read: 413 when too large, 408 when it
+/// did not arrive in time, else 400.
 pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     let api = match &err {
+        JsonPayloadError::Payload(cause) if super::body::is_timeout(cause) => {
+            ApiError::new(ErrorCode::RequestTimeout, cause.to_string())
+        }
         JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
             ApiError::new(ErrorCode::PayloadTooLarge, format!("the body is over the limit of {limit} bytes"))
         }

@@ -17,6 +17,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::lock_file::open_lock_file;
+use crate::private_dir::{self, Holds};
 
 /// The held lock on a data dir; released when dropped (or when the process dies).
 #[derive(Debug)]
@@ -55,14 +56,13 @@ impl InstanceLock {
     }
 }
 
-/// Binds the daemon's socket: its directory made 0700, a stale socket file
-/// replaced, a live one refused, the new socket made 0600. Call it only while
-/// holding the [`InstanceLock`].
+/// Binds the daemon's socket: its directory made 0700 if missing (an existing
+/// one checked, see [`crate::private_dir`]), a stale socket file
+/// replaced, a live one refused, the new socket made 0600 before it appears
+/// at `socket`. Call it only while holding the [`InstanceLock`].
 pub fn bind_socket(socket: &Path) -> anyhow::Result<UnixListener> {
     let dir = socket.parent().context("the socket path has no directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the socket directory {}", dir.display()))?;
-    std::fs::set_permissions(dir, Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot make the socket directory {} private", dir.display()))?;
+    private_dir::prepare(dir, Holds::Socket)?;
     if socket.exists() {
         if UnixStream::connect(socket).is_ok() {
             bail!("a baton daemon is already listening on {}; it is not removed", socket.display());
@@ -70,9 +70,28 @@ pub fn bind_socket(socket: &Path) -> anyhow::Result<UnixListener> {
         tracing::info!(socket = %socket.display(), "removing a stale socket");
         std::fs::remove_file(socket).with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
     }
-    let listener = UnixListener::bind(socket).with_context(|| format!("cannot listen on {}", socket.display()))?;
-    std::fs::set_permissions(socket, Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot make the socket {} private", socket.display()))?;
+    // The listener is bound under a name of its own and then renamed into
+    // place. actix-server unlinks the name a Unix listener was bound to
+    // whenever it pauses accepting (after an `accept` error such as `EMFILE`,
+    // and when it stops): that name is then the private one, long gone, and
+    // the socket clients connect to stays for as long as the daemon runs
+    // (issue 17). The daemon removes the socket itself when it stops.
+    let bound = dir.join(format!(".{}.bind", std::process::id()));
+    match std::fs::remove_file(&bound) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("cannot remove {}", bound.display())),
+    }
+    let listener = UnixListener::bind(&bound).with_context(|| format!("cannot listen on {}", bound.display()))?;
+    let placed = std::fs::set_permissions(&bound, Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot make the socket {} private", bound.display()))
+        .and_then(|()| {
+            std::fs::rename(&bound, socket).with_context(|| format!("cannot move the socket into {}", socket.display()))
+        });
+    if let Err(err) = placed {
+        let _ = std::fs::remove_file(&bound);
+        return Err(err);
+    }
     Ok(listener)
 }
 
@@ -105,5 +124,19 @@ mod tests {
 
         drop(live);
         bind_socket(&socket).expect("a stale socket is replaced");
+    }
+
+    #[test]
+    fn unlinking_the_name_the_listener_was_bound_to_leaves_the_socket() {
+        // What actix-server does when it pauses accepting (issue 17).
+        let dir = tempfile::TempDir::new().unwrap();
+        let socket = dir.path().join("baton.sock");
+        let listener = bind_socket(&socket).unwrap();
+        let bound = listener.local_addr().unwrap().as_pathname().unwrap().to_owned();
+        assert_ne!(bound, socket);
+        let _ = std::fs::remove_file(&bound);
+        assert!(socket.exists(), "the socket went with the name it was bound to");
+        UnixStream::connect(&socket).expect("the socket still reaches the listener");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "a stray file is left");
     }
 }

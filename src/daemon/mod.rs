@@ -9,11 +9,15 @@
 //!
 //! # Layout
 //! - `instance.rs`: the lock and the socket.
+//! - `descriptors.rs`: the limit on open files, and the share connections get.
+//! - `body.rs`: a request body must arrive in time.
 //! - `peer.rs`: only the daemon's own user is served.
 //! - `error.rs`: every error answer has one JSON shape.
 //! - `routes/`: one file per resource; the OpenAPI document.
 //! - `metrics.rs`: `/metrics`.
 
+mod body;
+mod descriptors;
 mod error;
 pub(crate) mod instance;
 mod metrics;
@@ -21,7 +25,6 @@ mod peer;
 pub mod routes;
 mod state;
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +36,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::info;
 
+pub use descriptors::close_inherited;
 pub use error::ApiError;
 pub use instance::{InstanceLock, bind_socket};
 pub use metrics::Metrics;
@@ -42,16 +46,19 @@ use crate::Baton;
 use crate::api::VERSION_HEADER;
 use crate::config::Settings;
 use crate::hook::{Spool, deliver_spool};
+use crate::private_dir::{self, Holds};
+use descriptors::DescriptorBudget;
 
 /// How long in-flight requests get to finish once shutdown begins.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// actix-web workers: each serves its share of the connections.
+const WORKERS: usize = 2;
+
 /// Runs the daemon until SIGTERM or SIGINT; returns once it has stopped cleanly.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create the data dir {}", settings.data_dir.display()))?;
-    std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot make the data dir {} private", settings.data_dir.display()))?;
+    private_dir::prepare(&settings.data_dir, Holds::Data)?;
+    let limit = descriptors::raise_limit();
     let lock = InstanceLock::acquire(&settings.lock_file())?;
     let listener = bind_socket(&settings.socket)?;
     listener.set_nonblocking(true)?;
@@ -73,14 +80,25 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .spawn()
         .context("cannot start the engine")?;
 
+    let budget = DescriptorBudget::new(limit, settings.engine.agents.max_running);
+    if budget.is_short() {
+        tracing::warn!(
+            limit = budget.limit,
+            wanted_reserve = budget.wanted_reserve,
+            "the limit on open files is low for the agents that may run; raise it (ulimit -n, LimitNOFILE=)"
+        );
+    }
+    info!(limit = budget.limit, connections = budget.connections, reserve = budget.reserve, "open files shared out");
+
     let system = actix_web::rt::System::new();
-    let served = system.block_on(serve(listener, baton.clone(), settings.clone(), metrics));
-    let flushed = system.block_on(baton.shutdown()).context("the engine did not stop cleanly");
+    let served = system.block_on(serve(listener, baton.clone(), settings.clone(), metrics, budget));
+    // No new connection once the server has stopped: the socket goes now.
     match std::fs::remove_file(&settings.socket) {
         Ok(()) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => tracing::warn!(socket = %settings.socket.display(), cause = %err, "cannot remove the socket"),
     }
+    let flushed = system.block_on(baton.shutdown()).context("the engine did not stop cleanly");
     drop(lock);
     served?;
     flushed?;
@@ -88,7 +106,13 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(listener: UnixListener, baton: Baton, settings: Settings, metrics: Arc<Metrics>) -> anyhow::Result<()> {
+async fn serve(
+    listener: UnixListener,
+    baton: Baton,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    budget: DescriptorBudget,
+) -> anyhow::Result<()> {
     let (stop, stopping) = watch::channel(false);
     let body_limit = settings.body_limit;
     let socket = settings.socket.clone();
@@ -105,13 +129,15 @@ async fn serve(listener: UnixListener, baton: Baton, settings: Settings, metrics
             .default_service(web::to(
                 |request: HttpRequest| async move { Err::<String, _>(ApiError::no_route(&request)) },
             ))
+            .wrap(from_fn(body::read_within_deadline))
             .wrap(from_fn(peer::require_same_user))
             .wrap(DefaultHeaders::new().add((VERSION_HEADER, env!("CARGO_PKG_VERSION"))))
             .wrap(from_fn(record_request))
     })
     .on_connect(peer::on_connect)
     .disable_signals()
-    .workers(2)
+    .workers(WORKERS)
+    .max_connections(budget.per_worker(WORKERS))
     .shutdown_timeout(GRACE.as_secs())
     .listen_uds(listener)
     .context("cannot serve on the socket")?

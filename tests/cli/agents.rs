@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use super::harness::{Home, describe, error_code, request};
+use super::harness::{Home, Leftovers, describe, error_code, request};
 
 /// How long a test waits for something that should happen soon.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -56,23 +56,6 @@ fn processes_running(argv: &[&str]) -> Vec<u32> {
         }
     }
     pids
-}
-
-/// Kills the process groups of agents a failed test left running.
-struct Leftovers(Vec<u32>);
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        // Only after a failure: a test that passed stopped its agents, and
-        // their pids may belong to other tests' agents by now (pids wrap
-        // at 32768 here, and a test run starts thousands of processes).
-        if !std::thread::panicking() {
-            return;
-        }
-        for &pid in &self.0 {
-            let _ = killpg(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGKILL);
-        }
-    }
 }
 
 #[test]

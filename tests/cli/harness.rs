@@ -172,3 +172,47 @@ pub fn error_code(body: &str) -> String {
     assert!(value["error"]["message"].is_string(), "no message in {body}");
     value["error"]["code"].as_str().unwrap_or_else(|| panic!("no code in {body}")).to_owned()
 }
+
+/// The pids of `baton serve` processes whose command line names `data_dir`.
+pub fn daemons_for(data_dir: &std::path::Path) -> Vec<i32> {
+    let wanted = data_dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> =
+                cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            args.iter().any(|arg| arg == "serve") && args.contains(&wanted)
+        })
+        .collect()
+}
+
+/// Stops the daemons of a test, so none outlives it.
+pub struct Reaper(pub std::path::PathBuf);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for pid in daemons_for(&self.0) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// Kills the process groups of agents a failed test left running.
+pub struct Leftovers(pub Vec<u32>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        // Only after a failure: a test that passed stopped its agents, and
+        // their pids may belong to other tests' agents by now (pids wrap
+        // at 32768 here, and a test run starts thousands of processes).
+        if !std::thread::panicking() {
+            return;
+        }
+        for &pid in &self.0 {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
+            let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}

@@ -5,6 +5,8 @@ mod autostart;
 mod bad_input;
 mod bounds;
 mod concurrency;
+mod config;
+mod descriptors;
 mod handoffs;
 mod harness;
 mod hook;

@@ -3,7 +3,10 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixListener;
 
-use super::harness::{Home, request};
+use std::io::Read as _;
+
+use super::harness::{Daemon, Home, request};
+use crate::support::eventually_blocking;
 
 #[test]
 fn the_socket_is_private_to_its_user() {
@@ -92,4 +95,118 @@ fn an_error_names_each_cause_once() {
         assert!(line.starts_with("baton: ") && line.contains(what), "baton {args:?}: {line}");
         assert_eq!(line.matches("(os error").count(), 1, "baton {args:?}: {line}");
     }
+}
+
+/// The permission bits of `path`, the sticky bit among them.
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// A directory in the test's home with the mode `mode`.
+fn dir_with_mode(home: &Home, name: &str, mode: u32) -> std::path::PathBuf {
+    let dir = home.dir.path().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
+/// Starts `baton serve --socket SOCKET` and waits until it answers there.
+fn serve_at(home: &Home, socket: &std::path::Path) -> Daemon {
+    let child = home
+        .command(&["serve", "--socket"])
+        .arg(socket)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon { child, socket: socket.to_owned() };
+    daemon.wait_until_healthy();
+    daemon
+}
+
+/// Runs `baton serve ARGS`, expecting it to refuse to start: returns its stderr.
+fn serve_refused(home: &Home, args: &[&std::ffi::OsStr]) -> String {
+    let child = home
+        .command(&["serve"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon { child, socket: home.socket() };
+    let status = eventually_blocking("baton serve to exit", || daemon.child.try_wait().unwrap());
+    let mut stderr = String::new();
+    daemon.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+#[test]
+fn an_existing_socket_directory_and_data_dir_keep_their_modes() {
+    let home = Home::new();
+    let run = dir_with_mode(&home, "run", 0o755);
+    let data = dir_with_mode(&home, "data", 0o750);
+    let socket = run.join("b.sock");
+    let _daemon = serve_at(&home, &socket);
+    assert_eq!((mode_of(&run), mode_of(&data), mode_of(&socket)), (0o755, 0o750, 0o600));
+}
+
+#[test]
+fn a_sticky_directory_anyone_may_write_holds_the_socket_and_keeps_its_mode() {
+    let home = Home::new();
+    let shared = dir_with_mode(&home, "tmp", 0o1777);
+    let socket = shared.join("baton.sock");
+    let _daemon = serve_at(&home, &socket);
+    assert_eq!((mode_of(&shared), mode_of(&socket)), (0o1777, 0o600));
+}
+
+#[test]
+fn a_socket_directory_others_may_write_is_refused_and_left_as_it_is() {
+    let home = Home::new();
+    let open = dir_with_mode(&home, "open", 0o777);
+    let socket = open.join("b.sock");
+    let stderr = serve_refused(&home, &["--socket".as_ref(), socket.as_os_str()]);
+    assert!(
+        stderr
+            .contains(&format!("the socket's directory {} can be written by other users (mode 0777)", open.display())),
+        "{stderr}"
+    );
+    assert_eq!(mode_of(&open), 0o777);
+    assert_eq!(std::fs::read_dir(&open).unwrap().count(), 0, "a socket was made");
+
+    // doctor says the same.
+    let doctor = home.command(&["doctor", "--socket"]).arg(&socket).output().unwrap();
+    assert_eq!(doctor.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    let line = report.lines().find(|line| line.contains("socket dir")).unwrap_or_default();
+    assert!(line.starts_with("FAIL") && line.contains("can be written by other users (mode 0777)"), "{report}");
+}
+
+#[test]
+fn a_data_dir_others_may_write_is_refused_even_when_sticky() {
+    for mode in [0o770, 0o1777] {
+        let home = Home::new();
+        let data = dir_with_mode(&home, "data", mode);
+        let stderr = serve_refused(&home, &[]);
+        assert!(stderr.contains(&format!("the data dir {} can be written by other users", data.display())), "{stderr}");
+        assert_eq!(mode_of(&data), mode);
+        assert!(!home.socket().exists());
+    }
+}
+
+#[test]
+fn a_data_dir_of_another_user_is_refused() {
+    let home = Home::new();
+    let data = dir_with_mode(&home, "data", 0o700);
+    let nobody = nix::unistd::Uid::from_raw(65534);
+    if let Err(err) = nix::unistd::chown(&data, Some(nobody), None) {
+        // Only root can give a directory away; the rule itself is unit-tested.
+        assert_eq!(err, nix::errno::Errno::EPERM);
+        return;
+    }
+    let stderr = serve_refused(&home, &[]);
+    assert!(
+        stderr.contains(&format!("the data dir {} belongs to another user (uid 65534)", data.display())),
+        "{stderr}"
+    );
 }

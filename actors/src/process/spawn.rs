@@ -7,7 +7,8 @@
 //! reaches it), and everything it starts can be found by its session id. Its
 //! environment is exactly the [`Environment`] it is given. Its stdout and
 //! stderr are log files it writes itself, not pipes to the daemon: an agent
-//! whose daemon dies goes on running and its output goes on landing.
+//! whose daemon dies goes on running and its output goes on landing. It holds
+//! no other descriptor: every one from 3 up is closed in the child.
 
 use std::ffi::{CString, OsStr, c_int};
 use std::fs::File;
@@ -219,6 +220,7 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SpawnError> {
         .and_then(|()| actions.add_dup2(stderr.as_raw_fd(), 2))
         .map_err(|errno| failed(errno.into()))?;
     add_chdir(&mut actions, &cwd).map_err(failed)?;
+    add_close_from(&mut actions, 3).map_err(failed)?;
     let attributes = new_session_attributes().map_err(|errno| failed(errno.into()))?;
 
     let pid = posix_spawn(path.as_path(), &actions, &attributes, &argv, &envp).map_err(|errno| match errno {
@@ -289,6 +291,23 @@ fn add_chdir(actions: &mut PosixSpawnFileActions, cwd: &Path) -> io::Result<()> 
     let result = unsafe {
         let raw = std::ptr::from_mut(actions).cast::<nix::libc::posix_spawn_file_actions_t>();
         nix::libc::posix_spawn_file_actions_addchdir_np(raw, cwd.as_ptr())
+    };
+    match result {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// Adds a close of every descriptor from `first` up to `actions`, run in the
+/// child after the `dup2`s to 0, 1 and 2: the agent holds only those, not the
+/// descriptors its host left open without close-on-exec (issue 17). glibc's
+/// `posix_spawn_file_actions_addclosefrom_np`, since 2.34; nix does not wrap it.
+fn add_close_from(actions: &mut PosixSpawnFileActions, first: c_int) -> io::Result<()> {
+    // SAFETY: as in `add_chdir`: `actions` is an initialised
+    // `posix_spawn_file_actions_t` under a `repr(transparent)` wrapper.
+    let result = unsafe {
+        let raw = std::ptr::from_mut(actions).cast::<nix::libc::posix_spawn_file_actions_t>();
+        nix::libc::posix_spawn_file_actions_addclosefrom_np(raw, first)
     };
     match result {
         0 => Ok(()),

@@ -214,3 +214,25 @@ async fn a_wait_dropped_before_the_end_leaves_the_child_to_wait_for_again_or_to_
     drop(again);
     agents.finish().await;
 }
+
+#[tokio::test]
+async fn the_agent_holds_only_its_standard_streams_whatever_its_host_left_open() {
+    // A host (a program embedding baton) with a descriptor open without
+    // close-on-exec: `dup` does not set it.
+    let leaky = nix::unistd::dup(std::io::stderr()).unwrap();
+    let mut agents = Agents::new();
+    let spec = agents.spec(&["sleep", "1000"]);
+    let mut spawned = agents.spawn(&spec);
+    let pid = spawned.identity.pid;
+    let mut held: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    held.sort_unstable();
+    drop(leaky);
+    assert_eq!(held, [0, 1, 2], "the agent holds more than its standard streams");
+
+    signal_session(pid, Signal::SIGKILL).unwrap();
+    within("sleep to die", spawned.child.wait()).await.unwrap();
+    agents.finish().await;
+}

@@ -10,11 +10,16 @@
 //! | socket | `$XDG_RUNTIME_DIR/baton/baton.sock`, else `<data dir>/baton.sock` |
 //! | config file | `$XDG_CONFIG_HOME/baton/config.toml`, else `~/.config/baton/config.toml` (read if it exists) |
 //!
+//! Every key of the file must be known and every value in its range
+//! (`check.rs`); `baton config check` runs the same checks.
+//!
 //! The config file may also set `body_limit` (bytes, default 1 MiB), a `[log]`
 //! table (`format = "text" | "json"`, `file = "..."`) and an `[engine]` table
 //! with the engine's tunables in milliseconds (`watchdog_interval`,
 //! `idle_after`, ...), role templates among them
 //! (`[engine.agents.roles.<role>]`: how to run an agent of that role).
+
+mod check;
 
 use std::path::{Path, PathBuf};
 
@@ -22,8 +27,13 @@ use anyhow::Context as _;
 use baton_actors::EngineConfig;
 use serde::Deserialize;
 
+pub use check::{ConfigFileError, parse as parse_config};
+
 /// The default limit on a request body.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The smallest limit on a request body that leaves room for a request.
+pub const MIN_BODY_LIMIT: usize = 1024;
 
 /// The config file, as written.
 #[derive(Debug, Default, Deserialize)]
@@ -131,10 +141,13 @@ impl Settings {
     }
 }
 
-fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
+/// Reads and checks the config file at `path`. An unreadable file fails with
+/// an I/O error in its chain; one that is read but refused, with a
+/// [`ConfigFileError`] (its line and what is wrong), each under the path.
+pub fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    parse_config(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 
 /// `$XDG_CONFIG_HOME/baton/config.toml`, else `~/.config/baton/config.toml`.
@@ -209,10 +222,10 @@ mod tests {
 
     #[test]
     fn the_example_in_the_operations_guide_parses() {
-        let guide = include_str!("../docs/operations.md");
+        let guide = include_str!("../../docs/operations.md");
         let start = guide.find("```toml\n").expect("a TOML example") + "```toml\n".len();
         let example = &guide[start..][..guide[start..].find("```").expect("the end of the example")];
-        let file: ConfigFile = toml::from_str(example).unwrap_or_else(|err| panic!("{err}"));
+        let file = parse_config(example).unwrap_or_else(|err| panic!("{err}"));
         let reviewer = &file.engine.agents.roles["reviewer"];
         assert_eq!(reviewer.command[0], "claude");
         assert_eq!(reviewer.limits.max_runtime, Some(std::time::Duration::from_secs(1800)));
