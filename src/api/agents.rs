@@ -24,6 +24,7 @@ pub struct SpawnAgentRequest {
     pub argv: Vec<String>,
     /// Its role in the session, for routing handoffs.
     #[serde(default)]
+    #[schema(pattern = "\\S")]
     pub role: Option<String>,
     /// The directory it runs in (the daemon's when absent).
     #[serde(default)]
@@ -35,6 +36,7 @@ pub struct SpawnAgentRequest {
     /// When it is run again after it ends: `never` (the default),
     /// `on-failure` or `always`.
     #[serde(default)]
+    #[schema(value_type = Option<baton_actors::model::RestartPolicy>)]
     pub restart: Option<String>,
     /// The most restarts within the restart window before it is `failed`.
     #[serde(default)]
@@ -68,10 +70,12 @@ pub struct SpawnAgentRequest {
     /// What a clean shutdown of the daemon does with it: `keep` it running
     /// (the default; the next daemon adopts it) or `stop` it.
     #[serde(default)]
+    #[schema(value_type = Option<baton_actors::model::ShutdownPolicy>)]
     pub on_shutdown: Option<String>,
     /// What a restarted daemon does with it when it finds it running: `adopt`
     /// it (the default) or `restart` it afresh.
     #[serde(default)]
+    #[schema(value_type = Option<baton_actors::model::AdoptPolicy>)]
     pub on_adopt: Option<String>,
 }
 

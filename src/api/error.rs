@@ -30,6 +30,8 @@ pub enum ErrorCode {
     Forbidden,
     /// 404: no such record, or no such route.
     NotFound,
+    /// 405: the route exists, but not with this method (`Allow` names those it takes).
+    MethodNotAllowed,
     /// 409: the change is not allowed in the record's state, or conflicts.
     Conflict,
     /// 409: the agent that asked is not the party that may make the change
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => 400,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::NotPermitted => 409,
             ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
@@ -68,6 +71,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::NotPermitted => "not_permitted",
             ErrorCode::RequestTimeout => "request_timeout",

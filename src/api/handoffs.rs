@@ -25,6 +25,7 @@ pub struct CreateHandoffRequest {
     /// `{"kind": "role", "value": "reviewer"}`.
     pub to: HandoffTarget,
     /// What the receiver is asked to do; not empty.
+    #[schema(pattern = "\\S")]
     pub task: String,
     /// Data passed along with the task: any JSON value.
     #[serde(default)]

@@ -29,6 +29,7 @@ pub struct ObserveRequest {
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// Who claims them; acks and nacks may name it to guard against a stale holder.
+    #[schema(pattern = "\\S")]
     pub consumer: String,
     /// The most to take (default 10).
     #[serde(default)]
@@ -50,6 +51,7 @@ pub struct ClaimRequest {
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
     /// Their sequence numbers; all are acked or none.
+    #[schema(min_items = 1)]
     pub seqs: Vec<u64>,
     /// When set, only the holder of their leases may ack them.
     #[serde(default)]
@@ -61,6 +63,7 @@ pub struct AckRequest {
 #[serde(deny_unknown_fields)]
 pub struct NackRequest {
     /// Their sequence numbers; all are returned or none.
+    #[schema(min_items = 1)]
     pub seqs: Vec<u64>,
     /// When set, only the holder of their leases may return them.
     #[serde(default)]

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{App, HttpRequest, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -126,9 +126,7 @@ async fn serve(
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .configure(routes::configure)
-            .default_service(web::to(
-                |request: HttpRequest| async move { Err::<String, _>(ApiError::no_route(&request)) },
-            ))
+            .default_service(web::to(routes::unrouted))
             .wrap(from_fn(body::read_within_deadline))
             .wrap(from_fn(peer::require_same_user))
             .wrap(DefaultHeaders::new().add((VERSION_HEADER, env!("CARGO_PKG_VERSION"))))

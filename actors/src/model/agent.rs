@@ -189,6 +189,7 @@ impl FromStr for AdoptPolicy {
 ///
 /// A stop asked for by a user is never undone by the policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     /// Never: one run only.

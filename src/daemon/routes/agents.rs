@@ -35,7 +35,7 @@ const VIEW_TAIL_LINES: usize = 5;
 #[post("/v1/agents")]
 pub async fn spawn(
     state: web::Data<AppState>,
-    body: web::Json<SpawnAgentRequest>,
+    body: super::JsonObject<SpawnAgentRequest>,
 ) -> Result<web::Json<AgentView>, ApiError> {
     let message = spawn_message(body.into_inner())?;
     let agent = state.baton.spawn_agent(message).await?;
@@ -128,7 +128,7 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only the agents of this session.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<uuid::Uuid>)]
     session: Option<SessionId>,
 }
 
@@ -154,7 +154,7 @@ pub async fn list(
 /// Shows one agent.
 #[utoipa::path(
     get, path = "/v1/agents/{id}", tag = "agents",
-    params(("id" = String, Path, description = "The agent id")),
+    params(("id" = uuid::Uuid, Path, description = "The agent id")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/v1/agents/{id}")]
@@ -171,7 +171,7 @@ pub async fn show(state: web::Data<AppState>, id: web::Path<AgentId>) -> Result<
 /// period; answers once it is stopped. One whose run is over is returned as it is.
 #[utoipa::path(
     post, path = "/v1/agents/{id}/stop", tag = "agents",
-    params(("id" = String, Path, description = "The agent id")),
+    params(("id" = uuid::Uuid, Path, description = "The agent id")),
     request_body(content = Option<StopAgentRequest>, description = "Optional; `{}` or no body uses the default grace"),
     responses(
         (status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -195,7 +195,7 @@ pub async fn stop(
 /// session stays open); answers once every one is stopped.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/agents/stop", tag = "agents",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     request_body(content = Option<StopAgentRequest>, description = "Optional; `{}` or no body uses the default grace"),
     responses(
         (status = 200, description = "The agents stopped", body = Vec<AgentView>), (status = 400, body = ErrorBody),
@@ -218,7 +218,7 @@ pub async fn stop_session(
 /// Runs again an agent whose run is over (queued when a cap is reached).
 #[utoipa::path(
     post, path = "/v1/agents/{id}/restart", tag = "agents",
-    params(("id" = String, Path, description = "The agent id")),
+    params(("id" = uuid::Uuid, Path, description = "The agent id")),
     responses(
         (status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "It is still running", body = ErrorBody), (status = 503, body = ErrorBody),
@@ -236,6 +236,7 @@ pub async fn restart(state: web::Data<AppState>, id: web::Path<AgentId>) -> Resu
 #[serde(deny_unknown_fields)]
 pub struct LogsQuery {
     /// `stdout` (the default) or `stderr`.
+    #[param(pattern = "^(stdout|stderr)$")]
     stream: Option<String>,
     /// The last this many lines (default 100, at most 10000).
     #[param(minimum = 1, maximum = 10000)]
@@ -245,7 +246,7 @@ pub struct LogsQuery {
 /// The last lines an agent wrote, as text, one line each.
 #[utoipa::path(
     get, path = "/v1/agents/{id}/logs", tag = "agents",
-    params(("id" = String, Path, description = "The agent id"), LogsQuery),
+    params(("id" = uuid::Uuid, Path, description = "The agent id"), LogsQuery),
     responses(
         (status = 200, description = "The lines, oldest first", body = String, content_type = "text/plain"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),

@@ -14,6 +14,10 @@ use baton_actors::model::bounds::{CountBound, DurationBound};
 
 use crate::daemon::error::ApiError;
 
+/// A sequence number a request starts after: up to 2^53 - 1, which every
+/// JSON reader holds exactly (and no store reaches).
+pub const SEQ: CountBound = CountBound { what: "a sequence number", min: 0, max: (1 << 53) - 1 };
+
 /// How many records one list answer holds.
 pub const LIST_LIMIT: CountBound = CountBound { what: "a list's limit", min: 1, max: 10_000 };
 

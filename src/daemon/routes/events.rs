@@ -25,9 +25,11 @@ const KEEPALIVE: Duration = Duration::from_secs(15);
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     /// Only events of this session.
+    #[param(value_type = Option<uuid::Uuid>)]
     session: Option<SessionId>,
     /// First replay stored events with a sequence number above this one (as
     /// the `Last-Event-ID` header does), then go on live.
+    #[param(minimum = 0, maximum = 9007199254740991.0)]
     after: Option<u64>,
 }
 
@@ -47,7 +49,11 @@ pub async fn stream_events(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let last_event_id = request.headers().get("last-event-id").and_then(|value| value.to_str().ok()?.parse().ok());
-    let after = query.after.or(last_event_id);
+    let after = query
+        .after
+        .or(last_event_id)
+        .map(|after| super::bounds::count("after", after, super::bounds::SEQ))
+        .transpose()?;
     // Subscribe before reading the stored events, so nothing falls between them.
     let live = state.baton.subscribe();
     let backlog = match after {
@@ -86,8 +92,10 @@ fn server_sent_event(event: &Event) -> String {
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Only events of this session.
+    #[param(value_type = Option<uuid::Uuid>)]
     session: Option<SessionId>,
     /// Only events with a sequence number above this one (default 0: from the oldest kept).
+    #[param(minimum = 0, maximum = 9007199254740991.0)]
     after: Option<u64>,
     /// At most this many events (default 100, at most 10,000).
     #[param(minimum = 1, maximum = 10000)]
@@ -106,7 +114,7 @@ pub async fn event_log(
 ) -> Result<web::Json<Vec<Event>>, ApiError> {
     const PAGE: usize = 1000;
     let limit = super::bounds::size("limit", query.limit.unwrap_or(100), super::bounds::LIST_LIMIT)?;
-    let mut after = query.after.unwrap_or(0);
+    let mut after = super::bounds::count("after", query.after.unwrap_or(0), super::bounds::SEQ)?;
     let mut found = Vec::new();
     while found.len() < limit {
         let page = state.baton.events_after(after, PAGE)?;

@@ -36,7 +36,7 @@ const DEFAULT_INBOX_LEASE: Duration = Duration::from_secs(5 * 60);
 #[post("/v1/handoffs")]
 pub async fn create(
     state: web::Data<AppState>,
-    body: web::Json<CreateHandoffRequest>,
+    body: super::JsonObject<CreateHandoffRequest>,
 ) -> Result<web::Json<Handoff>, ApiError> {
     let message = create_message(body.into_inner())?;
     Ok(web::Json(state.baton.create_handoff(message).await?))
@@ -78,13 +78,14 @@ fn create_message(request: CreateHandoffRequest) -> Result<CreateHandoff, ApiErr
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only those of this session; the metrics are then this session's.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<uuid::Uuid>)]
     session: Option<SessionId>,
     /// Only those in this state (initiated, acknowledged, in_progress,
     /// completed, failed, cancelled, timed_out).
+    #[param(value_type = Option<HandoffState>)]
     state: Option<String>,
     /// Only those sent by or assigned to this agent.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<uuid::Uuid>)]
     agent: Option<AgentId>,
 }
 
@@ -115,7 +116,7 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// This session's; every session's when absent.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<uuid::Uuid>)]
     session: Option<SessionId>,
 }
 
@@ -136,7 +137,7 @@ pub async fn stats(
 /// One handoff, with its history.
 #[utoipa::path(
     get, path = "/v1/handoffs/{id}", tag = "handoffs",
-    params(("id" = String, Path, description = "The handoff id")),
+    params(("id" = uuid::Uuid, Path, description = "The handoff id")),
     responses((status = 200, body = Handoff), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/v1/handoffs/{id}")]
@@ -150,8 +151,8 @@ pub async fn show(state: web::Data<AppState>, id: web::Path<HandoffId>) -> Resul
 #[utoipa::path(
     post, path = "/v1/handoffs/{id}/{action}", tag = "handoffs",
     params(
-        ("id" = String, Path, description = "The handoff id"),
-        ("action" = String, Path, description = "acknowledge, start, complete, fail or cancel"),
+        ("id" = uuid::Uuid, Path, description = "The handoff id"),
+        ("action" = ActionName, Path, description = "acknowledge, start, complete, fail or cancel"),
     ),
     request_body(content = Option<HandoffActionRequest>, description = "Optional; no body is a step by an operator"),
     responses(
@@ -206,7 +207,7 @@ pub struct InboxQuery {
 /// `wait_ms`, waits for something to arrive.
 #[utoipa::path(
     get, path = "/v1/agents/{id}/inbox", tag = "handoffs",
-    params(("id" = String, Path, description = "The agent id"), InboxQuery),
+    params(("id" = uuid::Uuid, Path, description = "The agent id"), InboxQuery),
     responses(
         (status = 200, description = "What waits; empty when nothing came", body = InboxContents),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
@@ -236,7 +237,7 @@ pub async fn inbox(
 /// session that stops for good go.
 #[utoipa::path(
     put, path = "/v1/sessions/{id}/fallback", tag = "handoffs",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     request_body = FallbackRequest,
     responses(
         (status = 200, description = "The session, once durable", body = Session),
@@ -248,11 +249,28 @@ pub async fn inbox(
 pub async fn fallback(
     state: web::Data<AppState>,
     id: web::Path<SessionId>,
-    body: web::Json<FallbackRequest>,
+    body: super::JsonObject<FallbackRequest>,
 ) -> Result<web::Json<Session>, ApiError> {
     let fallback = body.into_inner().fallback;
     if matches!(&fallback, Some(HandoffTarget::Role(role)) if role.trim().is_empty()) {
         return Err(ApiError::bad_request("a fallback role must be named"));
     }
     Ok(web::Json(state.baton.set_fallback(id.into_inner(), fallback).await?))
+}
+
+/// The steps a handoff takes by `POST /v1/handoffs/{id}/{action}`, as the document names them.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum ActionName {
+    /// The target has it.
+    Acknowledge,
+    /// The target works on it.
+    Start,
+    /// The target finished it.
+    Complete,
+    /// The target gave up on it.
+    Fail,
+    /// The sender takes it back.
+    Cancel,
 }

@@ -27,7 +27,7 @@ pub struct HookQuery {
 /// draining its queue (`SessionEnd`). Unknown events and fields are kept.
 #[utoipa::path(
     post, path = "/v1/hooks/claude-code", tag = "hooks", params(HookQuery),
-    request_body(content = Object, description = "The hook event, as Claude Code wrote it to the hook's stdin"),
+    request_body(content = HookEventBody, description = "The hook event, as Claude Code wrote it to the hook's stdin"),
     responses(
         (status = 200, description = "What the event did, once durable", body = HookOutcome),
         (status = 400, description = "Not a hook event", body = ErrorBody),
@@ -43,4 +43,17 @@ pub async fn claude_code(
 ) -> Result<web::Json<HookOutcome>, ApiError> {
     let event = HookEvent::from_value(body.into_inner()).map_err(|err| ApiError::bad_request(err.to_string()))?;
     Ok(web::Json(apply(&state.baton, event, query.spool_id).await?))
+}
+
+/// What the document says of a hook event: the two fields the route needs;
+/// any other field is kept as Claude Code wrote it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+pub struct HookEventBody {
+    /// Claude Code's session id.
+    #[schema(min_length = 1)]
+    session_id: String,
+    /// The hook, such as `PostToolUse`.
+    #[schema(min_length = 1)]
+    hook_event_name: String,
 }

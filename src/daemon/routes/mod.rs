@@ -32,7 +32,7 @@ use utoipa::OpenApi;
         events::stream_events, events::event_log,
         store::check, store::backup,
     ),
-    components(schemas(crate::api::ErrorCode, crate::api::ErrorDetail)),
+    components(schemas(crate::api::ErrorCode, crate::api::ErrorDetail, handoffs::ActionName)),
     tags(
         (name = "daemon", description = "The daemon itself"),
         (name = "sessions", description = "Durable records of agent sessions"),
@@ -90,7 +90,8 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(store::backup);
 }
 
-/// A JSON body read as `T`, or `T::default()` when there is no body. Errors
+/// A JSON body read as `T`, or `T::default()` when there is no body (or a
+/// body of `null`, as an optional body is in the document). Errors
 /// (malformed, over the limit) take the one error shape, as for any JSON body.
 pub(crate) async fn optional_json<T: DeserializeOwned + Default + 'static>(
     request: &HttpRequest,
@@ -105,6 +106,83 @@ pub(crate) async fn optional_json<T: DeserializeOwned + Default + 'static>(
     if empty {
         return Ok(T::default());
     }
-    let json = web::Json::<T>::from_request(request, &mut body.into_inner()).await?;
-    Ok(json.into_inner())
+    let raw = web::Json::<Box<serde_json::value::RawValue>>::from_request(request, &mut body.into_inner()).await?;
+    if raw.get() == "null" {
+        return Ok(T::default());
+    }
+    object_of(raw.get())
+}
+
+/// A request body that is a JSON object, read as `T`.
+///
+/// actix-web's `Json` reads a struct from a JSON array too (serde's derive
+/// takes a struct's fields in order from a sequence), so `["n1", "e1"]`
+/// opened a session. This reads the body as actix-web's `Json` does (its
+/// limit, content type and errors, from the app's `JsonConfig`), and refuses
+/// any body but an object.
+pub struct JsonObject<T>(T);
+
+impl<T> JsonObject<T> {
+    /// The body, read.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let raw = web::Json::<Box<serde_json::value::RawValue>>::from_request(request, payload);
+        Box::pin(async move { object_of(raw.await?.get()).map(JsonObject) })
+    }
+}
+
+/// `text`, a JSON object, read as `T`.
+fn object_of<T: DeserializeOwned>(text: &str) -> Result<T, actix_web::Error> {
+    if !text.starts_with('{') {
+        return Err(crate::daemon::error::ApiError::bad_request("the body must be a JSON object").into());
+    }
+    serde_json::from_str(text)
+        .map_err(|err| crate::daemon::error::ApiError::bad_request(format!("malformed JSON body: {err}")).into())
+}
+
+/// Every route's path pattern and the methods it takes, from the API
+/// document, which lists every route: built once.
+fn route_table() -> &'static [(actix_web::dev::ResourceDef, Vec<String>)] {
+    static TABLE: std::sync::OnceLock<Vec<(actix_web::dev::ResourceDef, Vec<String>)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let document = serde_json::to_value(ApiDoc::openapi()).expect("the document encodes");
+        let paths = document["paths"].as_object().cloned().unwrap_or_default();
+        paths
+            .into_iter()
+            .map(|(path, operations)| {
+                let methods = operations.as_object().map(|ops| ops.keys().map(|m| m.to_uppercase()).collect());
+                (actix_web::dev::ResourceDef::new(path), methods.unwrap_or_default())
+            })
+            .collect()
+    })
+}
+
+/// What no route took: 405, with the methods in `Allow`, for a path that a
+/// route serves with other methods; else 404.
+pub async fn unrouted(request: HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError as _;
+    let path = request.path();
+    let allowed: Vec<&str> = route_table()
+        .iter()
+        .filter(|(pattern, _)| pattern.is_match(path))
+        .flat_map(|(_, methods)| methods.iter().map(String::as_str))
+        .collect();
+    if allowed.is_empty() {
+        return crate::daemon::error::ApiError::no_route(&request).error_response();
+    }
+    let message = format!("{} {path} is not served; it takes {}", request.method(), allowed.join(", "));
+    let mut response =
+        crate::daemon::error::ApiError::new(crate::api::ErrorCode::MethodNotAllowed, message).error_response();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    response
 }

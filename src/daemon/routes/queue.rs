@@ -15,7 +15,7 @@ use baton_actors::model::bounds;
 /// Queues an observation; answers once it is durable.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/observations", tag = "queue",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     request_body = ObserveRequest,
     responses(
         (status = 200, description = "Its sequence number, once durable", body = Enqueued),
@@ -30,7 +30,7 @@ use baton_actors::model::bounds;
 pub async fn observe(
     state: web::Data<AppState>,
     id: web::Path<SessionId>,
-    body: web::Json<ObserveRequest>,
+    body: super::JsonObject<ObserveRequest>,
 ) -> Result<web::Json<Enqueued>, ApiError> {
     let ObserveRequest { kind, key, payload } = body.into_inner();
     let mut observation =
@@ -46,9 +46,11 @@ pub async fn observe(
 pub struct ObservationsQuery {
     /// Only those in this state: pending, leased, dead or acked (acked ones
     /// are kept only a while).
+    #[param(value_type = Option<ObservationState>)]
     state: Option<String>,
     /// Only those with a sequence number above this.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 9007199254740991.0)]
     after: u64,
     /// At most this many (default 100, at most 10000).
     #[param(minimum = 1, maximum = 10000)]
@@ -58,7 +60,7 @@ pub struct ObservationsQuery {
 /// Lists a session's observations in order.
 #[utoipa::path(
     get, path = "/v1/sessions/{id}/observations", tag = "queue",
-    params(("id" = String, Path, description = "The session id"), ObservationsQuery),
+    params(("id" = uuid::Uuid, Path, description = "The session id"), ObservationsQuery),
     responses(
         (status = 200, body = Vec<Observation>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     )
@@ -74,13 +76,14 @@ pub async fn list(
         None => None,
     };
     let limit = super::bounds::size("limit", query.limit.unwrap_or(100), super::bounds::LIST_LIMIT)?;
-    Ok(web::Json(state.baton.observations(id.into_inner(), wanted, query.after, limit).await?))
+    let after = super::bounds::count("after", query.after, super::bounds::SEQ)?;
+    Ok(web::Json(state.baton.observations(id.into_inner(), wanted, after, limit).await?))
 }
 
 /// A session's queue counts.
 #[utoipa::path(
     get, path = "/v1/sessions/{id}/queue", tag = "queue",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     responses((status = 200, body = QueueStats), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/v1/sessions/{id}/queue")]
@@ -93,7 +96,7 @@ pub async fn stats(state: web::Data<AppState>, id: web::Path<SessionId>) -> Resu
 /// is not yet acked.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/queue/claim", tag = "queue",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     request_body = ClaimRequest,
     responses(
         (status = 200, description = "The leased observations; empty when none came", body = Vec<Observation>),
@@ -105,7 +108,7 @@ pub async fn stats(state: web::Data<AppState>, id: web::Path<SessionId>) -> Resu
 pub async fn claim(
     state: web::Data<AppState>,
     id: web::Path<SessionId>,
-    body: web::Json<ClaimRequest>,
+    body: super::JsonObject<ClaimRequest>,
 ) -> Result<web::Json<Vec<Observation>>, ApiError> {
     let ClaimRequest { consumer, max, lease_ms, wait_ms } = body.into_inner();
     if consumer.trim().is_empty() {
@@ -124,7 +127,7 @@ pub async fn claim(
 /// Acks leased observations, all or none. Acking one again is not an error.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/queue/ack", tag = "queue",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     request_body = AckRequest,
     responses(
         (status = 200, body = AckReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -136,7 +139,7 @@ pub async fn claim(
 pub async fn ack(
     state: web::Data<AppState>,
     id: web::Path<SessionId>,
-    body: web::Json<AckRequest>,
+    body: super::JsonObject<AckRequest>,
 ) -> Result<web::Json<AckReport>, ApiError> {
     let AckRequest { seqs, consumer } = body.into_inner();
     Ok(web::Json(state.baton.ack(id.into_inner(), &seqs, consumer.as_deref()).await?))
@@ -146,7 +149,7 @@ pub async fn ack(
 /// while; one that has had its attempts is set aside as dead.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/queue/nack", tag = "queue",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     request_body = NackRequest,
     responses(
         (status = 200, description = "Their records after the change", body = Vec<Observation>),
@@ -158,7 +161,7 @@ pub async fn ack(
 pub async fn nack(
     state: web::Data<AppState>,
     id: web::Path<SessionId>,
-    body: web::Json<NackRequest>,
+    body: super::JsonObject<NackRequest>,
 ) -> Result<web::Json<Vec<Observation>>, ApiError> {
     let NackRequest { seqs, consumer, delay_ms } = body.into_inner();
     let delay = super::bounds::millis("delay_ms", delay_ms, bounds::NACK_DELAY)?;
@@ -168,7 +171,7 @@ pub async fn nack(
 /// Puts dead observations back in the queue with fresh attempts.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/queue/requeue", tag = "queue",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     request_body = RequeueRequest,
     responses(
         (status = 200, description = "Their records after the change", body = Vec<Observation>),
@@ -180,7 +183,7 @@ pub async fn nack(
 pub async fn requeue(
     state: web::Data<AppState>,
     id: web::Path<SessionId>,
-    body: web::Json<RequeueRequest>,
+    body: super::JsonObject<RequeueRequest>,
 ) -> Result<web::Json<Vec<Observation>>, ApiError> {
     let selection = match body.into_inner().seqs {
         RequeueSelection::All(_) => Selection::All,

@@ -21,7 +21,7 @@ use crate::daemon::state::AppState;
 #[post("/v1/sessions")]
 pub async fn open(
     state: web::Data<AppState>,
-    body: web::Json<OpenSessionRequest>,
+    body: super::JsonObject<OpenSessionRequest>,
 ) -> Result<web::Json<Session>, ApiError> {
     let OpenSessionRequest { name, external_id, cwd, meta, max_lifetime_ms, fallback } = body.into_inner();
     if matches!(&fallback, Some(HandoffTarget::Role(role)) if role.trim().is_empty()) {
@@ -44,6 +44,7 @@ pub async fn open(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only sessions in this state (active, idle, closing, closed, failed).
+    #[param(value_type = Option<SessionState>)]
     state: Option<String>,
 }
 
@@ -70,7 +71,7 @@ pub async fn list(
 /// One session.
 #[utoipa::path(
     get, path = "/v1/sessions/{id}", tag = "sessions",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     responses((status = 200, body = Session), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/v1/sessions/{id}")]
@@ -83,7 +84,7 @@ pub async fn show(state: web::Data<AppState>, id: web::Path<SessionId>) -> Resul
 /// are acked; `"mode": "discard"` drops them and closes at once.
 #[utoipa::path(
     post, path = "/v1/sessions/{id}/close", tag = "sessions",
-    params(("id" = String, Path, description = "The session id")),
+    params(("id" = uuid::Uuid, Path, description = "The session id")),
     request_body(content = Option<CloseSessionRequest>, description = "Optional"),
     responses(
         (status = 200, description = "The closed (or closing, while draining) session, once durable", body = Session),

@@ -27,7 +27,7 @@ pub async fn check(state: web::Data<AppState>) -> Result<web::Json<StoreCheck>, 
 #[post("/v1/store/backup")]
 pub async fn backup(
     state: web::Data<AppState>,
-    request: web::Json<BackupRequest>,
+    request: super::JsonObject<BackupRequest>,
 ) -> Result<web::Json<CommitRecord>, ApiError> {
     Ok(web::Json(state.baton.backup(&request.into_inner().dest).await?))
 }
