@@ -16,6 +16,10 @@ pub enum Error {
         /// What the system said.
         source: std::io::Error,
     },
+    /// Agents were to run in cgroups (`tracking = "cgroup"`) and no cgroup
+    /// v2 hierarchy can be written to.
+    #[error("cannot track agents by cgroup: {0}")]
+    Tracking(std::io::Error),
     /// The engine's thread could not be started.
     #[error("cannot start the engine thread: {0}")]
     Thread(std::io::Error),

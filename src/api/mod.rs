@@ -83,6 +83,10 @@ pub struct Status {
     /// zeros included), acknowledgement rate, time to acknowledge and to complete.
     #[serde(default)]
     pub handoffs: HandoffStats,
+    /// How every process of an agent is found, to stop it whole: `cgroup v2
+    /// at DIR`, or `subreaper + BATON_AGENT_ID`.
+    #[serde(default)]
+    pub agent_tracking: String,
 }
 
 /// `POST /v1/sessions`: open a session (idempotent by `external_id`).

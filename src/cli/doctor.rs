@@ -165,6 +165,10 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
                     detail: format!("runs version {}, this CLI is {cli}; restart the daemon", version.version),
                 }
             });
+            if let Ok(status) = context.client.get::<crate::api::Status>("/v1/status").await {
+                let detail = status.agent_tracking;
+                checks.push(Check { check: "agent tracking", verdict: Verdict::Ok, detail });
+            }
             let client = context.client.clone().with_timeout(CHECK_TIMEOUT);
             checks.push(match client.get::<StoreCheck>("/v1/store/check").await {
                 Ok(found) => store_check(&found),

@@ -47,6 +47,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<web::Json<Status>, Api
         agents,
         queue: state.baton.queue_totals().await?,
         handoffs: state.baton.handoff_stats(None).await?,
+        agent_tracking: state.baton.tracking().to_string(),
     }))
 }
 
