@@ -83,8 +83,15 @@ async fn until(
     .await
 }
 
-/// Stops every agent and shuts the engine down.
+/// Cancels the open handoffs, stops every agent and shuts the engine down.
+/// (An open handoff to a role moves on when its agent stops, and can spawn
+/// a new agent of the role: cancelled first, none is left to spawn one.)
 async fn finish(engine: TestEngine) {
+    for handoff in engine.baton.handoffs(ListHandoffs::default()).await.unwrap() {
+        if handoff.is_open() {
+            step(&engine, handoff.id, HandoffAction::Cancel, None).await.unwrap();
+        }
+    }
     for agent in engine.baton.agents(None).await.unwrap() {
         let stopped = engine.baton.stop_agent(agent.id, Some(Duration::from_secs(2))).await.unwrap();
         assert!(stopped.state.is_ended(), "{stopped:?}");
