@@ -99,6 +99,10 @@ fn stop_takes_a_grandchild_that_called_setsid(mode: &str) {
     says_its_tracking(&home, mode);
     let mut leftovers = Leftovers(Vec::new());
     let (_, id) = setsid_tree(&home, &mut leftovers);
+    // `ps` counts the one that left the session too.
+    let views = json_of(&home.ok(&["ps", "--json"]));
+    let view = views.as_array().unwrap().iter().find(|view| view["agent"]["id"] == id.as_str()).unwrap();
+    assert_eq!(view["usage"]["processes"].as_u64(), Some(processes_of_agent(&id).len() as u64), "{view}");
     let stopped = json_of(&home.ok(&["stop", &id, "--json"]));
     assert_eq!(stopped["agent"]["state"].as_str().or(stopped["state"].as_str()), Some("stopped"), "{stopped}");
     nothing_left_of(&id);
