@@ -20,6 +20,10 @@ pub enum Error {
     /// A tunable of the engine's config is out of its range.
     #[error("invalid engine config: {0}")]
     Config(#[from] ConfigError),
+    /// Agents were to run in cgroups (`tracking = "cgroup"`) and no cgroup
+    /// v2 hierarchy can be written to.
+    #[error("cannot track agents by cgroup: {0}")]
+    Tracking(std::io::Error),
     /// The engine's thread could not be started.
     #[error("cannot start the engine thread: {0}")]
     Thread(std::io::Error),

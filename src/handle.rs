@@ -12,6 +12,7 @@ use std::time::Duration;
 use actix::{Actor, Addr, MailboxError};
 use baton_actors::messages::{CloseSession, FindSession, GetSession, ListSessions, Open, Shutdown};
 use baton_actors::model::{CloseMode, Event, OpenSession, Session, SessionId, SessionState};
+use baton_actors::process::Tracking;
 use baton_actors::store::FlushObserver;
 use baton_actors::{
     AgentConfig, Clock, CommitMode, Engine, EngineConfig, Faults, QueueConfig, RestartStrategy, SledStore, Store,
@@ -42,6 +43,8 @@ struct Inner {
     data_dir: PathBuf,
     /// Where agents' log files are, for reading their output.
     logs_dir: PathBuf,
+    /// How agents' processes are tracked, to say so.
+    tracking: Arc<Tracking>,
     /// Completes when the engine's thread has ended and the store is closed.
     exited: Mutex<Option<oneshot::Receiver<()>>>,
     #[cfg(feature = "fault-injection")]
@@ -133,6 +136,12 @@ impl Baton {
     /// Where agents' log files are.
     pub fn logs_dir(&self) -> &Path {
         &self.inner.logs_dir
+    }
+
+    /// How the engine finds every process of an agent: a cgroup per agent,
+    /// or their environments.
+    pub fn tracking(&self) -> &Tracking {
+        &self.inner.tracking
     }
 
     /// Stops every actor, flushes the store and ends the engine's thread;
@@ -298,15 +307,21 @@ impl BatonBuilder {
         };
         let mut config = self.config;
         let logs_dir = config.agents.logs_dir.get_or_insert_with(|| data_dir.join("agents")).clone();
+        let tracking =
+            Tracking::resolve(config.agents.tracking, &Tracking::key_for(&logs_dir)).map_err(Error::Tracking)?;
+        let tracking = Arc::new(tracking);
+        let engine_tracking = Arc::clone(&tracking);
         let (clock, config, faults) = (self.clock, Arc::new(config), self.faults.clone());
         std::thread::Builder::new()
             .name("baton-engine".into())
             .spawn(move || {
                 let runner = actix_rt::System::new();
+                let for_engine = Arc::clone(&engine_tracking);
                 let started = runner.block_on(async move {
                     let store: Arc<dyn Store> = Arc::new(SledStore::open(&store_dir, options)?);
                     let weak = Arc::downgrade(&store);
-                    let supervisor = Supervisor::new(Engine::new(store, clock, config, faults))?.start();
+                    let engine = Engine::new(store, clock, config, faults).with_tracking(for_engine);
+                    let supervisor = Supervisor::new(engine)?.start();
                     Ok::<_, Error>((supervisor, weak, actix_rt::System::current()))
                 });
                 let ok = started.is_ok();
@@ -316,6 +331,8 @@ impl BatonBuilder {
                         tracing::error!(cause = %err, "the engine's system stopped with an error");
                     }
                 }
+                // Agents' cgroups left empty go; those of agents still running stay.
+                engine_tracking.remove_empty();
                 let _ = exited_tx.send(());
             })
             .map_err(Error::Thread)?;
@@ -330,6 +347,7 @@ impl BatonBuilder {
                 store,
                 data_dir,
                 logs_dir,
+                tracking,
                 exited: Mutex::new(Some(exited_rx)),
                 #[cfg(feature = "fault-injection")]
                 faults: self.faults,

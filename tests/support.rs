@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use baton::engine::process::{AgentTree, Signal, Tracking, stop_tree};
 use baton::{
     ActorRef, AgentId, AgentState, Baton, BatonBuilder, EventKind, EventType, ExitStatus, HandoffId, HandoffState,
     HandoffTarget, ManualClock, SessionId, SessionState,
@@ -41,6 +42,8 @@ where
 pub struct TestEngine {
     pub baton: Baton,
     pub clock: ManualClock,
+    /// Dropped after `leftovers`, which still needs the logs in it.
+    pub leftovers: Leftovers,
     pub dir: TempDir,
 }
 
@@ -56,7 +59,16 @@ impl TestEngine {
         let clock = ManualClock::starting_now();
         let builder = Baton::builder().data_dir(dir.path()).clock(clock.clone());
         let baton = configure(builder).spawn().expect("the engine starts");
-        Self { baton, clock, dir }
+        Self { leftovers: Leftovers(Some(baton.clone())), baton, clock, dir }
+    }
+
+    /// An engine whose builder `configure` adjusts, or why it did not start.
+    pub fn try_start_with(configure: impl FnOnce(BatonBuilder) -> BatonBuilder) -> Result<Self, baton::Error> {
+        let dir = TempDir::new().expect("a temporary directory");
+        let clock = ManualClock::starting_now();
+        let builder = Baton::builder().data_dir(dir.path()).clock(clock.clone());
+        let baton = configure(builder).spawn()?;
+        Ok(Self { leftovers: Leftovers(Some(baton.clone())), baton, clock, dir })
     }
 
     /// Shuts the engine down and starts a new one on the same data dir and clock.
@@ -73,10 +85,66 @@ impl TestEngine {
 
     /// Starts a new engine on the data dir and clock of this one, which must
     /// have been shut down already.
-    pub fn reopen_with(self, configure: impl FnOnce(BatonBuilder) -> BatonBuilder) -> Self {
+    pub fn reopen_with(mut self, configure: impl FnOnce(BatonBuilder) -> BatonBuilder) -> Self {
         let builder = Baton::builder().data_dir(self.dir.path()).clock(self.clock.clone());
         let baton = configure(builder).spawn().expect("restart");
+        // The agents of the engine before are this one's now.
+        self.leftovers.0 = Some(baton.clone());
         Self { baton, ..self }
+    }
+}
+
+/// The live processes (pid and command line) whose environment names agent
+/// `agent` (`BATON_AGENT_ID`): every process it started and that kept its
+/// environment, `setsid` or not, wherever its parent went.
+pub fn processes_of_agent(agent: &str) -> Vec<(i32, String)> {
+    let Ok(processes) = procfs::process::all_processes() else { return Vec::new() };
+    processes
+        .flatten()
+        .filter(|process| process.stat().is_ok_and(|stat| !matches!(stat.state, 'Z' | 'X')))
+        .filter(|process| {
+            process.environ().is_ok_and(|env| {
+                env.get(std::ffi::OsStr::new("BATON_AGENT_ID"))
+                    .is_some_and(|id| id.as_encoded_bytes() == agent.as_bytes())
+            })
+        })
+        .map(|process| (process.pid, process.cmdline().unwrap_or_default().join(" ")))
+        .collect()
+}
+
+/// What a test engine leaves when it is dropped: it is shut down, then every
+/// process of every agent it ever ran (found by the log files of its agents,
+/// named by their ids) is killed, whatever its policy, and the agents'
+/// cgroups go. So no test leaves a process behind, whether it passed (an
+/// agent spawned while the test stopped the others, by a handoff routed to
+/// its role) or failed half-way.
+pub struct Leftovers(Option<Baton>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        let Some(baton) = self.0.take() else { return };
+        // On a thread of its own: the test's runtime may be the one dropping.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(async move {
+                let _ = baton.shutdown().await;
+                let tracking = baton.tracking();
+                let ids = std::fs::read_dir(baton.logs_dir()).into_iter().flatten().flatten().filter_map(|entry| {
+                    let name = entry.file_name().into_string().ok()?;
+                    name.strip_suffix(".stdout.log").map(str::to_owned)
+                });
+                for agent in ids {
+                    let cgroup = match tracking {
+                        Tracking::Cgroup(root) => Some(root.agent_cgroup_at(&agent)),
+                        Tracking::Environ => None,
+                    };
+                    let tree = AgentTree { sid: None, agent, cgroup };
+                    let _ = stop_tree(&tree, Signal::SIGKILL, Duration::ZERO, Duration::from_millis(5)).await;
+                }
+                tracking.remove_empty();
+            });
+        });
+        let _ = cleanup.join();
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Agent, AgentLimits, RestartPolicy, RestartSchedule, SessionId, duration_ms};
+use crate::process::TrackingMode;
 use crate::queue::QueueConfig;
 use crate::restart::RestartStrategy;
 
@@ -81,6 +82,11 @@ pub struct AgentConfig {
     /// Only for a process that made itself a subreaper for its agents (the
     /// daemon does): in a library host, other children are the host's own.
     pub reap_orphans: bool,
+    /// How every process of an agent is found, to stop it whole: a cgroup v2
+    /// per agent where one can be made (`auto`, the default, or `cgroup`,
+    /// which insists), else, or with `environ`, by the agent's id in their
+    /// environments.
+    pub tracking: TrackingMode,
     /// The environment agents inherit allow-listed variables from; the
     /// supervisor's own when none. Tests set it so as not to touch their own.
     #[serde(skip)]
@@ -188,6 +194,7 @@ impl Default for AgentConfig {
             stop_grace: Duration::from_secs(10),
             actor_restart: RestartStrategy::default(),
             reap_orphans: false,
+            tracking: TrackingMode::Auto,
             env_source: None,
             memory_budget_bytes: None,
             roles: BTreeMap::new(),
@@ -208,6 +215,7 @@ impl std::fmt::Debug for AgentConfig {
             .field("stop_grace", &self.stop_grace)
             .field("actor_restart", &self.actor_restart)
             .field("reap_orphans", &self.reap_orphans)
+            .field("tracking", &self.tracking)
             .field("env_source", &self.env_source.as_ref().map(|env| env.keys().collect::<Vec<_>>()))
             .field("memory_budget_bytes", &self.memory_budget_bytes)
             .field("roles", &self.roles.keys().collect::<Vec<_>>())

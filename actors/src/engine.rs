@@ -6,6 +6,7 @@ use crate::agent_actor::Feeds;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::fault::Faults;
+use crate::process::Tracking;
 use crate::store::Store;
 
 /// The parts every actor of the engine works with: where records go, what time
@@ -20,14 +21,24 @@ pub struct Engine {
     pub config: Arc<EngineConfig>,
     /// Injected faults; inert unless built with `fault-injection`.
     pub faults: Faults,
+    /// How agents' processes are tracked (their cgroups, or their
+    /// environments), decided when the engine starts.
+    pub tracking: Arc<Tracking>,
     /// The agents with a stdin pipe, by session, for sessions to feed.
     pub(crate) feeds: Feeds,
 }
 
 impl Engine {
-    /// The parts of an engine.
+    /// The parts of an engine; agents are tracked by their environments
+    /// until [`with_tracking`](Self::with_tracking) says otherwise.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Arc<EngineConfig>, faults: Faults) -> Self {
-        Self { store, clock, config, faults, feeds: Feeds::default() }
+        Self { store, clock, config, faults, tracking: Arc::new(Tracking::Environ), feeds: Feeds::default() }
+    }
+
+    /// Tracks agents' processes the way `tracking` says.
+    pub fn with_tracking(mut self, tracking: Arc<Tracking>) -> Self {
+        self.tracking = tracking;
+        self
     }
 }
 

@@ -85,6 +85,10 @@ pub struct Status {
     /// daemon started (each is in the daemon's log with its key).
     #[serde(default)]
     pub corrupt_records: u64,
+    /// How every process of an agent is found, to stop it whole: `cgroup v2
+    /// at DIR`, or `subreaper + BATON_AGENT_ID`.
+    #[serde(default)]
+    pub agent_tracking: String,
 }
 
 /// `POST /v1/sessions`: open a session (idempotent by `external_id`).

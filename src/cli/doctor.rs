@@ -171,6 +171,10 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
                 }
             });
             let status = context.client.get::<Status>("/v1/status").await;
+            if let Ok(status) = &status {
+                let detail = status.agent_tracking.clone();
+                checks.push(Check { check: "agent tracking", verdict: Verdict::Ok, detail });
+            }
             let client = context.client.clone().with_timeout(CHECK_TIMEOUT);
             checks.push(match client.get::<StoreCheck>("/v1/store/check").await {
                 Ok(found) => store_check(&found),

@@ -32,6 +32,7 @@ pub async fn run(context: &Context) -> anyhow::Result<()> {
             ),
         ),
         ("handoffs", super::handoff::counts(&status.handoffs)),
+        ("tracking", status.agent_tracking.clone()),
     ])
 }
 

@@ -120,13 +120,18 @@ impl Settings {
             .or_else(crate::default_data_dir)
             .context("no data dir: set --data-dir or BATON_DATA_DIR (no home directory is known)")?;
         let socket = overrides.socket.clone().or(file.socket).unwrap_or_else(|| default_socket(&data_dir));
+        let mut engine = file.engine;
+        if let Some(mode) = std::env::var_os(TRACKING_VAR).filter(|mode| !mode.is_empty()) {
+            let mode = mode.to_string_lossy();
+            engine.agents.tracking = mode.parse().map_err(anyhow::Error::msg).context(TRACKING_VAR)?;
+        }
         Ok(Self {
             data_dir,
             socket,
             config_file,
             body_limit: file.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
             log: file.log,
-            engine: file.engine,
+            engine,
         })
     }
 
@@ -149,6 +154,10 @@ pub fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
     parse_config(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
+
+/// The variable that says how agents are tracked (`auto`, `cgroup` or
+/// `environ`), over `[engine.agents] tracking` in the config file.
+pub const TRACKING_VAR: &str = "BATON_AGENT_TRACKING";
 
 /// `$XDG_CONFIG_HOME/baton/config.toml`, else `~/.config/baton/config.toml`.
 pub fn default_config_file() -> Option<PathBuf> {

@@ -16,3 +16,4 @@ mod queue_torture;
 mod serve;
 mod sessions;
 mod store;
+mod tracking;

@@ -83,14 +83,13 @@ async fn until(
     .await
 }
 
-/// Stops every agent and shuts the engine down.
+/// Cancels the open handoffs, stops every agent and shuts the engine down.
+/// (An open handoff to a role moves on when its agent stops, and can spawn
+/// a new agent of the role: cancelled first, none is left to spawn one.)
 async fn finish(engine: TestEngine) {
-    // Closing first cancels the open handoffs: stopping an agent that holds
-    // one would move it on, and could spawn another agent of its role after
-    // the list below was read, left running past the shutdown.
-    for session in engine.baton.sessions().await.unwrap() {
-        if session.is_open() {
-            engine.baton.close_session_with(session.id, baton::CloseMode::Discard, None).await.unwrap();
+    for handoff in engine.baton.handoffs(ListHandoffs::default()).await.unwrap() {
+        if handoff.is_open() {
+            step(&engine, handoff.id, HandoffAction::Cancel, None).await.unwrap();
         }
     }
     for agent in engine.baton.agents(None).await.unwrap() {

@@ -9,4 +9,5 @@ mod handoffs;
 mod persistence;
 mod queue;
 mod supervision;
+mod tracking;
 mod watchdog;

@@ -182,6 +182,11 @@ impl AgentActor {
     fn retire(&mut self) {
         if !self.retiring {
             self.retiring = true;
+            // The run is over, or the engine stops: a cgroup its processes
+            // left goes (one that still holds a process stays, to be found).
+            if let Some(dir) = &self.agent.cgroup {
+                crate::process::AgentCgroup::at(dir).remove_if_empty();
+            }
             self.supervisor.do_send(Retire { actor: self.actor(), generation: self.generation });
         }
     }

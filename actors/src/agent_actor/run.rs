@@ -16,7 +16,9 @@ use super::{AgentActor, Watch, logs_dir};
 use crate::clock::to_chrono;
 use crate::error::EngineError;
 use crate::model::{AdoptPolicy, AgentState, EventKind, ExitStatus};
-use crate::process::{AllowList, BatonContext, Environment, LogCursor, ProcessIdentity, ProcessSpec, Spawned};
+use crate::process::{
+    AgentTree, AllowList, BatonContext, Environment, LogCursor, ProcessIdentity, ProcessSpec, Spawned, Tracking,
+};
 use crate::store::Commit;
 
 impl AgentActor {
@@ -87,13 +89,16 @@ impl AgentActor {
         let identity = spawned.identity;
         next.pid = Some(identity.pid);
         next.pid_start_time = Some(identity.start_time);
+        next.cgroup = spawned.cgroup.as_ref().map(|cgroup| cgroup.dir().to_path_buf());
         Self::step(&mut next, AgentState::Running, now, None, &mut events)?;
         events.push(EventKind::AgentSpawned { agent: next.id, pid: identity.pid, restarts: next.restarts });
         let change = self.save(next, events);
         if change.is_err() {
             // The record cannot say which process is the agent's: it must not run unknown.
             warn!(agent_id = %self.agent.id, pid = identity.pid, "cannot record the agent's process; killing it");
-            let _ = crate::process::signal_session(identity.pid, crate::process::Signal::SIGKILL);
+            let tree =
+                AgentTree { sid: Some(identity.pid), agent: self.agent.id.to_string(), cgroup: spawned.cgroup.clone() };
+            let _ = crate::process::signal_tree(&tree, crate::process::Signal::SIGKILL);
         }
         self.watch(identity, true, now);
         self.open_feed(spawned.stdin, ctx);
@@ -132,6 +137,10 @@ impl AgentActor {
         spec.cwd = self.agent.cwd.clone();
         if self.agent.stdin_pipe {
             spec.stdin = crate::process::Stdin::Pipe;
+        }
+        if let Tracking::Cgroup(root) = self.engine.tracking.as_ref() {
+            let cgroup = root.agent_cgroup(&self.agent.id.to_string(), self.agent.limits.max_rss_bytes);
+            spec.cgroup = Some(cgroup.map_err(|err| format!("cannot make the agent's cgroup: {err}"))?);
         }
         Ok(spec)
     }

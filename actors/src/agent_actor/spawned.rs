@@ -64,6 +64,9 @@ pub(super) async fn spawn_off_thread(spec: ProcessSpec) -> Result<Spawned, Strin
 fn undo(mut unwanted: Spawned) {
     let pid = unwanted.identity.pid;
     tracing::warn!(pid, "an agent's spawn finished after its caller stopped waiting; killing it");
+    if let Some(cgroup) = &unwanted.cgroup {
+        cgroup.kill();
+    }
     let _ = crate::process::signal_session(pid, crate::process::Signal::SIGKILL);
     if let Err(err) = unwanted.child.wait_blocking() {
         tracing::warn!(pid, cause = %err, "cannot reap an unwanted agent process");

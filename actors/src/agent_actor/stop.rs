@@ -16,7 +16,7 @@ use super::AgentActor;
 use super::watchdog::LimitPassed;
 use crate::error::EngineError;
 use crate::model::{Agent, AgentState, ExitStatus};
-use crate::process::{Signal, StopOutcome, stop_session};
+use crate::process::{AgentCgroup, AgentTree, ProcessIdentity, Signal, StopOutcome, stop_tree};
 
 /// How often a stop looks at `/proc` to see whether the session is empty.
 const STOP_POLL: Duration = Duration::from_millis(20);
@@ -144,11 +144,7 @@ impl AgentActor {
             exit: None,
             outcome: None,
         });
-        // A process adopted, not waited for, is signalled only while its
-        // session is still its own: its pid may have gone to a stranger.
-        if !waited && !identity.session_is_ours() {
-            return self.signalled(Ok(StopOutcome::Exited), ctx);
-        }
+        let tree = self.tree(identity, waited);
         let grace = grace.unwrap_or(self.engine.config.agents.stop_grace);
         let agent_id = self.agent.id;
         let stopping = async move {
@@ -157,11 +153,23 @@ impl AgentActor {
                     warn!(%agent_id, cause = %err, "the stop is not durable; stopping anyway");
                 }
             }
-            stop_session(identity.pid, Signal::SIGTERM, grace, STOP_POLL).await
+            stop_tree(&tree, Signal::SIGTERM, grace, STOP_POLL).await
         };
         ctx.spawn(wrap_future::<_, Self>(stopping).map(|result, act, ctx| {
             act.signalled(result.map_err(|err| err.to_string()), ctx);
         }));
+    }
+
+    /// Every process of the run whose leader is `identity`: its session, its
+    /// cgroup or its id in their environments. A process adopted, not waited
+    /// for, has its session counted only while the session is still its own:
+    /// its pid may have gone to a stranger.
+    pub(super) fn tree(&self, identity: ProcessIdentity, waited: bool) -> AgentTree {
+        AgentTree {
+            sid: (waited || identity.session_is_ours()).then_some(identity.pid),
+            agent: self.agent.id.to_string(),
+            cgroup: self.agent.cgroup.clone().map(AgentCgroup::at),
+        }
     }
 
     /// The session has been emptied (or could not be): the stop ends once the

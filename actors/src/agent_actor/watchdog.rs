@@ -45,7 +45,8 @@ impl AgentActor {
             return;
         }
         let run = self.run;
-        let measured = SessionUsage::measure_async(watch.identity.pid);
+        let tree = self.tree(watch.identity, watch.waited);
+        let measured = async move { SessionUsage::measure_tree_async(&tree).await };
         ctx.spawn(wrap_future::<_, Self>(measured).map(move |usage, act, ctx| {
             if act.run != run || act.agent.state != AgentState::Running || act.stopping.is_some() {
                 return;

@@ -408,6 +408,10 @@ pub struct Agent {
     /// `/proc/<pid>/stat`): a pid reused by another process has another start
     /// time, so baton never signals a stranger.
     pub pid_start_time: Option<u64>,
+    /// The cgroup its processes run in, when its engine gives each agent one
+    /// (see `process::Tracking`): a restarted baton finds them there again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<PathBuf>,
     /// How many times its restart policy ran it again, over its whole life.
     pub restarts: u32,
     /// How its last process ended, for people and for the restart policy.
@@ -446,6 +450,7 @@ impl Agent {
             reason: None,
             pid: None,
             pid_start_time: None,
+            cgroup: None,
             restarts: 0,
             last_exit: None,
             created_at: now,
@@ -453,6 +458,19 @@ impl Agent {
             started_at: None,
             ended_at: None,
         }
+    }
+
+    /// Every process of its current or last run, as its record names them:
+    /// its process session (while that is still the run's: the leader lives,
+    /// or its pid went to nobody else), its cgroup when it has one, and its id
+    /// in their environments. None when no run started.
+    pub fn process_tree(&self) -> Option<crate::process::AgentTree> {
+        let identity = crate::process::ProcessIdentity { pid: self.pid?, start_time: self.pid_start_time? };
+        Some(crate::process::AgentTree {
+            sid: identity.session_is_ours().then_some(identity.pid),
+            agent: self.id.to_string(),
+            cgroup: self.cgroup.clone().map(crate::process::AgentCgroup::at),
+        })
     }
 
     /// Sets its role, for routing handoffs.

@@ -22,7 +22,8 @@ use procfs::process::Stat;
 use tokio::time::{Instant, sleep, timeout_at};
 
 use super::child::ExitWatch;
-use super::proc_table::{all_stats, all_stats_async, is_member, pid_of};
+use super::proc_table::{all_stats, blocking_scan, is_member};
+use super::tree::{AgentTree, scan_for_trees};
 
 /// How long [`stop_session`] waits for processes to vanish after SIGKILL
 /// before it gives up on them (a process stuck in the kernel, such as on a
@@ -99,13 +100,45 @@ pub fn signal_session(sid: u32, signal: Signal) -> Result<(), StopError> {
     to_group.and(signal_members(sid, signal, &stats))
 }
 
-/// [`signal_session`], scanning on the scanner thread. The process group is
-/// signalled at once, before the scan.
-async fn signal_session_async(sid: u32, signal: Signal) -> Result<(), StopError> {
-    let group = agent_session(sid)?;
-    let to_group = send(sid, -group, signal);
-    let stats = all_stats_async().await.map_err(|err| StopError::Scan { sid, err })?;
-    to_group.and(signal_members(sid, signal, &stats))
+/// Sends `signal` to every process of `tree`: its process group at once,
+/// then every member a scan finds. SIGKILL to a tree with a cgroup goes
+/// through `cgroup.kill`, which also reaches a process forked meanwhile.
+pub fn signal_tree(tree: &AgentTree, signal: Signal) -> Result<(), StopError> {
+    let sid = tree.sid.unwrap_or_default();
+    let to_group = signal_group(tree, signal)?;
+    let scan = blocking_scan(tree.needs_environment()).map_err(|err| StopError::Scan { sid, err })?;
+    to_group.and(send_all(sid, signal, &tree.members(&scan)))
+}
+
+/// [`signal_tree`], scanning on the scanner thread.
+async fn signal_tree_async(tree: &AgentTree, signal: Signal) -> Result<(), StopError> {
+    let sid = tree.sid.unwrap_or_default();
+    let to_group = signal_group(tree, signal)?;
+    let scan = scan_for_trees([tree]).await.map_err(|err| StopError::Scan { sid, err })?;
+    to_group.and(send_all(sid, signal, &tree.members(&scan)))
+}
+
+/// Signals the tree's process group (when its session is still its own),
+/// and kills its cgroup at once for SIGKILL; the outer error refuses a
+/// session that cannot be an agent's.
+fn signal_group(tree: &AgentTree, signal: Signal) -> Result<Result<(), StopError>, StopError> {
+    if signal == Signal::SIGKILL {
+        if let Some(cgroup) = &tree.cgroup {
+            // Where there is no cgroup.kill, the members get SIGKILL one by one.
+            cgroup.kill();
+        }
+    }
+    match tree.sid {
+        Some(sid) => Ok(send(sid, -agent_session(sid)?, signal)),
+        None => Ok(Ok(())),
+    }
+}
+
+/// Sends `signal` to every pid of `pids`; the first failure is returned once
+/// all were tried.
+fn send_all(sid: u32, signal: Signal, pids: &[u32]) -> Result<(), StopError> {
+    let sent = pids.iter().filter_map(|&pid| i32::try_from(pid).ok()).map(|pid| send(sid, pid, signal));
+    sent.fold(Ok(()), Result::and)
 }
 
 /// Signals every live member of session `sid` in `stats`; the first failure
@@ -130,9 +163,14 @@ pub fn session_alive(sid: u32) -> bool {
     all_stats().is_ok_and(|stats| stats.iter().any(|stat| is_member(stat, sid)))
 }
 
-/// Stops session `sid`: sends `signal` (normally SIGTERM), waits up to `grace`
-/// for every process to exit, then SIGKILLs whatever is left and waits (up to
-/// [`KILL_WAIT`]) until nothing is.
+/// [`stop_tree`] for the process session `sid` alone.
+pub async fn stop_session(sid: u32, signal: Signal, grace: Duration, poll: Duration) -> Result<StopOutcome, StopError> {
+    stop_tree(&AgentTree::session(sid), signal, grace, poll).await
+}
+
+/// Stops every process of `tree`: sends `signal` (normally SIGTERM), waits
+/// up to `grace` for every process to exit, then SIGKILLs whatever is left
+/// and waits (up to [`KILL_WAIT`]) until nothing is.
 ///
 /// It waits for the session's leader (process `sid`) to exit without looking
 /// at `/proc`, then looks every `poll` until no other member is left. The
@@ -141,34 +179,39 @@ pub fn session_alive(sid: u32) -> bool {
 ///
 /// The agent's own process, a child of the caller, stays a zombie until its
 /// [`Child`](super::Child) is waited for; zombies do not count as left.
-pub async fn stop_session(sid: u32, signal: Signal, grace: Duration, poll: Duration) -> Result<StopOutcome, StopError> {
+pub async fn stop_tree(
+    tree: &AgentTree,
+    signal: Signal,
+    grace: Duration,
+    poll: Duration,
+) -> Result<StopOutcome, StopError> {
     // Watched before the signal, so that its exit cannot come first. None
     // when the leader is already gone.
-    let leader = ExitWatch::open(sid).ok();
-    signal_session_async(sid, signal).await?;
-    if wait_until_empty(sid, leader.as_ref(), grace, poll).await?.is_empty() {
+    let leader = tree.sid.and_then(|sid| ExitWatch::open(sid).ok());
+    signal_tree_async(tree, signal).await?;
+    if wait_until_empty(tree, leader.as_ref(), grace, poll).await?.is_empty() {
         return Ok(StopOutcome::Exited);
     }
     let deadline = Instant::now() + KILL_WAIT;
     loop {
         // Sent again each round: a process that was forking when the last one
         // went out can leave a child the scan had not seen.
-        signal_session_async(sid, Signal::SIGKILL).await?;
-        let left = wait_until_empty(sid, leader.as_ref(), poll, poll).await?;
+        signal_tree_async(tree, Signal::SIGKILL).await?;
+        let left = wait_until_empty(tree, leader.as_ref(), poll, poll).await?;
         if left.is_empty() {
             return Ok(StopOutcome::Killed);
         }
         if Instant::now() >= deadline {
-            return Err(StopError::Unkillable { sid, pids: left });
+            return Err(StopError::Unkillable { sid: tree.sid.unwrap_or_default(), pids: left });
         }
     }
 }
 
-/// Waits up to `limit` for session `sid` to have no live process: first for
-/// its `leader` to exit, then looking at `/proc` every `poll`; returns those
+/// Waits up to `limit` for `tree` to have no live process: first for its
+/// `leader` to exit, then looking at `/proc` every `poll`; returns those
 /// still there (none when it emptied).
 async fn wait_until_empty(
-    sid: u32,
+    tree: &AgentTree,
     leader: Option<&ExitWatch>,
     limit: Duration,
     poll: Duration,
@@ -179,9 +222,9 @@ async fn wait_until_empty(
         let _ = timeout_at(deadline, leader.exited()).await;
     }
     loop {
-        let stats = all_stats_async().await.map_err(|err| StopError::Scan { sid, err })?;
-        let left: Vec<u32> =
-            stats.iter().filter(|stat| is_member(stat, sid)).filter_map(|stat| pid_of(stat.pid)).collect();
+        let sid = tree.sid.unwrap_or_default();
+        let scan = scan_for_trees([tree]).await.map_err(|err| StopError::Scan { sid, err })?;
+        let left = tree.members(&scan);
         if left.is_empty() || Instant::now() >= deadline {
             return Ok(left);
         }

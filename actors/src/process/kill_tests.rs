@@ -3,7 +3,7 @@ use std::os::unix::process::ExitStatusExt;
 use procfs::process::Stat;
 
 use super::*;
-use crate::process::proc_table::{session_members, stat_of};
+use crate::process::proc_table::{pid_of, session_members, stat_of};
 use crate::process::test_support::{Agents, eventually_some, within};
 
 const GRACE: Duration = Duration::from_secs(10);

@@ -14,6 +14,8 @@
 //! not enough: a grandchild can move to its own group (`setpgid`, as shells with
 //! job control do) and would escape `kill(-pgid)`; its session id still names
 //! the agent. So usage and stopping look for session members in `/proc`.
+//! Only a process that calls `setsid` itself leaves the session; the agent's
+//! cgroup, or its id in the environment, still names it ([`AgentTree`]).
 //!
 //! # Layout
 //! - [`spawn`](spawn()): runs a [`ProcessSpec`] directly (never through a shell) in
@@ -22,12 +24,15 @@
 //! - [`Environment`]: what an agent's environment holds, and nothing else.
 //! - [`ProcessIdentity`]: a pid and its start time, so pid reuse never fools us.
 //! - [`SessionUsage`]: memory and CPU of every process of an agent's session.
-//! - [`signal_session`], [`stop_session`]: signal, wait out a grace period, kill.
+//! - [`Tracking`], [`AgentTree`], [`AgentCgroup`]: every process of an agent,
+//!   by its cgroup v2 or by `BATON_AGENT_ID` in its environment.
+//! - [`signal_tree`], [`stop_tree`]: signal, wait out a grace period, kill.
 //! - [`become_subreaper`], [`reap_orphans`]: orphaned grandchildren come to the
 //!   daemon, which reaps them without racing the reaping of its own children.
 //! - [`LogPaths`], [`rotate_if_over`], [`tail_lines`], [`LogCursor`]: per-agent
 //!   log files, rotated by copy-truncate, read from the end or followed.
 
+mod cgroup;
 mod child;
 mod env;
 mod identity;
@@ -37,19 +42,24 @@ mod logs;
 mod proc_table;
 mod reaper;
 mod spawn;
+mod tree;
 mod usage;
 
 #[cfg(test)]
 mod test_support;
 
+pub use cgroup::{AgentCgroup, CgroupRoot};
 pub use child::Child;
 pub use env::{AllowList, BatonContext, Environment, STANDARD_ALLOW_LIST};
 pub use env::{BATON_AGENT_ID, BATON_SESSION_ID, BATON_SOCKET};
 pub use identity::ProcessIdentity;
-pub use kill::{KILL_WAIT, StopError, StopOutcome, session_alive, signal_session, stop_session};
+pub use kill::{
+    KILL_WAIT, StopError, StopOutcome, session_alive, signal_session, signal_tree, stop_session, stop_tree,
+};
 pub use log_cursor::{LogChunk, LogCursor, LogLines, READ_LIMIT};
 pub use logs::{LogPaths, OutputStream, rotate_if_over, tail_lines};
 pub use nix::sys::signal::Signal;
 pub use reaper::{ReapedOrphan, become_subreaper, is_subreaper, orphan_candidates, reap_orphans, reap_zombies};
 pub use spawn::{ProcessSpec, SpawnError, Spawned, Stdin, spawn};
+pub use tree::{AgentTree, Tracking, TrackingMode};
 pub use usage::SessionUsage;

@@ -1,10 +1,13 @@
-//! Reading `/proc`: one process's stat line, or every process's.
+//! Reading `/proc`: one process's stat line, or every process's (with, when
+//! asked, the agent each process belongs to, from its environment).
 //!
 //! Processes come and go while `/proc` is read: one listed in the directory may
 //! be gone before its `stat` is read. A scan skips those rather than failing,
 //! because a process that vanished is simply no longer there to count or
 //! signal. Only a `/proc` that cannot be listed at all is an error.
 
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{self, Read as _};
 use std::sync::{Arc, LazyLock, mpsc};
 use std::time::Duration;
@@ -24,29 +27,67 @@ pub(super) fn stat_of(pid: u32) -> io::Result<Stat> {
 /// Blocks the calling thread until the scan is done; async callers use
 /// [`all_stats_async`].
 pub(super) fn all_stats() -> io::Result<Arc<Vec<Stat>>> {
-    let (reply, answer) = std::sync::mpsc::sync_channel(1);
-    ask(Reply::Blocking(reply));
-    answer.recv().unwrap_or_else(|_| Err(scanner_gone())).map_err(into_error)
+    Ok(blocking_scan(false)?.stats)
 }
 
 /// [`all_stats`] for async callers: the scan runs on the scanner thread while
 /// the caller's thread goes on with other work.
 pub(super) async fn all_stats_async() -> io::Result<Arc<Vec<Stat>>> {
+    Ok(async_scan(false).await?.stats)
+}
+
+/// A look at every process, blocking until it is done; when `tagged`, with
+/// the agent each belongs to by its environment (`BATON_AGENT_ID`, which
+/// every process an agent starts inherits). Reading every environment costs
+/// more than the `stat`s alone, so only a caller that tracks agents by it
+/// asks.
+pub(super) fn blocking_scan(tagged: bool) -> io::Result<Scan> {
+    let (reply, answer) = std::sync::mpsc::sync_channel(1);
+    ask(Request { tagged, reply: Reply::Blocking(reply) });
+    answer.recv().unwrap_or_else(|_| Err(scanner_gone())).map_err(into_error)
+}
+
+/// A tagged scan for a test, off the scanner thread (a test's own thread
+/// may block).
+#[cfg(test)]
+pub(super) fn tagged_scan_free_for_tests() -> Scan {
+    scan(true).expect("/proc can be listed")
+}
+
+/// [`blocking_scan`] for async callers.
+pub(super) async fn async_scan(tagged: bool) -> io::Result<Scan> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    ask(Reply::Async(reply));
+    ask(Request { tagged, reply: Reply::Async(reply) });
     answer.await.unwrap_or_else(|_| Err(scanner_gone())).map_err(into_error)
 }
 
 /// Hands a request to the scanner thread.
-fn ask(reply: Reply) {
-    if let Err(mpsc::SendError(reply)) = SCANNER.send(reply) {
-        reply.send(Err(scanner_gone()));
+fn ask(request: Request) {
+    if let Err(mpsc::SendError(request)) = SCANNER.send(request) {
+        request.reply.send(Err(scanner_gone()));
+    }
+}
+
+/// One look at every process.
+#[derive(Debug, Clone)]
+pub(super) struct Scan {
+    /// Every process's `stat`.
+    pub(super) stats: Arc<Vec<Stat>>,
+    /// The value of `BATON_AGENT_ID` in the environment of each process that
+    /// has one, by pid; empty unless the scan was asked for it.
+    pub(super) agents: Arc<HashMap<i32, Box<str>>>,
+}
+
+impl Scan {
+    /// The agent whose id process `pid`'s environment holds, if any.
+    pub(super) fn agent_of(&self, pid: i32) -> Option<&str> {
+        self.agents.get(&pid).map(AsRef::as_ref)
     }
 }
 
 /// A finished scan, shared by its callers; an error is kept as its kind and
 /// message, since `io::Error` is not `Clone`.
-type ScanResult = Result<Arc<Vec<Stat>>, (io::ErrorKind, String)>;
+type ScanResult = Result<Scan, (io::ErrorKind, String)>;
 
 fn into_error((kind, message): (io::ErrorKind, String)) -> io::Error {
     io::Error::new(kind, message)
@@ -54,6 +95,13 @@ fn into_error((kind, message): (io::ErrorKind, String)) -> io::Error {
 
 fn scanner_gone() -> (io::ErrorKind, String) {
     (io::ErrorKind::Other, "the thread that scans /proc is gone".to_owned())
+}
+
+/// A request for a scan: whether it needs the agents' tags, and where the
+/// answer goes.
+struct Request {
+    tagged: bool,
+    reply: Reply,
 }
 
 /// Where a scan's result goes: a thread that blocks for it, or a task.
@@ -81,7 +129,7 @@ impl Reply {
 /// it asked, so what it reads is never older than its question. One thread,
 /// not a thread per waiting caller, so a burst of stops leaves no threads
 /// behind.
-static SCANNER: LazyLock<mpsc::Sender<Reply>> = LazyLock::new(|| {
+static SCANNER: LazyLock<mpsc::Sender<Request>> = LazyLock::new(|| {
     let (requests, queue) = mpsc::channel();
     let started = std::thread::Builder::new()
         .name("baton-proc".into())
@@ -98,12 +146,13 @@ static SCANNER: LazyLock<mpsc::Sender<Reply>> = LazyLock::new(|| {
 const SCANNER_STACK: usize = 256 * 1024;
 
 /// Answers requests until every sender is gone (never, for the static one).
-fn serve_scans(queue: &mpsc::Receiver<Reply>) {
+fn serve_scans(queue: &mpsc::Receiver<Request>) {
     while let Ok(first) = queue.recv() {
-        let waiting: Vec<Reply> = std::iter::once(first).chain(queue.try_iter()).collect();
-        let result: ScanResult = scan().map(Arc::new).map_err(|err| (err.kind(), err.to_string()));
-        for reply in waiting {
-            reply.send(result.clone());
+        let waiting: Vec<Request> = std::iter::once(first).chain(queue.try_iter()).collect();
+        let tagged = waiting.iter().any(|request| request.tagged);
+        let result: ScanResult = scan(tagged).map_err(|err| (err.kind(), err.to_string()));
+        for request in waiting {
+            request.reply.send(result.clone());
         }
     }
 }
@@ -112,9 +161,11 @@ fn serve_scans(queue: &mpsc::Receiver<Reply>) {
 /// open, one read into a reused buffer and one close, parsed by procfs.
 /// (procfs's own `Process` first opens the process's directory, sizes the
 /// file with `statx` and `lseek`, and closes twice: a third of a scan in a
-/// profile of 100 stops.)
-fn scan() -> io::Result<Vec<Stat>> {
+/// profile of 100 stops.) When `tagged`, each process's environment is read
+/// too, for its `BATON_AGENT_ID`.
+fn scan(tagged: bool) -> io::Result<Scan> {
     let mut stats = Vec::with_capacity(512);
+    let mut agents = HashMap::new();
     let mut path = String::with_capacity(32);
     let mut buf = [0u8; STAT_LINE_MAX];
     for entry in std::fs::read_dir("/proc")? {
@@ -127,11 +178,23 @@ fn scan() -> io::Result<Vec<Stat>> {
         path.push_str("/stat");
         // Gone since the listing, or not ours to read: not there to count.
         let Ok(len) = read_into(&path, &mut buf) else { continue };
-        if let Ok(stat) = Stat::from_read(&buf[..len]) {
-            stats.push(stat);
+        let Ok(stat) = Stat::from_read(&buf[..len]) else { continue };
+        if tagged {
+            if let Some(agent) = agent_in_environment(stat.pid) {
+                agents.insert(stat.pid, agent);
+            }
         }
+        stats.push(stat);
     }
-    Ok(stats)
+    Ok(Scan { stats: Arc::new(stats), agents: Arc::new(agents) })
+}
+
+/// The `BATON_AGENT_ID` in process `pid`'s environment (as it was when the
+/// process started its program), if it has one and it can be read.
+fn agent_in_environment(pid: i32) -> Option<Box<str>> {
+    let environment = Process::new(pid).and_then(|process| process.environ()).ok()?;
+    let agent = environment.get(OsStr::new(super::env::BATON_AGENT_ID))?;
+    agent.to_str().map(Box::from)
 }
 
 /// The longest `stat` line read: 52 fields of at most 20 digits and a

@@ -22,8 +22,10 @@ use nix::fcntl::OFlag;
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
 use tokio::net::unix::pipe;
 
+use super::cgroup::AgentCgroup;
 use super::child::Child;
 use super::env::Environment;
 use super::identity::ProcessIdentity;
@@ -57,6 +59,9 @@ pub struct ProcessSpec {
     pub stdout_log: PathBuf,
     /// The file its standard error is appended to, created (mode 0600) if missing.
     pub stderr_log: PathBuf,
+    /// The cgroup it runs in, with everything it starts; the spawner's own
+    /// when none.
+    pub cgroup: Option<AgentCgroup>,
 }
 
 impl ProcessSpec {
@@ -70,6 +75,7 @@ impl ProcessSpec {
             stdin: Stdin::Null,
             stdout_log: logs.stdout.clone(),
             stderr_log: logs.stderr.clone(),
+            cgroup: None,
         }
     }
 
@@ -102,6 +108,8 @@ pub struct Spawned {
     pub identity: ProcessIdentity,
     /// The write end of its stdin, when [`Stdin::Pipe`] was asked for.
     pub stdin: Option<pipe::Sender>,
+    /// The cgroup it runs in, when the spec gave one.
+    pub cgroup: Option<AgentCgroup>,
 }
 
 /// Why an agent's process could not be started.
@@ -153,6 +161,17 @@ pub enum SpawnError {
         cwd: PathBuf,
         /// What the system said.
         err: io::Error,
+    },
+    /// It started, but could not be moved into its cgroup (it was killed at
+    /// once: it must not run where it cannot be tracked).
+    #[error("started {program:?} as pid {pid} but cannot move it into its cgroup: {source}")]
+    Cgroup {
+        /// The program, as given.
+        program: String,
+        /// Its pid.
+        pid: u32,
+        /// What the cgroup file system said.
+        source: io::Error,
     },
     /// It started, but its identity could not be read from `/proc` (it was
     /// killed at once; this does not happen on a sane system).
@@ -239,8 +258,17 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SpawnError> {
         let _ = kill(pid, Signal::SIGKILL);
         SpawnError::Identity { program: program.clone(), pid: child.id(), err }
     })?;
+    if let Some(cgroup) = &spec.cgroup {
+        // posix_spawn returns once the program runs, so whatever it forked in
+        // the moment since is moved with it.
+        cgroup.add_tree(identity.pid).map_err(|source| {
+            let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+            let _ = cgroup.kill();
+            SpawnError::Cgroup { program: program.clone(), pid: identity.pid, source }
+        })?;
+    }
     let stdin = feed.map(pipe::Sender::from_owned_fd).transpose().map_err(failed)?;
-    Ok(Spawned { child, identity, stdin })
+    Ok(Spawned { child, identity, stdin, cgroup: spec.cgroup.clone() })
 }
 
 /// Where `program` is: itself when it holds a `/` (relative to `cwd`, as the

@@ -3,15 +3,20 @@
 //! An agent is rarely one process: a coding agent runs shells, compilers, test
 //! runners, language servers. Limits (max RSS, max CPU time) and `baton ps`
 //! are about the agent as a whole, so usage adds up every live process of its
-//! session, found by the session id in `/proc/<pid>/stat`.
+//! session, found by the session id in `/proc/<pid>/stat`, and, for an
+//! [`AgentTree`], those of its cgroup or with its id in their environment.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::io;
 use std::time::Duration;
 
 use procfs::process::Stat;
 
-use super::proc_table::{all_stats, all_stats_async, is_running, pid_of, session_members, ticks_to_duration};
+use super::proc_table::{
+    Scan, all_stats, all_stats_async, blocking_scan, is_running, pid_of, session_members, ticks_to_duration,
+};
+use super::tree::{AgentTree, scan_for_trees};
 
 /// The resources used by every live process of one agent's session, at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,6 +61,39 @@ impl SessionUsage {
     /// [`measure_async`](Self::measure_async).
     pub async fn measure_all_async(sids: &[u32]) -> io::Result<HashMap<u32, Self>> {
         Ok(Self::all_in(&all_stats_async().await?, sids))
+    }
+
+    /// Measures every process of `tree`, without blocking. The CPU time of a
+    /// tree with a cgroup is its cgroup's, which counts the processes that
+    /// already exited too.
+    pub async fn measure_tree_async(tree: &AgentTree) -> io::Result<Self> {
+        let scan = scan_for_trees([tree]).await?;
+        Ok(Self::of_tree(&scan, tree))
+    }
+
+    /// Measures every tree of `trees` with one scan of `/proc`, by the key
+    /// given with each; a tree with no live process has zero usage.
+    pub async fn measure_trees_async<K: Hash + Eq + Clone>(trees: &[(K, AgentTree)]) -> io::Result<HashMap<K, Self>> {
+        let scan = scan_for_trees(trees.iter().map(|(_, tree)| tree)).await?;
+        Ok(trees.iter().map(|(key, tree)| (key.clone(), Self::of_tree(&scan, tree))).collect())
+    }
+
+    /// [`measure_trees_async`](Self::measure_trees_async), blocking while
+    /// `/proc` is scanned.
+    pub fn measure_trees<K: Hash + Eq + Clone>(trees: &[(K, AgentTree)]) -> io::Result<HashMap<K, Self>> {
+        let scan = blocking_scan(trees.iter().any(|(_, tree)| tree.needs_environment()))?;
+        Ok(trees.iter().map(|(key, tree)| (key.clone(), Self::of_tree(&scan, tree))).collect())
+    }
+
+    fn of_tree(scan: &Scan, tree: &AgentTree) -> Self {
+        let members = tree.members(scan);
+        let stats =
+            scan.stats.iter().filter(|stat| pid_of(stat.pid).is_some_and(|pid| members.binary_search(&pid).is_ok()));
+        let mut usage = Self::of(stats.cloned().collect());
+        if let Some(cpu_time) = tree.cgroup.as_ref().and_then(super::AgentCgroup::cpu_time) {
+            usage.cpu_time = cpu_time;
+        }
+        usage
     }
 
     /// The usage of every session of `sids` that has a live process in `stats`.

@@ -24,7 +24,7 @@ use super::{Reply, Supervisor, commit_agent_in_background, ready};
 use crate::agent_actor::{AgentActor, Launch, StopRun};
 use crate::error::EngineError;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, NewEvent, SessionId};
-use crate::process::{LogPaths, SessionUsage};
+use crate::process::{AgentTree, LogPaths, SessionUsage};
 use crate::restart::{RestartDecision, RestartHistory};
 
 /// The most ended agents removed on one tick, so that a store far past its
@@ -226,12 +226,13 @@ impl Supervisor {
             return;
         }
         let running = if budget.is_some() { self.running_for_budget() } else { Vec::new() };
-        let sids: Vec<u32> = running.iter().filter_map(|(agent, _)| agent.pid).collect();
+        let trees: Vec<(u32, AgentTree)> =
+            running.iter().filter_map(|(agent, _)| Some((agent.pid?, agent.process_tree()?))).collect();
         self.agents.scanning = true;
         let scans = async move {
-            let usage = match sids.is_empty() {
+            let usage = match trees.is_empty() {
                 true => None,
-                false => Some(SessionUsage::measure_all_async(&sids).await),
+                false => Some(SessionUsage::measure_trees_async(&trees).await),
             };
             let reaped = match reap {
                 true => Some(crate::agent_actor::reap_orphans().await),
@@ -364,13 +365,12 @@ impl Supervisor {
     /// Stops the process of an agent whose actor keeps crashing, and marks it failed.
     fn give_up_agent(&mut self, id: AgentId, reason: String, ctx: &mut Context<Self>) {
         let Ok(mut agent) = self.stored_agent(id) else { return };
-        if let (Some(pid), Some(start_time)) = (agent.pid, agent.pid_start_time) {
-            let identity = crate::process::ProcessIdentity { pid, start_time };
-            if agent.state.is_live() && identity.session_is_ours() {
+        if let Some(tree) = agent.process_tree() {
+            if agent.state.is_live() {
                 let grace = self.engine.config.agents.stop_grace;
                 ctx.spawn(wrap_future(async move {
-                    let stopping = crate::process::stop_session(
-                        pid,
+                    let stopping = crate::process::stop_tree(
+                        &tree,
                         crate::process::Signal::SIGTERM,
                         grace,
                         Duration::from_millis(20),

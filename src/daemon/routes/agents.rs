@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use baton_actors::model::{
     AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, RestartPolicy, SessionId, ShutdownPolicy,
 };
-use baton_actors::process::{OutputStream, SessionUsage, tail_lines};
+use baton_actors::process::{AgentTree, OutputStream, SessionUsage, tail_lines};
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -318,10 +318,13 @@ pub fn view(baton: &Baton, agent: Agent, usage: Option<&SessionUsage>) -> AgentV
 /// The views of `agents`, their usage measured with one scan of `/proc`;
 /// run it off the server's threads (it reads `/proc` and the log files).
 fn measured_views(baton: &Baton, agents: Vec<Agent>) -> Vec<AgentView> {
-    let running: Vec<u32> =
-        agents.iter().filter(|agent| agent.state == AgentState::Running).filter_map(|agent| agent.pid).collect();
+    let running: Vec<(u32, AgentTree)> = agents
+        .iter()
+        .filter(|agent| agent.state == AgentState::Running)
+        .filter_map(|agent| Some((agent.pid?, agent.process_tree()?)))
+        .collect();
     let usage =
-        if running.is_empty() { Default::default() } else { SessionUsage::measure_all(&running).unwrap_or_default() };
+        if running.is_empty() { Default::default() } else { SessionUsage::measure_trees(&running).unwrap_or_default() };
     agents
         .into_iter()
         .map(|agent| {

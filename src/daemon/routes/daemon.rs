@@ -48,6 +48,7 @@ pub async fn status(state: web::Data<AppState>) -> Result<web::Json<Status>, Api
         queue: state.baton.queue_totals().await?,
         handoffs: state.baton.handoff_stats(None).await?,
         corrupt_records: state.baton.corrupt_records()?,
+        agent_tracking: state.baton.tracking().to_string(),
     }))
 }
 
