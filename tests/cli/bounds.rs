@@ -77,7 +77,7 @@ fn status_of(socket: &Path, method: &str, path: &str, body: Option<&str>) -> (u1
 #[test]
 fn every_numeric_field_of_the_document_is_held_to_its_stated_bounds() {
     let home = Home::new();
-    let _daemon = home.serve();
+    let daemon = home.serve();
     let socket = home.socket();
     let (_, served) = request(&socket, "GET", "/v1/openapi.json", None).unwrap();
     let document: Value = serde_json::from_str(&served).unwrap();
@@ -140,6 +140,18 @@ fn every_numeric_field_of_the_document_is_held_to_its_stated_bounds() {
     // The daemon is whole: nothing crashed, every session still answers.
     assert_eq!(request(&socket, "GET", "/v1/health", None).unwrap().0, 200);
     home.ok(&["session", "show", &session]);
+    // The agents the spawns made (`true`, each) have all ended; a daemon
+    // stopped cleanly then leaves nothing of them behind.
+    crate::support::eventually_blocking("every spawned agent to end", || {
+        let agents: Value = serde_json::from_str(&home.ok(&["ps", "--json"])).ok()?;
+        let live = agents.as_array()?.iter().any(|view| {
+            let state = view["agent"]["state"].as_str().unwrap_or_default();
+            matches!(state, "queued" | "starting" | "running" | "stopping")
+        });
+        (!live).then_some(())
+    });
+    let (code, stderr) = daemon.terminate();
+    assert_eq!(code, Some(0), "{stderr}");
 }
 
 /// Every duration and count of the document states both of its bounds.

@@ -35,7 +35,7 @@ async fn an_event_of_every_type_reads_back_from_the_store_as_it_was_saved() {
     use baton::engine::store::{SledStore, StoreOptions};
 
     let dir = tempfile::TempDir::new().unwrap();
-    let store = SledStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let store = SledStore::open(&dir.path().join("store"), StoreOptions::default()).unwrap();
     let session = baton::engine::model::Session::open(OpenSession::named("all"), chrono::Utc::now());
     let kinds = crate::support::one_event_kind_of_each_type();
     let events = kinds.iter().map(|kind| NewEvent::session(session.id, chrono::Utc::now(), kind.clone())).collect();
