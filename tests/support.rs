@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use baton::engine::process::{AgentTree, Signal, Tracking, stop_tree};
+use baton::engine::process::{AgentCgroup, AgentTree, CgroupRoot, Signal, Tracking, stop_tree};
 use baton::{
     ActorRef, AgentId, AgentState, Baton, BatonBuilder, EventKind, EventType, ExitStatus, HandoffId, HandoffState,
     HandoffTarget, ManualClock, SessionId, SessionState,
@@ -19,6 +19,26 @@ pub fn nested(depth: usize) -> serde_json::Value {
 
 /// How long a test waits for something that should happen promptly.
 pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Kills what is left in the agents' cgroups of the engine that keeps its
+/// agents' logs in `logs_dir`, and removes those cgroups. A daemon killed
+/// with SIGKILL leaves them (its next start on the data dir removes them, but
+/// a test's data dir has no next start), as it leaves agents that keep running.
+pub fn clear_agent_cgroups(logs_dir: &std::path::Path) {
+    let Ok(root) = CgroupRoot::discover(&Tracking::key_for(logs_dir)) else { return };
+    let Ok(entries) = std::fs::read_dir(root.dir()) else { return };
+    let cgroups: Vec<AgentCgroup> =
+        entries.flatten().map(|entry| entry.path()).filter(|path| path.is_dir()).map(AgentCgroup::at).collect();
+    for cgroup in &cgroups {
+        cgroup.kill();
+    }
+    let start = Instant::now();
+    while cgroups.iter().any(|cgroup| !cgroup.pids().is_empty()) {
+        assert!(start.elapsed() < DEADLINE, "the processes of {} outlived cgroup.kill", root.dir().display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    root.remove_empty();
+}
 
 /// Calls `probe` until it returns `Some`, failing the test with `what` at the
 /// deadline. Between calls it yields briefly; it never sleeps a fixed time

@@ -16,6 +16,15 @@ mod validate;
 
 pub use validate::{ConfigError, MAX_WATCHDOG_INTERVAL, MIN_LOG_MAX_BYTES, MIN_WATCHDOG_INTERVAL};
 
+/// Where the daemon that runs the agents keeps its data and reads its config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonPaths {
+    /// Its data dir.
+    pub data_dir: Option<PathBuf>,
+    /// Its config file, when it read one.
+    pub config_file: Option<PathBuf>,
+}
+
 /// The store's cache unless configured: 32 MiB.
 pub const DEFAULT_STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
@@ -69,6 +78,12 @@ pub struct AgentConfig {
     pub logs_dir: Option<PathBuf>,
     /// The socket agents are told about in `BATON_SOCKET` (empty when none).
     pub socket: Option<PathBuf>,
+    /// The data dir and config file agents are told about in `BATON_DATA_DIR`
+    /// and `BATON_CONFIG`, so that a `baton` an agent runs names this daemon
+    /// completely: should it find the socket gone, it starts this same daemon
+    /// again, never one on the default data dir (set by the daemon).
+    #[serde(skip)]
+    pub daemon: DaemonPaths,
     /// A log file past this size is rotated on the next watchdog tick.
     pub log_max_bytes: u64,
     /// How many rotated copies of a log file are kept.
@@ -189,6 +204,7 @@ impl Default for AgentConfig {
             max_running_per_session: 16,
             logs_dir: None,
             socket: None,
+            daemon: DaemonPaths::default(),
             log_max_bytes: 10 * 1024 * 1024,
             log_keep: 3,
             stop_grace: Duration::from_secs(10),

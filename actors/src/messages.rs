@@ -211,6 +211,8 @@ pub struct SpawnAgent {
     /// The agent to create, as a queued record; its id and times are set when
     /// the engine takes it.
     pub(crate) agent: Agent,
+    /// Where the caller runs, for an agent that names no directory.
+    pub(crate) caller_cwd: Option<std::path::PathBuf>,
 }
 
 impl SpawnAgent {
@@ -218,7 +220,7 @@ impl SpawnAgent {
     /// shell), once, with the standard environment and no limits.
     pub fn new(session: SessionId, argv: impl IntoIterator<Item = impl Into<String>>) -> Self {
         let argv = argv.into_iter().map(Into::into).collect();
-        Self { agent: Agent::queued(session, argv, chrono::Utc::now()) }
+        Self { agent: Agent::queued(session, argv, chrono::Utc::now()), caller_cwd: None }
     }
 
     /// Its role in the session, for routing handoffs.
@@ -227,9 +229,18 @@ impl SpawnAgent {
         self
     }
 
-    /// The directory it runs in.
+    /// The directory it runs in. Without one, it runs in its role template's
+    /// directory, else its session's, else the [`caller_cwd`](Self::caller_cwd),
+    /// else the daemon's.
     pub fn cwd(mut self, cwd: impl Into<std::path::PathBuf>) -> Self {
         self.agent = self.agent.with_cwd(cwd);
+        self
+    }
+
+    /// The directory the caller runs in: the agent's when neither the request,
+    /// its role's template nor its session names one (the CLI gives its own).
+    pub fn caller_cwd(mut self, cwd: impl Into<std::path::PathBuf>) -> Self {
+        self.caller_cwd = Some(cwd.into());
         self
     }
 

@@ -26,10 +26,16 @@ pub struct SpawnAgentRequest {
     #[serde(default)]
     #[schema(pattern = "\\S")]
     pub role: Option<String>,
-    /// The directory it runs in (the daemon's when absent).
+    /// The directory it runs in. When absent: its role template's, else its
+    /// session's, else `caller_cwd`, else the daemon's.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub cwd: Option<PathBuf>,
+    /// The directory the caller runs in (the CLI sends its own): where the
+    /// agent runs when neither `cwd`, its role's template nor its session names one.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub caller_cwd: Option<PathBuf>,
     /// Environment variables set for it, on top of the allow-listed ones.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -86,6 +92,7 @@ impl fmt::Debug for SpawnAgentRequest {
             .field("argv", &self.argv)
             .field("role", &self.role)
             .field("cwd", &self.cwd)
+            .field("caller_cwd", &self.caller_cwd)
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .field("restart", &self.restart)
             .field("max_restarts", &self.max_restarts)

@@ -7,7 +7,13 @@
 //! daemon runs in a session of its own, detached from our terminal, and is
 //! never waited on: it outlives the CLI. We only reap it if it exits while we
 //! poll, so that no zombie lingers and its exit status can go in the error.
+//!
+//! The started daemon does not depend on which client started it: it runs in
+//! `/`, with only the variables [`Autostart::env`] lists, not in the project
+//! directory and with the secrets of whichever hook or agent happened to be
+//! first (its agents would inherit both).
 
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -33,7 +39,9 @@ pub struct Autostart {
     /// The baton executable (normally `std::env::current_exe()`).
     pub exe: PathBuf,
     /// The arguments for it, e.g. `["serve", "--data-dir", D, "--socket", S]` (built by the CLI).
-    pub args: Vec<std::ffi::OsString>,
+    pub args: Vec<OsString>,
+    /// Its whole environment: nothing else of the client's is passed on.
+    pub env: Vec<(OsString, OsString)>,
     /// Where the started daemon's stdout and stderr go (appended; parent dirs
     /// created), since it has no terminal to report a failed start on.
     pub log_file: PathBuf,
@@ -48,7 +56,8 @@ impl Autostart {
             io::Error::new(err.kind(), format!("cannot open the daemon log {}: {err}", self.log_file.display()))
         })?;
         let mut command = Command::new(&self.exe);
-        command.args(&self.args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        command.args(&self.args).current_dir("/").env_clear().envs(self.env.iter().map(|(name, value)| (name, value)));
+        command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         // SAFETY: the closure runs in the forked child before exec, where only
         // async-signal-safe calls are allowed; setsid(2) is one, and turning
         // its errno into an io::Error does not allocate.
@@ -160,7 +169,13 @@ mod tests {
     use crate::client::{Client, ClientError};
 
     fn failing_start(log_file: &Path, script: &str, wait: Duration) -> Autostart {
-        Autostart { exe: "/bin/sh".into(), args: vec!["-c".into(), script.into()], log_file: log_file.to_owned(), wait }
+        Autostart {
+            exe: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: Vec::new(),
+            log_file: log_file.to_owned(),
+            wait,
+        }
     }
 
     #[tokio::test]
@@ -209,6 +224,7 @@ mod tests {
         let autostart = Autostart {
             exe: dir.path().join("no-such-baton"),
             args: Vec::new(),
+            env: Vec::new(),
             log_file: dir.path().join("daemon.log"),
             wait: Duration::from_secs(5),
         };

@@ -2,10 +2,11 @@
 //! Unix socket, in front of the engine.
 //!
 //! Start-up order matters: the data-dir lock first (one daemon per data dir),
-//! then the socket (a stale one replaced, a live one refused), then the
+//! then the socket's lock (one data dir per socket), then the socket (a stale
+//! one replaced, a live one refused), then the
 //! engine, then the server. Shutdown, on SIGTERM or SIGINT, runs the other way:
 //! stop accepting, end event streams, let in-flight requests finish, stop the
-//! engine (which flushes the store), remove the socket, release the lock.
+//! engine (which flushes the store), remove the socket, release the locks.
 //!
 //! # Layout
 //! - `instance.rs`: the lock and the socket.
@@ -38,7 +39,7 @@ use tracing::info;
 
 pub use descriptors::close_inherited;
 pub use error::ApiError;
-pub use instance::{InstanceLock, bind_socket};
+pub use instance::{InstanceLock, SocketLock, bind_socket};
 pub use metrics::Metrics;
 use state::AppState;
 
@@ -60,7 +61,8 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     private_dir::prepare(&settings.data_dir, Holds::Data)?;
     let limit = descriptors::raise_limit();
     let lock = InstanceLock::acquire(&settings.lock_file())?;
-    let listener = bind_socket(&settings.socket)?;
+    let socket_lock = SocketLock::acquire(&settings.socket, &settings.data_dir)?;
+    let listener = bind_socket(&socket_lock)?;
     listener.set_nonblocking(true)?;
 
     // Orphaned grandchildren of agents come to the daemon, which reaps them on
@@ -73,6 +75,10 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let flushes = metrics.flush_observer();
     engine.agents.socket.get_or_insert_with(|| settings.socket.clone());
+    engine.agents.daemon = baton_actors::config::DaemonPaths {
+        data_dir: Some(settings.data_dir.clone()),
+        config_file: settings.config_file.clone(),
+    };
     let baton = Baton::builder()
         .data_dir(&settings.data_dir)
         .config(engine)
@@ -99,6 +105,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         Err(err) => tracing::warn!(socket = %settings.socket.display(), cause = %err, "cannot remove the socket"),
     }
     let flushed = system.block_on(baton.shutdown()).context("the engine did not stop cleanly");
+    drop(socket_lock);
     drop(lock);
     served?;
     flushed?;

@@ -507,3 +507,37 @@ fn restart_in_a_closed_session_is_refused_as_a_spawn_is() {
     assert_eq!(restart, format!("baton: session {session} is closed; it takes no new agents\n"));
     assert_eq!(view_of(&home, &agent)["agent"]["state"], "exited");
 }
+
+/// Issue 18: an agent that names no directory runs in its session's, else in
+/// the caller's, never in whichever directory the daemon happens to run in.
+#[test]
+fn an_agent_without_a_cwd_runs_in_its_sessions_else_in_the_callers() {
+    let home = Home::new();
+    let project = home.dir.path().join("project");
+    let elsewhere = home.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let config = home.dir.path().join("config/baton/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[engine.agents.roles.where]\ncommand = [\"/bin/pwd\"]\n").unwrap();
+    let _daemon = home.serve();
+    let pwd_of = |session: &str, args: &[&str]| {
+        let mut command = home.command(&[&["spawn", "--session", session][..], args].concat());
+        let output = command.current_dir(&elsewhere).output().unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        let id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        eventually("the agent to print its directory", || {
+            let view = view_of(&home, &id);
+            (view["agent"]["state"] == "exited").then(|| view["stdout_tail"][0].as_str().unwrap_or("").to_owned())
+        })
+    };
+    let project_text = project.display().to_string();
+    let with_cwd = home.ok(&["session", "open", "--name", "in-project", "--cwd", &project_text]).trim().to_owned();
+    assert_eq!(pwd_of(&with_cwd, &["--", "/bin/pwd"]), project_text, "a command runs in the session's dir");
+    assert_eq!(pwd_of(&with_cwd, &["--role", "where"]), project_text, "so does a role's template");
+    let elsewhere_text = elsewhere.display().to_string();
+    assert_eq!(pwd_of(&with_cwd, &["--cwd", &elsewhere_text, "--", "/bin/pwd"]), elsewhere_text, "--cwd wins");
+    let without = home.ok(&["session", "open", "--name", "anywhere"]).trim().to_owned();
+    assert_eq!(pwd_of(&without, &["--", "/bin/pwd"]), elsewhere_text, "else the caller's dir");
+    assert_eq!(pwd_of(&without, &["--role", "where"]), elsewhere_text);
+}

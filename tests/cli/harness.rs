@@ -34,6 +34,11 @@ impl Home {
         self.dir.path().join("run/baton/baton.sock")
     }
 
+    /// The directory of its agents' logs, which names its agents' cgroups.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir().join("agents")
+    }
+
     /// `baton ARGS` with this home's paths in the environment; no autostart.
     pub fn command(&self, args: &[&str]) -> Command {
         self.command_with(Path::new(baton_bin()), args)
@@ -85,6 +90,13 @@ impl Home {
     pub fn spawn_serve(&self) -> Daemon {
         let child = self.command(&["serve"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         Daemon { child, socket: self.socket() }
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        // What a daemon killed before its agents ended left behind.
+        crate::support::clear_agent_cgroups(&self.logs_dir());
     }
 }
 

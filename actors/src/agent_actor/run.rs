@@ -128,7 +128,9 @@ impl AgentActor {
         }
         let config = &self.engine.config.agents;
         let socket = config.socket.clone().unwrap_or_default();
-        let context = BatonContext::new(socket, self.agent.session, self.agent.id);
+        let mut context = BatonContext::new(socket, self.agent.session, self.agent.id);
+        context.data_dir.clone_from(&config.daemon.data_dir);
+        context.config_file.clone_from(&config.daemon.config_file);
         let env = match &config.env_source {
             Some(source) => Environment::for_agent(source.clone(), &allow, &self.agent.env, &context),
             None => Environment::for_agent(std::env::vars_os(), &allow, &self.agent.env, &context),

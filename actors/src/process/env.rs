@@ -6,7 +6,8 @@
 //! inherited: a few harmless variables taken from the daemon by name (an
 //! allow-list the caller can extend), then the variables the caller set
 //! explicitly, then baton's own (`BATON_SOCKET`, `BATON_SESSION_ID`,
-//! `BATON_AGENT_ID`), which tell the agent how to reach baton and who it is.
+//! `BATON_AGENT_ID`, and `BATON_DATA_DIR` and `BATON_CONFIG` where the
+//! daemon has them), which tell the agent how to reach baton and who it is.
 //!
 //! The source environment is a parameter, so tests need not touch the
 //! process's own.
@@ -28,6 +29,10 @@ pub const BATON_SOCKET: &str = "BATON_SOCKET";
 pub const BATON_SESSION_ID: &str = "BATON_SESSION_ID";
 /// The agent's own id.
 pub const BATON_AGENT_ID: &str = "BATON_AGENT_ID";
+/// The daemon's data dir, so a `baton` the agent runs starts no other daemon.
+pub const BATON_DATA_DIR: &str = "BATON_DATA_DIR";
+/// The daemon's config file, for the same reason.
+pub const BATON_CONFIG: &str = "BATON_CONFIG";
 
 /// The names of the daemon's variables an agent may inherit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,12 +85,16 @@ pub struct BatonContext {
     pub session: SessionId,
     /// The agent, set as `BATON_AGENT_ID`.
     pub agent: AgentId,
+    /// The daemon's data dir, set as `BATON_DATA_DIR` when known.
+    pub data_dir: Option<PathBuf>,
+    /// The daemon's config file, set as `BATON_CONFIG` when it read one.
+    pub config_file: Option<PathBuf>,
 }
 
 impl BatonContext {
     /// The context of agent `agent` of session `session`, served at `socket`.
     pub fn new(socket: impl AsRef<Path>, session: SessionId, agent: AgentId) -> Self {
-        Self { socket: socket.as_ref().to_path_buf(), session, agent }
+        Self { socket: socket.as_ref().to_path_buf(), session, agent, data_dir: None, config_file: None }
     }
 }
 
@@ -159,6 +168,12 @@ impl Environment {
         self.set(BATON_SOCKET, &baton.socket);
         self.set(BATON_SESSION_ID, baton.session.to_string());
         self.set(BATON_AGENT_ID, baton.agent.to_string());
+        if let Some(dir) = &baton.data_dir {
+            self.set(BATON_DATA_DIR, dir);
+        }
+        if let Some(file) = &baton.config_file {
+            self.set(BATON_CONFIG, file);
+        }
     }
 
     /// The value of `name`, if set.

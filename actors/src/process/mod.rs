@@ -51,7 +51,7 @@ mod test_support;
 pub use cgroup::{AgentCgroup, CgroupRoot};
 pub use child::Child;
 pub use env::{AllowList, BatonContext, Environment, STANDARD_ALLOW_LIST};
-pub use env::{BATON_AGENT_ID, BATON_SESSION_ID, BATON_SOCKET};
+pub use env::{BATON_AGENT_ID, BATON_CONFIG, BATON_DATA_DIR, BATON_SESSION_ID, BATON_SOCKET};
 pub use identity::ProcessIdentity;
 pub use kill::{
     KILL_WAIT, StopError, StopOutcome, session_alive, signal_session, signal_tree, stop_session, stop_tree,

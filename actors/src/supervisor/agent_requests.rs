@@ -17,7 +17,11 @@ use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, SessionId, S
 impl Handler<SpawnAgent> for Supervisor {
     type Result = Reply<Agent>;
 
-    fn handle(&mut self, SpawnAgent { agent: mut spec }: SpawnAgent, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(
+        &mut self,
+        SpawnAgent { agent: mut spec, caller_cwd }: SpawnAgent,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
         if self.shutting_down {
             return ready(Err(EngineError::ShuttingDown));
         }
@@ -52,6 +56,9 @@ impl Handler<SpawnAgent> for Supervisor {
         }
         if spec.argv.first().is_none_or(String::is_empty) {
             return ready(Err(EngineError::InvalidRequest("an agent needs a command to run".into())));
+        }
+        if spec.cwd.is_none() {
+            spec.cwd = self.session_cwd(spec.session).or(caller_cwd);
         }
         if let Err(err) = self.admit_agent(spec.session, ctx) {
             return ready(Err(err));

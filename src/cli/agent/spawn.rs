@@ -84,17 +84,13 @@ pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    // A role's template has its own directory: this one only for a command.
-    let cwd = match args.cwd {
-        Some(cwd) => Some(cwd),
-        None if args.command.is_empty() => None,
-        None => std::env::current_dir().ok(),
-    };
     let request = SpawnAgentRequest {
         session: args.session,
         argv: args.command,
         role: args.role,
-        cwd,
+        cwd: args.cwd,
+        // The last resort, after the role's template and the session.
+        caller_cwd: std::env::current_dir().ok(),
         env: args.env.into_iter().collect::<BTreeMap<_, _>>(),
         restart: args.restart.map(|policy| policy.to_string()),
         max_restarts: args.max_restarts,

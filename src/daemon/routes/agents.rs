@@ -50,6 +50,7 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
         argv,
         role,
         cwd,
+        caller_cwd,
         env,
         restart: policy,
         max_restarts,
@@ -106,6 +107,9 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
     }
     if let Some(cwd) = cwd {
         message = message.cwd(cwd);
+    }
+    if let Some(cwd) = caller_cwd {
+        message = message.caller_cwd(cwd);
     }
     for (key, value) in env {
         message = message.env(key, value);
