@@ -19,11 +19,13 @@
 //!   session, its environment, its identity, usage, stopping, orphan reaping
 //!   and log files.
 //! - [`messages`]: what callers send to the supervisor.
+//! - `awaited`: replies dropped once their caller hangs up (long-polls).
 //! - [`restart`]: restart intensity and backoff.
 //! - [`clock`]: time, real or driven by a test.
 //! - [`fault`]: fault injection for tests (feature `fault-injection`).
 
 mod agent_actor;
+mod awaited;
 pub mod clock;
 pub mod config;
 mod engine;

@@ -140,6 +140,11 @@ async fn serve(
             .wrap(from_fn(record_request))
     })
     .on_connect(peer::on_connect)
+    // A client that closes its connection drops its request: a long-poll
+    // (claim, inbox) whose client is gone then claims nothing (issue 18).
+    // By default actix-web reads the close as a half-close and runs the
+    // handler to its end.
+    .h1_allow_half_closed(false)
     .disable_signals()
     .workers(WORKERS)
     .max_connections(budget.per_worker(WORKERS))

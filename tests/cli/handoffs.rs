@@ -11,7 +11,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
-use super::harness::{Home, describe, error_code, request};
+use super::harness::{Home, describe, error_code, hang_up, request};
 use crate::support::{DEADLINE, eventually_blocking};
 
 const UNKNOWN_HANDOFF: &str = "01890000-0000-7000-8000-0000000000aa";
@@ -410,6 +410,33 @@ fn inbox_wait_is_woken_by_a_handoff_from_another_process() {
     assert_eq!(inbox, json!({"handoffs": [], "observations": []}));
     assert!(started.elapsed() >= Duration::from_millis(300));
     home.fails(&["inbox", "--agent", &receiver, "--wait", "11m"], 2);
+    agents.stop_all();
+}
+
+/// Issue 18: an agent's `inbox --wait` killed while it waited took the next
+/// observation, and the agent then saw none for the five minutes of its lease.
+#[test]
+fn a_killed_inbox_wait_takes_nothing() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let mut agents = Agents::new(&home);
+    let agent = agents.spawn(&session, "reviewer", 3640);
+    let call = home
+        .command(&["inbox", "--agent", &agent, "--wait", "60s", "--json"])
+        .env("BATON_AGENT_ID", &agent)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    hang_up(&home, call);
+
+    home.ok(&["observe", "--session", &session, "--data", "{}"]);
+    let pending = json_of(&home.ok(&["queue", "list", "--session", &session, "--state", "pending", "--json"]));
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+    let inbox = json_of(&stdout_of(&as_agent(&home, &session, &agent, &["inbox", "--json"])));
+    let observations = &inbox["observations"];
+    assert_eq!((observations[0]["seq"].as_u64(), observations[0]["attempts"].as_u64()), (Some(1), Some(1)), "{inbox}");
     agents.stop_all();
 }
 

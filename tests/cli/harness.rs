@@ -228,3 +228,23 @@ impl Drop for Leftovers {
         }
     }
 }
+
+/// Whether process `pid` holds a socket: a CLI call that has connected to the daemon.
+pub fn holds_a_socket(pid: u32) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.to_string_lossy().starts_with("socket:")))
+}
+
+/// Kills a long-polling CLI call with SIGTERM once it is connected and its
+/// request is in (a later request has been answered), and reaps it.
+pub fn hang_up(home: &Home, mut call: Child) {
+    let pid = call.id();
+    crate::support::eventually_blocking("the call to connect", || holds_a_socket(pid).then_some(()));
+    home.ok(&["status"]);
+    assert!(call.try_wait().unwrap().is_none(), "the call answered before anything arrived");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    let status = call.wait().unwrap();
+    assert!(!status.success(), "killed, not answered: {status:?}");
+}

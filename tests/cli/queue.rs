@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::harness::{Home, error_code, request};
+use std::process::Stdio;
+
+use super::harness::{Home, error_code, hang_up, request};
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|err| panic!("not JSON ({err}): {text}"))
@@ -11,6 +13,29 @@ fn json_of(text: &str) -> Value {
 
 fn open_session(home: &Home) -> String {
     home.ok(&["session", "open", "--name", "queue"]).trim().to_owned()
+}
+
+/// Issue 18: a `queue claim --wait` killed while it waited took the next
+/// observation, leased to nobody for a minute, and spent one of its attempts.
+#[test]
+fn a_killed_waiting_claim_takes_nothing() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let id = open_session(&home);
+    let call = home
+        .command(&["queue", "claim", "--session", &id, "--consumer", "gone", "--wait", "60s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    hang_up(&home, call);
+
+    home.ok(&["observe", "--session", &id, "--data", "{}"]);
+    let pending = json_of(&home.ok(&["queue", "list", "--session", &id, "--state", "pending", "--json"]));
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+    let claimed = json_of(&home.ok(&["queue", "claim", "--session", &id, "--consumer", "here", "--json"]));
+    assert_eq!((claimed[0]["seq"].as_u64(), claimed[0]["attempts"].as_u64()), (Some(1), Some(1)), "{claimed}");
+    assert_eq!(claimed[0]["lease"]["consumer"], "here", "{claimed}");
 }
 
 #[test]

@@ -211,6 +211,31 @@ async fn a_waiting_claim_is_woken_by_an_enqueue_and_ends_empty_at_its_deadline()
     engine.baton.shutdown().await.unwrap();
 }
 
+/// Issue 18: a waiting claim whose caller went away took the next
+/// observation, leased to nobody for the lease time, and spent an attempt.
+#[tokio::test]
+async fn a_waiting_claim_dropped_by_its_caller_takes_nothing() {
+    let engine = engine();
+    let id = session(&engine).await;
+    let waiting = tokio::spawn({
+        let baton = engine.baton.clone();
+        async move { baton.claim(id, Claim::new("gone").wait(Duration::from_secs(60))).await }
+    });
+    // Parked: its timer and the watchdog's.
+    eventually("the claim to wait", || async { (engine.clock.pending_sleeps() == 2).then_some(()) }).await;
+    waiting.abort();
+    assert!(waiting.await.unwrap_err().is_cancelled());
+    // The actor hears of the hang-up and drops the wait, timer and all.
+    eventually("the wait to go", || async { (engine.clock.pending_sleeps() == 1).then_some(()) }).await;
+
+    enqueue(&engine, id, [tool_use(1)]).await;
+    let pending = engine.baton.observations(id, Some(ObservationState::Pending), 0, 10).await.unwrap();
+    assert_eq!(pending.iter().map(|o| (o.seq, o.attempts)).collect::<Vec<_>>(), [(1, 0)]);
+    let claimed = engine.baton.claim(id, Claim::new("here")).await.unwrap();
+    assert_eq!(claimed.iter().map(|o| (o.seq, o.attempts)).collect::<Vec<_>>(), [(1, 1)]);
+    engine.baton.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_claim_never_passes_a_summarize_marker_before_its_batch_is_acked() {
     let engine = engine();

@@ -23,7 +23,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use super::hang_up::{HangUpGuard, Wait};
 use super::{SessionActor, SessionRequest, queue_without_actor};
+use crate::awaited::Awaited;
 use crate::error::EngineError;
 use crate::messages::{ClaimObservations, CreateHandoff, HandoffAction, Inbox, InboxItems, SetFallback, UpdateHandoff};
 use crate::model::bounds;
@@ -46,14 +48,22 @@ pub(super) struct Handoffs {
     next_waiter: u64,
 }
 
-struct InboxWaiter {
+pub(super) struct InboxWaiter {
     id: u64,
     inbox: Inbox,
+    /// Closed once the agent hung up: it is then handed nothing.
     answer: InboxAnswer,
-    timer: Option<SpawnHandle>,
+    /// The timer that ends the wait; cancelled when the wait is answered sooner.
+    pub(super) timer: Option<SpawnHandle>,
 }
 
 impl Handoffs {
+    /// Takes the inbox wait `id` out of the list.
+    pub(super) fn remove_inbox(&mut self, id: u64) -> Option<InboxWaiter> {
+        let index = self.inboxes.iter().position(|waiter| waiter.id == id)?;
+        self.inboxes.remove(index)
+    }
+
     /// Whether any agent still waits on its inbox.
     pub(super) fn has_waiters(&self) -> bool {
         self.inboxes.iter().any(|waiter| !waiter.answer.is_closed())
@@ -529,8 +539,11 @@ impl SessionActor {
     pub(super) fn serve_inboxes(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
         let mut index = 0;
         while index < self.handoffs.inboxes.len() {
+            // Checked as it would be served: an agent that hung up gets no lease.
             if self.handoffs.inboxes[index].answer.is_closed() {
-                self.handoffs.inboxes.remove(index);
+                if let Some(timer) = self.handoffs.inboxes.remove(index).and_then(|waiter| waiter.timer) {
+                    ctx.cancel_future(timer);
+                }
                 continue;
             }
             let inbox = self.handoffs.inboxes[index].inbox.clone();
@@ -728,8 +741,10 @@ impl Handler<SetFallback> for SessionActor {
 }
 
 impl Handler<Inbox> for SessionActor {
-    type Result = Reply<InboxItems>;
+    type Result = Awaited<Result<InboxItems, EngineError>>;
 
+    /// Answers at once, or parks the read until something arrives or the
+    /// wait ends; a parked read whose caller hangs up is dropped unserved.
     fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
         self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
@@ -739,28 +754,31 @@ impl Handler<Inbox> for SessionActor {
             .and_then(|()| self.touch(now))
             .and_then(|()| self.inbox_now(&inbox, now));
         match outcome {
-            Ok(Some((items, commit))) => Box::pin(wrap_future(async move {
+            Ok(Some((items, commit))) => Awaited::new(async move {
                 commit.await?;
                 Ok(items)
-            })),
-            Ok(None) if inbox.wait.is_zero() => Box::pin(actix::fut::ready(Ok(InboxItems::default()))),
+            }),
+            Ok(None) if inbox.wait.is_zero() => Awaited::ready(Ok(InboxItems::default())),
             Ok(None) => {
                 let (answer, answered) = oneshot::channel();
                 let wait = inbox.wait;
                 self.handoffs.next_waiter += 1;
                 let id = self.handoffs.next_waiter;
                 let timer = ctx.spawn(wrap_future::<_, Self>(self.engine.clock.sleep(wait)).map(move |(), act, _| {
-                    if let Some(index) = act.handoffs.inboxes.iter().position(|waiter| waiter.id == id) {
-                        if let Some(waiter) = act.handoffs.inboxes.remove(index) {
-                            let _ = waiter.answer.send(Ok(InboxItems::default()));
-                        }
+                    if let Some(waiter) = act.handoffs.remove_inbox(id) {
+                        let _ = waiter.answer.send(Ok(InboxItems::default()));
                     }
                 }));
                 self.handoffs.inboxes.push_back(InboxWaiter { id, inbox, answer, timer: Some(timer) });
                 let actor = self.actor();
-                Box::pin(wrap_future(async move { answered.await.unwrap_or(Err(EngineError::ActorCrashed { actor })) }))
+                let hang_up = HangUpGuard::new(ctx.address().recipient(), Wait::Inbox(id));
+                Awaited::new(async move {
+                    let answer = answered.await.unwrap_or(Err(EngineError::ActorCrashed { actor }));
+                    hang_up.answered();
+                    answer
+                })
             }
-            Err(err) => refused(err),
+            Err(err) => Awaited::ready(Err(err)),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! Its handoffs (`handoffs.rs`) follow the same rules as its queue.
 
 mod handoffs;
+mod hang_up;
 mod queue;
 
 use std::time::Duration;
@@ -446,6 +447,21 @@ impl Handler<AgentsAtWork> for SessionActor {
     fn handle(&mut self, AgentsAtWork(at_work): AgentsAtWork, ctx: &mut Context<Self>) {
         self.write_enqueued(ctx);
         self.agents_at_work = at_work;
+    }
+}
+
+impl Handler<hang_up::HungUp> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, hang_up::HungUp(wait): hang_up::HungUp, ctx: &mut Context<Self>) {
+        self.write_enqueued(ctx);
+        let timer = match wait {
+            hang_up::Wait::Claim(id) => self.waiters.remove(id).and_then(|waiter| waiter.timer),
+            hang_up::Wait::Inbox(id) => self.handoffs.remove_inbox(id).and_then(|waiter| waiter.timer),
+        };
+        if let Some(timer) = timer {
+            ctx.cancel_future(timer);
+        }
     }
 }
 

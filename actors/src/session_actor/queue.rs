@@ -16,8 +16,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+use super::hang_up::{HangUpGuard, Wait};
 use super::{SessionActor, SessionRequest, queue_without_actor};
 use crate::agent_actor::FeedLine;
+use crate::awaited::Awaited;
 use crate::clock::to_chrono;
 use crate::error::EngineError;
 use crate::messages::{
@@ -40,12 +42,13 @@ pub(super) struct Waiters {
     waiting: VecDeque<Waiter>,
 }
 
-struct Waiter {
+pub(super) struct Waiter {
     id: u64,
     claim: ClaimObservations,
+    /// Closed once the consumer hung up: it is then handed nothing.
     answer: ClaimAnswer,
     /// The timer that ends the wait; cancelled when the wait is answered sooner.
-    timer: Option<SpawnHandle>,
+    pub(super) timer: Option<SpawnHandle>,
 }
 
 impl Waiters {
@@ -61,7 +64,7 @@ impl Waiters {
         }
     }
 
-    fn remove(&mut self, id: u64) -> Option<Waiter> {
+    pub(super) fn remove(&mut self, id: u64) -> Option<Waiter> {
         let index = self.waiting.iter().position(|waiter| waiter.id == id)?;
         self.waiting.remove(index)
     }
@@ -252,8 +255,11 @@ impl SessionActor {
     /// Hands available observations to waiting consumers, oldest waiter first.
     pub(super) fn serve_waiters(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
         while let Some(waiter) = self.waiters.waiting.front() {
+            // Checked as it would be served: a consumer that hung up gets no lease.
             if waiter.answer.is_closed() {
-                self.waiters.waiting.pop_front();
+                if let Some(timer) = self.waiters.waiting.pop_front().and_then(|waiter| waiter.timer) {
+                    ctx.cancel_future(timer);
+                }
                 continue;
             }
             if !self.queue.has_available(now) {
@@ -464,9 +470,17 @@ enum Taken {
 }
 
 impl Handler<ClaimObservations> for SessionActor {
-    type Result = Reply<Vec<Observation>>;
+    type Result = Awaited<Result<Vec<Observation>, EngineError>>;
 
+    /// Claims at once, or parks the claim until observations arrive or the
+    /// wait ends; a parked claim whose caller hangs up is dropped unserved.
     fn handle(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Self::Result {
+        Awaited::new(self.claim(claim, ctx))
+    }
+}
+
+impl SessionActor {
+    fn claim(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Reply<Vec<Observation>> {
         self.write_enqueued(ctx);
         self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
@@ -497,7 +511,12 @@ impl Handler<ClaimObservations> for SessionActor {
                 }));
                 self.waiters.set_timer(id, timer);
                 let actor = self.actor();
-                Box::pin(async move { answered.await.unwrap_or(Err(EngineError::ActorCrashed { actor })) })
+                let hang_up = HangUpGuard::new(ctx.address().recipient(), Wait::Claim(id));
+                Box::pin(async move {
+                    let answer = answered.await.unwrap_or(Err(EngineError::ActorCrashed { actor }));
+                    hang_up.answered();
+                    answer
+                })
             }
             Err(err) => refused(err),
         }

@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 use super::agents::AgentSlot;
 use super::{Reply, Supervisor, ready};
 use crate::agent_actor::HandoffDelivered;
+use crate::awaited::Awaited;
 use crate::error::EngineError;
 use crate::messages::UpdateHandoff;
 use crate::messages::{CreateHandoff, GetHandoff, GetHandoffStats, Inbox, InboxItems, ListHandoffs, SetFallback};
@@ -189,8 +190,10 @@ impl Handler<SetFallback> for Supervisor {
 }
 
 impl Handler<Inbox> for Supervisor {
-    type Result = Reply<InboxItems>;
+    type Result = Awaited<Result<InboxItems, EngineError>>;
 
+    /// Dropped once the caller hangs up, like a claim (see [`Awaited`]): an
+    /// inbox wait then leases nothing.
     fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
         let max = u64::try_from(inbox.max_observations).unwrap_or(u64::MAX);
         let checked = bounds::WAIT.check(inbox.wait).and_then(|_| match max {
@@ -198,11 +201,11 @@ impl Handler<Inbox> for Supervisor {
             max => bounds::CLAIM_MAX.check(max).and(bounds::LEASE.check(inbox.lease)).map(drop),
         });
         if let Err(err) = checked {
-            return ready(Err(err));
+            return Awaited::ready(Err(err));
         }
         match self.stored_agent(inbox.agent) {
-            Ok(agent) => self.deliver(agent.session, inbox, ctx),
-            Err(err) => ready(Err(err)),
+            Ok(agent) => Awaited::new(self.deliver(agent.session, inbox, ctx)),
+            Err(err) => Awaited::ready(Err(err)),
         }
     }
 }

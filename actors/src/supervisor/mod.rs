@@ -23,14 +23,16 @@ mod memory;
 mod store_requests;
 
 use std::collections::HashMap;
+use std::pin::pin;
 use std::time::Duration;
 
 use actix::fut::wrap_future;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use futures_util::future::join_all;
+use futures_util::future::{Either, join_all, select};
 use tracing::{debug, error, info, warn};
 
+use crate::awaited::Awaited;
 use crate::clock::to_chrono;
 use crate::engine::Engine;
 use crate::error::{EngineError, StoreError};
@@ -153,7 +155,13 @@ impl Supervisor {
                 held.push(Box::new(move |supervisor, ctx| {
                     let reply = supervisor.deliver(id, request, ctx);
                     ctx.spawn(wrap_future(async move {
-                        let _ = answer.send(reply.await);
+                        let mut answer = answer;
+                        // A caller that hung up meanwhile waits for nothing (a parked claim included).
+                        let reply = match select(reply, pin!(answer.closed())).await {
+                            Either::Left((reply, _)) => reply,
+                            Either::Right(((), _)) => return,
+                        };
+                        let _ = answer.send(reply);
                     }));
                 }));
                 Box::pin(async move { answered.await.unwrap_or(Err(EngineError::ShuttingDown)) })
@@ -405,10 +413,19 @@ macro_rules! route_to_session {
 }
 
 route_to_session! {
-    ClaimObservations => Vec<Observation>,
     AckObservations => AckReport,
     NackObservations => Vec<Observation>,
     RequeueObservations => Vec<Observation>,
+}
+
+impl Handler<ClaimObservations> for Supervisor {
+    type Result = Awaited<Result<Vec<Observation>, EngineError>>;
+
+    /// Dropped once the caller hangs up, and with it the request to the
+    /// session's actor: a claim parked there then leases nothing.
+    fn handle(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Self::Result {
+        Awaited::new(self.deliver(claim.session, claim, ctx))
+    }
 }
 
 impl Handler<Observe> for Supervisor {
