@@ -502,7 +502,7 @@ async fn create_and_wait(
 /// completes each handoff it finds there, then tells the client that made it.
 async fn work(baton: &Baton, agent: AgentId, clients: &[mpsc::UnboundedSender<(Handoff, AgentId)>], done: &AtomicU64) {
     loop {
-        let inbox = Inbox { agent, max_observations: 0, lease: Duration::from_secs(60), wait: Duration::from_secs(60) };
+        let inbox = Inbox::new(agent).wait(Duration::from_secs(60));
         for handoff in baton.inbox(inbox).await.unwrap().handoffs {
             step(baton, &handoff, HandoffAction::Acknowledge, agent).await;
             step(baton, &handoff, HandoffAction::Start, agent).await;

@@ -52,8 +52,9 @@ impl Baton {
     }
 
     /// What waits for an agent: handoffs routed to it and not yet
-    /// acknowledged, and observations of its session claimed for it; with a
-    /// wait, answers when something arrives or the wait ends.
+    /// acknowledged and, when the read claims ([`Inbox::claim`]),
+    /// observations of its session leased to it; with a wait, answers when
+    /// something arrives or the wait ends.
     pub async fn inbox(&self, inbox: Inbox) -> Result<InboxItems> {
         self.ask(inbox).await
     }

@@ -37,7 +37,7 @@ pub use baton_actors as engine;
 #[cfg(feature = "fault-injection")]
 pub use baton_actors::Faults;
 pub use baton_actors::messages::{
-    CreateHandoff, HandoffAction, Inbox, InboxItems, ListHandoffs, Selection, SpawnAgent, UpdateHandoff,
+    CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, ListHandoffs, Selection, SpawnAgent, UpdateHandoff,
 };
 pub use baton_actors::model::{
     AckReport, ActorRef, AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, CloseMode, Enqueued, Event, EventKind,

@@ -556,18 +556,55 @@ pub struct SetFallback {
 }
 
 /// What waits for an agent: the handoffs routed to it that it has not
-/// acknowledged yet, and observations of its session claimed for it.
+/// acknowledged yet and, when the read claims, observations of its session
+/// leased to it. A read that does not claim changes nothing: it is a look.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<InboxItems, EngineError>")]
 pub struct Inbox {
     /// Whose inbox.
     pub agent: AgentId,
-    /// The most observations to claim for it; zero takes none.
-    pub max_observations: usize,
-    /// How long it holds the observations before they return to the queue.
-    pub lease: Duration,
-    /// How long to wait when the inbox is empty; zero answers at once.
+    /// Whether the read claims observations of the session for the agent,
+    /// and how many for how long; `None` claims none.
+    pub claim: Option<InboxClaim>,
+    /// How long to wait when the inbox is empty; zero answers at once. A read
+    /// that does not claim waits for handoffs only.
     pub wait: Duration,
+}
+
+impl Inbox {
+    /// A look at `agent`'s inbox: its handoffs, nothing claimed, answered at once.
+    pub fn new(agent: AgentId) -> Self {
+        Self { agent, claim: None, wait: Duration::ZERO }
+    }
+
+    /// Claims observations of the session for the agent as `claim` says.
+    pub fn claim(mut self, claim: InboxClaim) -> Self {
+        self.claim = Some(claim);
+        self
+    }
+
+    /// When the inbox is empty, waits up to `wait` for something to arrive.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+}
+
+/// What an inbox read claims for its agent: observations of its session,
+/// leased to it (the consumer is its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxClaim {
+    /// The most observations to lease to it.
+    pub max: usize,
+    /// How long it holds them before they return to the queue.
+    pub lease: Duration,
+}
+
+impl Default for InboxClaim {
+    /// Up to 10 observations, for 5 minutes.
+    fn default() -> Self {
+        Self { max: 10, lease: Duration::from_secs(5 * 60) }
+    }
 }
 
 /// The contents of an agent's inbox.
@@ -576,8 +613,8 @@ pub struct Inbox {
 pub struct InboxItems {
     /// Handoffs routed to it and not yet acknowledged, oldest first.
     pub handoffs: Vec<Handoff>,
-    /// Observations of its session leased to it (the consumer is its id);
-    /// ack them with the queue's ack.
+    /// Observations of its session leased to it by a read that claims (the
+    /// consumer is its id); ack them with the queue's ack.
     pub observations: Vec<Observation>,
 }
 

@@ -3,6 +3,10 @@
 //! An agent's loop: `baton inbox --wait 30s --json`, then for each handoff
 //! `baton handoff ack`, the work, `baton handoff complete`; observations
 //! are acked with `baton queue ack --consumer <agent id>`.
+//!
+//! Reading claims only when the reader is the agent itself (its
+//! `BATON_AGENT_ID` is the agent read) or asks to, with `--claim`: an operator
+//! who looks at an agent's inbox takes nothing away from the queue.
 
 use std::time::Duration;
 
@@ -13,6 +17,7 @@ use super::context::Context;
 use super::output;
 use super::values::{positive_duration, wait_duration};
 use crate::api::InboxContents;
+use crate::cli::UsageError;
 use crate::client::Client;
 
 /// The most of a task the table shows.
@@ -27,18 +32,39 @@ pub struct InboxArgs {
     /// When nothing waits, wait this long for something to arrive (at most 10m).
     #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     wait: Option<Duration>,
-    /// The most observations of its session to lease to it (0 takes none).
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    max: usize,
-    /// How long it holds the observations before they return to the queue.
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration, default_value = "5m")]
-    lease: Duration,
+    /// Lease observations of its session to it, as its own reads do (the
+    /// agent itself claims without it; anyone else only looks).
+    #[arg(long)]
+    claim: bool,
+    /// With a claim, the most observations to lease to it [default: 10; 0 takes none].
+    #[arg(long, value_name = "N")]
+    max: Option<usize>,
+    /// With a claim, how long it holds them before they return to the queue [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    lease: Option<Duration>,
+}
+
+impl InboxArgs {
+    /// Whether the read claims: the agent's own read does, another's only with `--claim`.
+    fn claims(&self) -> bool {
+        self.claim
+            || std::env::var(crate::engine::process::BATON_AGENT_ID).is_ok_and(|own| own == self.agent.to_string())
+    }
 }
 
 /// Prints the handoffs routed to the agent that it has not acknowledged, and
 /// the observations leased to it (with `--json`, `{"handoffs": [...], "observations": [...]}`).
 pub async fn run(context: &Context, args: InboxArgs) -> anyhow::Result<()> {
-    let mut path = format!("/v1/agents/{}/inbox?max={}&lease_ms={}", args.agent, args.max, millis(args.lease));
+    let mut path = format!("/v1/agents/{}/inbox?claim={}", args.agent, args.claims());
+    if !args.claims() && (args.max.is_some() || args.lease.is_some()) {
+        return Err(UsageError("--max and --lease are for a read that claims: add --claim".into()).into());
+    }
+    if let Some(max) = args.max {
+        path.push_str(&format!("&max={max}"));
+    }
+    if let Some(lease) = args.lease {
+        path.push_str(&format!("&lease_ms={}", millis(lease)));
+    }
     if let Some(wait) = args.wait {
         path.push_str(&format!("&wait_ms={}", millis(wait)));
     }

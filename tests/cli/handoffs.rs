@@ -440,6 +440,37 @@ fn a_killed_inbox_wait_takes_nothing() {
     agents.stop_all();
 }
 
+/// Issue 18: an operator's look at an agent's inbox claims nothing; the
+/// agent's own read, or one with `--claim`, leases observations to it.
+#[test]
+fn reading_another_agents_inbox_is_a_look_and_its_own_read_claims() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let mut agents = Agents::new(&home);
+    let agent = agents.spawn(&session, "reviewer", 3641);
+    for n in 0..3 {
+        home.ok(&["observe", "--session", &session, "--data", &format!("{{\"n\": {n}}}")]);
+    }
+    let pending = || {
+        let listed = json_of(&home.ok(&["queue", "list", "--session", &session, "--state", "pending", "--json"]));
+        listed.as_array().unwrap().len()
+    };
+    let look = json_of(&home.ok(&["inbox", "--agent", &agent, "--json"]));
+    assert_eq!(look, json!({"handoffs": [], "observations": []}));
+    assert_eq!(pending(), 3, "a look leased observations");
+    home.fails(&["inbox", "--agent", &agent, "--max", "1"], 2);
+    assert_eq!(pending(), 3);
+
+    let claimed = json_of(&home.ok(&["inbox", "--agent", &agent, "--claim", "--max", "1", "--json"]));
+    assert_eq!(claimed["observations"][0]["lease"]["consumer"], agent.as_str(), "{claimed}");
+    assert_eq!(pending(), 2);
+    let own = json_of(&stdout_of(&as_agent(&home, &session, &agent, &["inbox", "--json"])));
+    assert_eq!(own["observations"].as_array().unwrap().len(), 2, "{own}");
+    assert_eq!(pending(), 0);
+    agents.stop_all();
+}
+
 /// Writes the daemon's config file with a `reviewer` role that runs `sleep <seconds>`.
 fn configure_reviewer_role(home: &Home, seconds: u32) {
     let dir = home.dir.path().join("config/baton");

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use baton::{
     AgentConfig, AgentId, AgentState, Backoff, Clock, CreateHandoff, EngineError, Error, Handoff, HandoffAction,
-    HandoffId, HandoffState, HandoffTarget, Inbox, Latency, ListHandoffs, MAX_PAYLOAD_DEPTH, NewObservation,
-    ObservationKind, OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, RoleTemplate, SessionId,
-    SpawnAgent, UpdateHandoff,
+    HandoffId, HandoffState, HandoffTarget, Inbox, InboxClaim, Latency, ListHandoffs, MAX_PAYLOAD_DEPTH,
+    NewObservation, ObservationKind, OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, RoleTemplate,
+    SessionId, SpawnAgent, UpdateHandoff,
 };
 use serde_json::json;
 
@@ -453,7 +453,7 @@ async fn an_inbox_holds_routed_handoffs_and_claimed_observations_and_a_wait_ends
     let engine = engine();
     let session = session(&engine).await;
     let target = agent(&engine, session, None).await;
-    let inbox = move |wait| Inbox { agent: target, max_observations: 0, lease: Duration::from_secs(60), wait };
+    let inbox = move |wait| Inbox::new(target).wait(wait);
     assert!(engine.baton.inbox(inbox(Duration::ZERO)).await.unwrap().is_empty());
 
     let waiting = tokio::spawn({
@@ -467,11 +467,17 @@ async fn an_inbox_holds_routed_handoffs_and_claimed_observations_and_a_wait_ends
     let woken = waiting.await.unwrap().unwrap();
     assert_eq!(woken.handoffs.iter().map(|h| h.id).collect::<Vec<_>>(), [handoff.id]);
 
-    // Observations of the session are claimed for the agent, by its id.
+    // Observations of the session are claimed for the agent, by its id, by a
+    // read that claims; a look takes none.
     for n in 0..3 {
         engine.baton.observe(session, NewObservation::new(ObservationKind::Custom, json!({"n": n}))).await.unwrap();
     }
-    let full = engine.baton.inbox(Inbox { max_observations: 2, ..inbox(Duration::ZERO) }).await.unwrap();
+    let look = engine.baton.inbox(inbox(Duration::ZERO)).await.unwrap();
+    assert_eq!((look.handoffs.len(), look.observations.len()), (1, 0));
+    let pending = engine.baton.queue_stats(session).await.unwrap().pending;
+    assert_eq!(pending, 3, "a look leased observations");
+    let claim = InboxClaim { max: 2, lease: Duration::from_secs(60) };
+    let full = engine.baton.inbox(inbox(Duration::ZERO).claim(claim)).await.unwrap();
     assert_eq!(full.handoffs.len(), 1);
     assert_eq!(full.observations.iter().map(|o| o.seq).collect::<Vec<_>>(), [1, 2]);
     let holder = full.observations[0].lease.as_ref().map(|lease| lease.consumer.clone());

@@ -27,7 +27,9 @@ use super::hang_up::{HangUpGuard, Wait};
 use super::{SessionActor, SessionRequest, queue_without_actor};
 use crate::awaited::Awaited;
 use crate::error::EngineError;
-use crate::messages::{ClaimObservations, CreateHandoff, HandoffAction, Inbox, InboxItems, SetFallback, UpdateHandoff};
+use crate::messages::{
+    ClaimObservations, CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, SetFallback, UpdateHandoff,
+};
 use crate::model::bounds;
 use crate::model::{
     AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, JsonSize, Lifecycle, NewEvent,
@@ -506,8 +508,9 @@ impl SessionActor {
         self.write_handoffs(changed, events)
     }
 
-    /// What waits in `inbox.agent`'s inbox now, claimed and ready to answer
-    /// once the returned commit completes; none when it is empty.
+    /// What waits in `inbox.agent`'s inbox now (with what it claims, when it
+    /// claims), ready to answer once the returned commit completes; none when
+    /// it is empty.
     fn inbox_now(&mut self, inbox: &Inbox, now: DateTime<Utc>) -> Result<Option<(InboxItems, Commit)>, EngineError> {
         let handoffs: Vec<Handoff> = self
             .handoffs
@@ -516,17 +519,18 @@ impl SessionActor {
             .filter(|handoff| handoff.assigned == Some(inbox.agent) && handoff.state == HandoffState::Initiated)
             .cloned()
             .collect();
-        let claimed = if inbox.max_observations == 0 {
-            None
-        } else {
-            let claim = ClaimObservations {
-                session: self.session.id,
-                consumer: inbox.agent.to_string(),
-                max: inbox.max_observations,
-                lease: inbox.lease,
-                wait: Duration::ZERO,
-            };
-            self.claim_now(&claim, now)?
+        let claimed = match inbox.claim {
+            None => None,
+            Some(InboxClaim { max, lease }) => {
+                let claim = ClaimObservations {
+                    session: self.session.id,
+                    consumer: inbox.agent.to_string(),
+                    max,
+                    lease,
+                    wait: Duration::ZERO,
+                };
+                self.claim_now(&claim, now)?
+            }
         };
         if handoffs.is_empty() && claimed.is_none() {
             return Ok(None);

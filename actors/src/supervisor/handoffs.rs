@@ -195,10 +195,12 @@ impl Handler<Inbox> for Supervisor {
     /// Dropped once the caller hangs up, like a claim (see [`Awaited`]): an
     /// inbox wait then leases nothing.
     fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
-        let max = u64::try_from(inbox.max_observations).unwrap_or(u64::MAX);
-        let checked = bounds::WAIT.check(inbox.wait).and_then(|_| match max {
-            0 => Ok(()),
-            max => bounds::CLAIM_MAX.check(max).and(bounds::LEASE.check(inbox.lease)).map(drop),
+        let checked = bounds::WAIT.check(inbox.wait).and_then(|_| match inbox.claim {
+            None => Ok(()),
+            Some(claim) => bounds::CLAIM_MAX
+                .check(u64::try_from(claim.max).unwrap_or(u64::MAX))
+                .and(bounds::LEASE.check(claim.lease))
+                .map(drop),
         });
         if let Err(err) = checked {
             return Awaited::ready(Err(err));

@@ -1,10 +1,10 @@
 //! Handoffs: create, list, show, the steps of their lifecycle, metrics; an
 //! agent's inbox; a session's fallback.
 
-use std::time::Duration;
-
 use actix_web::{HttpRequest, get, post, put, web};
-use baton_actors::messages::{CreateHandoff, HandoffAction, Inbox, InboxItems, ListHandoffs, UpdateHandoff};
+use baton_actors::messages::{
+    CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, ListHandoffs, UpdateHandoff,
+};
 use baton_actors::model::{AgentId, Handoff, HandoffId, HandoffState, HandoffStats, HandoffTarget, Session, SessionId};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -13,12 +13,6 @@ use crate::api::{CreateHandoffRequest, ErrorBody, FallbackRequest, HandoffAction
 use crate::daemon::error::ApiError;
 use crate::daemon::state::AppState;
 use baton_actors::model::bounds;
-
-/// How many observations an inbox read leases unless told otherwise.
-const DEFAULT_INBOX_MAX: usize = 10;
-
-/// How long an inbox read leases its observations unless told otherwise.
-const DEFAULT_INBOX_LEASE: Duration = Duration::from_secs(5 * 60);
 
 /// Creates a handoff; answers once it is durable, routed to an agent when one
 /// was found (or spawned from the role's template).
@@ -183,27 +177,53 @@ pub async fn update(
     Ok(web::Json(state.baton.update_handoff(message).await.map_err(ApiError::from)?))
 }
 
-/// What an inbox read takes, and how long it waits.
+/// Whether an inbox read claims, what, and how long it waits.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
-    /// The most observations of its session to lease to the agent (default
-    /// 10; 0 takes none).
+    /// Whether the read claims observations of the agent's session for it
+    /// (default false: the read is a look, and changes nothing).
+    #[serde(default)]
+    claim: bool,
+    /// With `claim=true`, the most observations to lease to the agent
+    /// (default 10; 0 takes none).
     #[param(minimum = 0, maximum = 10000)]
     max: Option<usize>,
-    /// How long it holds them before they return to the queue, in
-    /// milliseconds (default 300000).
+    /// With `claim=true`, how long it holds them before they return to the
+    /// queue, in milliseconds (default 300000).
     #[param(minimum = 1, maximum = 86400000)]
     lease_ms: Option<u64>,
     /// How long to wait when nothing waits, in milliseconds (default 0:
-    /// answer at once; at most 600000).
+    /// answer at once; at most 600000). A read that does not claim waits for
+    /// handoffs only.
     #[param(minimum = 0, maximum = 600000)]
     wait_ms: Option<u64>,
 }
 
+impl InboxQuery {
+    /// What the read claims; none unless `claim=true`.
+    fn claim(&self) -> Result<Option<InboxClaim>, ApiError> {
+        if !self.claim {
+            if self.max.is_some_and(|max| max > 0) || self.lease_ms.is_some() {
+                return Err(ApiError::bad_request("max and lease_ms apply only with claim=true"));
+            }
+            return Ok(None);
+        }
+        let defaults = InboxClaim::default();
+        let max = match self.max {
+            Some(0) => return Ok(None),
+            Some(max) => super::bounds::size("max", max, bounds::CLAIM_MAX)?,
+            None => defaults.max,
+        };
+        let lease = super::bounds::millis_some("lease_ms", self.lease_ms, bounds::LEASE)?.unwrap_or(defaults.lease);
+        Ok(Some(InboxClaim { max, lease }))
+    }
+}
+
 /// What waits for an agent: the handoffs routed to it that it has not
-/// acknowledged yet, and observations of its session, leased to it. With
+/// acknowledged yet and, with `claim=true`, observations of its session,
+/// leased to it. Without `claim=true` the read claims nothing. With
 /// `wait_ms`, waits for something to arrive.
 #[utoipa::path(
     get, path = "/v1/agents/{id}/inbox", tag = "handoffs",
@@ -219,16 +239,9 @@ pub async fn inbox(
     id: web::Path<AgentId>,
     query: web::Query<InboxQuery>,
 ) -> Result<web::Json<InboxContents>, ApiError> {
-    let message = Inbox {
-        agent: id.into_inner(),
-        max_observations: match query.max {
-            Some(0) => 0,
-            Some(max) => super::bounds::size("max", max, bounds::CLAIM_MAX)?,
-            None => DEFAULT_INBOX_MAX,
-        },
-        lease: super::bounds::millis_some("lease_ms", query.lease_ms, bounds::LEASE)?.unwrap_or(DEFAULT_INBOX_LEASE),
-        wait: super::bounds::millis("wait_ms", query.wait_ms.unwrap_or(0), bounds::WAIT)?,
-    };
+    let mut message =
+        Inbox::new(id.into_inner()).wait(super::bounds::millis("wait_ms", query.wait_ms.unwrap_or(0), bounds::WAIT)?);
+    message.claim = query.claim()?;
     let InboxItems { handoffs, observations, .. } = state.baton.inbox(message).await?;
     Ok(web::Json(InboxContents { handoffs, observations }))
 }
