@@ -537,6 +537,40 @@ fn a_handoff_to_a_role_spawns_an_agent_from_its_template_and_reuses_it_once_idle
     agents.stop_all();
 }
 
+/// Issue 18: a handoff to a role that no agent has and no template spawns
+/// was accepted in silence and waited `initiated` forever.
+#[test]
+fn a_handoff_to_a_role_nothing_can_spawn_says_so_and_times_out_by_its_deadline() {
+    let home = Home::new();
+    let dir = home.dir.path().join("config/baton");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), "[engine]\nwatchdog_interval = 50\n").unwrap();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    let said = "waits for an agent of role nosuchrole that nothing can spawn: the session has none, and there is no \
+                template of that role";
+
+    let create = ["handoff", "create", "--session", &session, "--role", "nosuchrole", "--task", "x"];
+    let output = home.run(&[&create[..], &["--ack-within", "300ms"]].concat());
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let id = stdout_of(&output).trim().to_owned();
+    assert_eq!(String::from_utf8_lossy(&output.stderr), format!("baton: handoff {id} {said}\n"));
+    let shown = home.ok(&["handoff", "show", &id]);
+    assert!(shown.lines().any(|line| line.starts_with("initiated") && line.ends_with(said)), "{shown}");
+
+    // The API's answer carries it too, and its deadline still holds.
+    let output = home.run(&[&create[..], &["--json"]].concat());
+    let record = json_of(&stdout_of(&output));
+    assert_eq!(record["history"][0]["note"], said, "{record}");
+    let timed_out = eventually_blocking("the ack deadline to pass", || {
+        let record = show(&home, &id);
+        (record["state"] == "timed_out").then_some(record)
+    });
+    let last = timed_out["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["note"], "not acknowledged before its deadline", "{timed_out}");
+    home.ok(&["session", "close", &session]);
+}
+
 #[test]
 fn a_session_fallback_is_set_at_open_changed_and_cleared() {
     let home = Home::new();

@@ -448,6 +448,38 @@ async fn the_open_handoffs_of_an_agent_out_of_restarts_move_to_the_fallback() {
     finish(engine).await;
 }
 
+/// Issue 18: a handoff to a role nothing can bring an agent of waited,
+/// `initiated`, in silence.
+#[tokio::test]
+async fn a_handoff_to_a_role_with_no_agent_and_no_template_says_so_and_still_times_out() {
+    let engine = engine();
+    let session = session(&engine).await;
+    let create =
+        CreateHandoff::new(session, HandoffTarget::Role("nosuchrole".into()), "x").ack_within(Duration::from_secs(5));
+    let created = engine.baton.create_handoff(create).await.unwrap();
+    assert_eq!((created.state, created.assigned), (HandoffState::Initiated, None));
+    let said = "waits for an agent of role nosuchrole that nothing can spawn: the session has none, and there is no \
+                template of that role";
+    assert_eq!(created.history.last().unwrap().note.as_deref(), Some(said), "{created:?}");
+    assert_eq!(engine.baton.handoff(created.id).await.unwrap(), created, "its record says so too");
+
+    // Routing passes on each tick do not say it again; its deadline still holds.
+    let timed_out = until(&engine, created.id, true, "the ack deadline", |h| h.state == HandoffState::TimedOut).await;
+    let notes: Vec<_> = timed_out.history.iter().filter_map(|step| step.note.as_deref()).collect();
+    assert_eq!(notes, [said, "not acknowledged before its deadline"]);
+
+    // A role with a template, or with an agent of its own, is not one of those.
+    let busy = agent(&engine, session, Some("builder")).await;
+    let to_builder = CreateHandoff::new(session, HandoffTarget::Role("builder".into()), "a");
+    assert_eq!(engine.baton.create_handoff(to_builder.clone()).await.unwrap().assigned, Some(busy));
+    let waits = engine.baton.create_handoff(to_builder).await.unwrap();
+    assert_eq!((waits.assigned, waits.history[0].note.as_deref()), (None, None), "{waits:?}");
+    let reviewer =
+        engine.baton.create_handoff(CreateHandoff::new(session, HandoffTarget::Role("reviewer".into()), "b"));
+    assert!(reviewer.await.unwrap().assigned.is_some());
+    finish(engine).await;
+}
+
 #[tokio::test]
 async fn an_inbox_holds_routed_handoffs_and_claimed_observations_and_a_wait_ends_when_one_arrives() {
     let engine = engine();

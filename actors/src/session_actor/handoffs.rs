@@ -36,7 +36,7 @@ use crate::model::{
     Session, SessionState, payload,
 };
 use crate::store::Commit;
-use crate::supervisor::{DeliverHandoff, PickAgents, Want};
+use crate::supervisor::{DeliverHandoff, Pick, PickAgents, Want};
 
 type InboxAnswer = oneshot::Sender<Result<InboxItems, EngineError>>;
 
@@ -95,6 +95,15 @@ enum Purpose {
 }
 
 type Reply<T> = ResponseActFuture<SessionActor, Result<T, EngineError>>;
+
+/// The note of a handoff that waits for an agent of its role that nothing
+/// will bring (issue 18: such a handoff once waited in silence).
+fn nobody_note(route_to: &HandoffTarget) -> String {
+    format!(
+        "waits for an agent of {route_to} that nothing can spawn: the session has none, and there is no template of \
+         that role"
+    )
+}
 
 fn refused<T: 'static>(err: EngineError) -> Reply<T> {
     Box::pin(actix::fut::ready(Err(err)))
@@ -302,30 +311,34 @@ impl SessionActor {
 
     /// Applies the supervisor's picks to the handoffs they were asked for
     /// (unless something changed them meanwhile).
-    fn apply_picks(
-        &mut self,
-        purposes: Vec<(HandoffId, Purpose)>,
-        picked: Vec<Option<AgentId>>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn apply_picks(&mut self, purposes: Vec<(HandoffId, Purpose)>, picked: Vec<Pick>, ctx: &mut Context<Self>) {
         let now = self.engine.clock.now();
         let mut changed = Vec::new();
         let mut events = Vec::new();
-        for ((id, purpose), agent) in purposes.into_iter().zip(picked) {
+        for ((id, purpose), pick) in purposes.into_iter().zip(picked) {
             let Some(handoff) = self.handoffs.open.get(&id) else { continue };
             let mut next = handoff.clone();
-            match (purpose, agent) {
-                (Purpose::Route, Some(agent)) if next.state == HandoffState::Initiated && next.assigned.is_none() => {
+            let waiting = next.state == HandoffState::Initiated && next.assigned.is_none();
+            match (purpose, pick) {
+                (Purpose::Route, Pick::Agent(agent)) if waiting => {
                     let note = format!("routed to agent {agent} of {}", next.route_to);
                     if next.assign(Some(agent), now, Some(note)).is_ok() {
                         events.push(EventKind::HandoffAssigned { handoff: id, agent, previous: None });
                         changed.push(next);
                     }
                 }
-                (Purpose::Redeliver(previous), agent)
+                (Purpose::Route, Pick::Nobody) if waiting => {
+                    // Said once, not on every pass.
+                    let note = nobody_note(&next.route_to);
+                    let said = next.history.last().and_then(|step| step.note.as_ref()) == Some(&note);
+                    if !said && next.assign(None, now, Some(note)).is_ok() {
+                        changed.push(next);
+                    }
+                }
+                (Purpose::Redeliver(previous), pick)
                     if next.state == HandoffState::Initiated && next.assigned == Some(previous) =>
                 {
-                    match agent {
+                    match pick.agent() {
                         Some(agent) => {
                             let note =
                                 format!("agent {previous} did not acknowledge it in time; redelivered to {agent}");
@@ -663,13 +676,16 @@ impl Handler<CreateHandoff> for SessionActor {
         ctx.wait(wrap_future::<_, Self>(self.supervisor.send(pick)).map(move |picked, act, ctx| {
             let mut handoff = handoff;
             match picked {
-                Ok(Ok(picks)) => {
-                    if let Some(&Some(agent)) = picks.first() {
+                Ok(Ok(picks)) => match picks.first() {
+                    Some(&Pick::Agent(agent)) => {
                         let note = format!("routed to agent {agent} of {}", handoff.route_to);
                         // Initiated, as it was just made: assigning cannot be refused.
                         let _ = handoff.assign(Some(agent), act.engine.clock.now(), Some(note));
                     }
-                }
+                    // Its answer says so, rather than leave it to wait in silence.
+                    Some(Pick::Nobody) => handoff.history[0].note = Some(nobody_note(&handoff.route_to)),
+                    Some(Pick::Wait) | None => {}
+                },
                 Ok(Err(err)) => warn!(session_id = %act.session.id, cause = %err, "cannot route a new handoff"),
                 Err(err) => warn!(session_id = %act.session.id, cause = %err, "the supervisor did not answer"),
             }

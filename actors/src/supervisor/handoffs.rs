@@ -24,10 +24,10 @@ use crate::model::{AgentId, AgentState, EventKind, Handoff, HandoffStats, Lifecy
 use crate::session_actor::AgentGone;
 
 /// Asks the supervisor for an agent for each of a session's handoffs that
-/// wait to be routed to a role; the answer lists one pick (or none) per want,
-/// in order.
+/// wait to be routed to a role; the answer lists one [`Pick`] per want, in
+/// order.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<Option<AgentId>>, EngineError>")]
+#[rtype(result = "Result<Vec<Pick>, EngineError>")]
 pub(crate) struct PickAgents {
     pub(crate) session: SessionId,
     /// Agents with open handoffs: not idle, so not picked.
@@ -46,6 +46,30 @@ pub(crate) struct Want {
     pub(crate) spawn: bool,
 }
 
+/// The supervisor's answer to one [`Want`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pick {
+    /// This agent takes the handoff.
+    Agent(AgentId),
+    /// No agent is free now (all are busy, or the caps allow no spawn): the
+    /// handoff waits for one.
+    Wait,
+    /// The session has no agent of the role whose run is not over, and the
+    /// role has no template to spawn one from: nothing will come for the
+    /// handoff unless someone starts an agent of the role (issue 18).
+    Nobody,
+}
+
+impl Pick {
+    /// The agent picked, if one was.
+    pub(crate) fn agent(self) -> Option<AgentId> {
+        match self {
+            Pick::Agent(agent) => Some(agent),
+            Pick::Wait | Pick::Nobody => None,
+        }
+    }
+}
+
 /// Hands a routed handoff to its agent's actor.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -60,7 +84,7 @@ impl Supervisor {
         want: &Want,
         busy: &HashSet<AgentId>,
         ctx: &mut Context<Self>,
-    ) -> Option<AgentId> {
+    ) -> Pick {
         let free = |id: &AgentId| !busy.contains(id) && !want.exclude.contains(id);
         let mut about_to_run = None;
         let holding = self
@@ -76,7 +100,7 @@ impl Supervisor {
         holding.sort_unstable();
         for id in holding {
             match self.engine.store.agent(id) {
-                Ok(Some(agent)) if agent.state == AgentState::Running => return Some(id),
+                Ok(Some(agent)) if agent.state == AgentState::Running => return Pick::Agent(id),
                 Ok(Some(agent)) if matches!(agent.state, AgentState::Starting | AgentState::Backoff) => {
                     about_to_run = about_to_run.or(Some(id));
                 }
@@ -85,21 +109,26 @@ impl Supervisor {
             }
         }
         if let Some(id) = about_to_run {
-            return Some(id);
+            return Pick::Agent(id);
         }
         let waiting: Vec<AgentId> =
             self.agents.waiting.iter().filter(|(id, of)| *of == session && free(id)).map(|(id, _)| *id).collect();
         for id in waiting {
             match self.engine.store.agent(id) {
-                Ok(Some(agent)) if agent.role.as_deref() == Some(want.role.as_str()) => return Some(id),
+                Ok(Some(agent)) if agent.role.as_deref() == Some(want.role.as_str()) => return Pick::Agent(id),
                 Ok(_) => {}
                 Err(err) => warn!(agent_id = %id, cause = %err, "cannot read an agent to route to"),
             }
         }
-        if !want.spawn || !self.has_slot(session) {
-            return None;
+        if !want.spawn {
+            return Pick::Wait;
         }
-        let template = self.engine.config.agents.roles.get(&want.role)?.clone();
+        let Some(template) = self.engine.config.agents.roles.get(&want.role).cloned() else {
+            return if self.has_live_agent(session, &want.role) { Pick::Wait } else { Pick::Nobody };
+        };
+        if !self.has_slot(session) {
+            return Pick::Wait;
+        }
         let agent = template.agent(&want.role, session, self.engine.clock.now());
         let id = agent.id;
         let spawned = EventKind::AgentStateChanged {
@@ -115,7 +144,21 @@ impl Supervisor {
                 warn!(agent_id = %id, cause = %err, "an agent spawned for a handoff did not start");
             }
         }));
-        Some(id)
+        Pick::Agent(id)
+    }
+
+    /// Whether `session` has an agent of `role` whose run is not over: one
+    /// that may become free for a handoff that waits.
+    fn has_live_agent(&self, session: SessionId, role: &str) -> bool {
+        let holding = self.agents.children.values().any(|child| {
+            child.session == session
+                && child.role.as_deref() == Some(role)
+                && !matches!(child.slot, AgentSlot::Retiring)
+        });
+        holding
+            || self.agents.waiting.iter().filter(|(_, of)| *of == session).any(|(id, _)| {
+                self.engine.store.agent(*id).ok().flatten().is_some_and(|agent| agent.role.as_deref() == Some(role))
+            })
     }
 
     /// Tells `session`'s actor, if it runs, that `agent`'s run is over.
@@ -127,7 +170,7 @@ impl Supervisor {
 }
 
 impl Handler<PickAgents> for Supervisor {
-    type Result = Result<Vec<Option<AgentId>>, EngineError>;
+    type Result = Result<Vec<Pick>, EngineError>;
 
     fn handle(&mut self, PickAgents { session, mut busy, wants }: PickAgents, ctx: &mut Context<Self>) -> Self::Result {
         if self.shutting_down {
@@ -136,7 +179,7 @@ impl Handler<PickAgents> for Supervisor {
         let mut picks = Vec::with_capacity(wants.len());
         for want in &wants {
             let pick = self.pick_agent(session, want, &busy, ctx);
-            busy.extend(pick);
+            busy.extend(pick.agent());
             picks.push(pick);
         }
         Ok(picks)

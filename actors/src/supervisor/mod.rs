@@ -49,7 +49,7 @@ use crate::session_actor::{AgentsAtWork, Close, CurrentQueueStats, Get, Resume, 
 use crate::store::Commit;
 pub(crate) use agents::StopAgentsOf;
 use child::{ChildExited, Exit, Retire, Stop};
-pub(crate) use handoffs::{DeliverHandoff, PickAgents, Want};
+pub(crate) use handoffs::{DeliverHandoff, Pick, PickAgents, Want};
 
 /// The root actor of the engine.
 pub struct Supervisor {

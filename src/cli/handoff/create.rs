@@ -45,7 +45,8 @@ pub struct CreateArgs {
     redeliver: bool,
 }
 
-/// Creates the handoff and prints its id (its record with `--json`).
+/// Creates the handoff and prints its id (its record with `--json`); one
+/// that cannot be routed says why on stderr.
 pub async fn run(context: &Context, args: CreateArgs) -> anyhow::Result<()> {
     let to = match (args.to, args.role) {
         (Some(agent), _) => HandoffTarget::Agent(agent),
@@ -63,8 +64,21 @@ pub async fn run(context: &Context, args: CreateArgs) -> anyhow::Result<()> {
         redeliver: args.redeliver,
     };
     let handoff: Handoff = context.connect().await?.post("/v1/handoffs", &request).await?;
+    if let Some(waits) = waits_for(&handoff) {
+        // On stderr, so that the id stays the only thing on stdout.
+        eprintln!("baton: handoff {} {waits}", handoff.id);
+    }
     if context.json {
         return output::json(&handoff);
     }
     output::line(handoff.id)
+}
+
+/// Why a handoff that was not routed as it was created waits, when the
+/// engine said (such as: no agent of its role, and no template to spawn one).
+fn waits_for(handoff: &Handoff) -> Option<&str> {
+    if handoff.assigned.is_some() || !handoff.is_open() {
+        return None;
+    }
+    handoff.history.last()?.note.as_deref()
 }
