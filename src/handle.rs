@@ -15,8 +15,8 @@ use baton_actors::model::{CloseMode, Event, OpenSession, Session, SessionId, Ses
 use baton_actors::process::Tracking;
 use baton_actors::store::FlushObserver;
 use baton_actors::{
-    AgentConfig, Clock, CommitMode, Engine, EngineConfig, Faults, QueueConfig, RestartStrategy, SledStore, Store,
-    StoreOptions, Supervisor, SystemClock,
+    AgentConfig, Clock, CommitMode, Engine, EngineConfig, Faults, HandoffTransfer, QueueConfig, RestartStrategy,
+    SledStore, Store, StoreOptions, Supervisor, SystemClock,
 };
 use tokio::sync::oneshot;
 
@@ -263,6 +263,13 @@ impl BatonBuilder {
     /// The restart strategy of session actors.
     pub fn session_restart(mut self, strategy: RestartStrategy) -> Self {
         self.config.session_restart = strategy;
+        self
+    }
+
+    /// How a handoff goes on when the agent holding it ends: the backoff
+    /// before it is routed again, and how many agents it may lose before it fails.
+    pub fn handoff_transfer(mut self, transfer: HandoffTransfer) -> Self {
+        self.config.handoff_transfer = transfer;
         self
     }
 

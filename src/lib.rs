@@ -46,8 +46,8 @@ pub use baton_actors::model::{
     QueueStats, RestartPolicy, RestartSchedule, Session, SessionId, SessionState, ShutdownPolicy,
 };
 pub use baton_actors::{
-    AgentConfig, Backoff, Clock, CommitMode, EngineConfig, ManualClock, QueueConfig, RestartIntensity, RestartStrategy,
-    RoleTemplate, SystemClock,
+    AgentConfig, Backoff, Clock, CommitMode, EngineConfig, HandoffTransfer, ManualClock, QueueConfig, RestartIntensity,
+    RestartStrategy, RoleTemplate, SystemClock,
 };
 pub use error::{ConfigError, EngineError, Error, Result, StoreError};
 pub use events::EventStream;

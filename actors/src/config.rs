@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Agent, AgentLimits, RestartPolicy, RestartSchedule, SessionId, duration_ms};
 use crate::process::TrackingMode;
 use crate::queue::QueueConfig;
-use crate::restart::RestartStrategy;
+use crate::restart::{Backoff, RestartStrategy};
 
 mod validate;
 
@@ -49,6 +49,9 @@ pub struct EngineConfig {
     /// store keeps, for their history and the metrics; the oldest beyond it
     /// are removed on watchdog ticks. Open ones are always kept.
     pub handoff_retention: usize,
+    /// How a handoff goes on when the agent holding it ends: how long it
+    /// waits before it is routed again, and how many agents it may lose.
+    pub handoff_transfer: HandoffTransfer,
     /// How many ended agents (exited, failed, timed out, stopped) the store
     /// keeps, with their log files; the oldest beyond it are removed on
     /// watchdog ticks, a few hundred a tick. Agents whose run is not over are
@@ -62,6 +65,38 @@ pub struct EngineConfig {
     pub queue: QueueConfig,
     /// How agents are run.
     pub agents: AgentConfig,
+}
+
+/// How a handoff is handed on when the agent holding it ends for good.
+///
+/// A role whose agents exit at once (a command that fails on start) once
+/// had one handoff spawn hundreds of agents in a second, each routed the
+/// handoff and gone a few milliseconds later (issue 18). Transfers now back
+/// off as restarts do, and are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct HandoffTransfer {
+    /// How many agents it may be routed to that end while holding it: when
+    /// that many have, it fails, with the reason, instead of being routed again.
+    pub max_attempts: u32,
+    /// The wait before it is routed again after each transfer: the first at
+    /// once, then growing, on the engine's clock.
+    pub backoff: Backoff,
+}
+
+impl Default for HandoffTransfer {
+    /// 5 attempts; 100 ms, doubling, at most 5 s.
+    fn default() -> Self {
+        Self { max_attempts: 5, backoff: Backoff::default() }
+    }
+}
+
+impl HandoffTransfer {
+    /// A limit of `max_attempts` with the default backoff.
+    pub fn new(max_attempts: u32) -> Self {
+        Self { max_attempts, ..Self::default() }
+    }
 }
 
 /// How the engine runs agents' processes.
@@ -247,6 +282,7 @@ impl Default for EngineConfig {
             idle_after: Duration::from_secs(15 * 60),
             event_retention: 100_000,
             handoff_retention: 100_000,
+            handoff_transfer: HandoffTransfer::default(),
             agent_retention: 10_000,
             store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,
             queue: QueueConfig::default(),

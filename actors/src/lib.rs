@@ -42,7 +42,7 @@ mod supervisor;
 
 pub use agent_actor::AgentActor;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{AgentConfig, EngineConfig, RoleTemplate};
+pub use config::{AgentConfig, EngineConfig, HandoffTransfer, RoleTemplate};
 pub use engine::Engine;
 pub use error::{EngineError, StoreError};
 pub use fault::Faults;

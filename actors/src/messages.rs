@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use crate::error::EngineError;
 use crate::model::{
     AckReport, Agent, AgentId, AgentLimits, CloseMode, Enqueued, Handoff, HandoffId, HandoffState, HandoffStats,
-    HandoffTarget, NewObservation, Observation, ObservationState, OpenSession, QueueStats, RestartPolicy,
+    HandoffTarget, Lifecycle, NewObservation, Observation, ObservationState, OpenSession, QueueStats, RestartPolicy,
     RestartSchedule, Session, SessionId, SessionState,
 };
 use crate::store::{CommitRecord, StoreCheck};
@@ -469,6 +469,13 @@ impl HandoffAction {
             HandoffAction::Fail => "fail",
             HandoffAction::Cancel => "cancel",
         }
+    }
+
+    /// Whether a party may take it from `state`, which the lifecycle allows
+    /// for more than parties: only the engine fails a handoff that nobody
+    /// acknowledged (when the agents it was routed to kept ending).
+    pub fn allowed_from(self, state: HandoffState) -> bool {
+        !(self == HandoffAction::Fail && state == HandoffState::Initiated) && state.allows(self.target())
     }
 
     /// Whether only the sender (rather than the target) may take it, besides an operator.

@@ -471,6 +471,31 @@ fn reading_another_agents_inbox_is_a_look_and_its_own_read_claims() {
     agents.stop_all();
 }
 
+/// Issue 18's reproduction: one handoff to a role whose command exits at
+/// once spawned 755 agents in three seconds. Now it is routed to at most
+/// `handoff_transfer.max_attempts` (5) of them, with a backoff, and then fails
+/// with the reason.
+#[test]
+fn a_handoff_to_a_role_whose_agents_exit_at_once_spawns_five_and_fails() {
+    let home = Home::new();
+    let dir = home.dir.path().join("config/baton");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), "[engine.agents.roles.pwd]\ncommand = [\"/bin/true\"]\n").unwrap();
+    let _daemon = home.serve();
+    let session = home.ok(&["session", "open", "--name", "storm"]).trim().to_owned();
+    let id = home.ok(&["handoff", "create", "--session", &session, "--role", "pwd", "--task", "x"]).trim().to_owned();
+    let handoff = eventually_blocking("the handoff to fail", || {
+        let handoff = json_of(&home.ok(&["handoff", "show", &id, "--json"]));
+        (handoff["state"] == "failed").then_some(handoff)
+    });
+    let note = handoff["history"].as_array().unwrap().last().unwrap()["note"].as_str().unwrap().to_owned();
+    assert!(note.contains("its agents kept ending without acknowledging it (5 attempts"), "{note}");
+    let agents = json_of(&home.ok(&["ps", "--session", &session, "--json"]));
+    assert_eq!(agents.as_array().unwrap().len(), 5, "{agents}");
+    let shown = home.ok(&["handoff", "show", &id]);
+    assert!(shown.contains("after 100ms") && shown.contains("failed"), "{shown}");
+}
+
 /// Writes the daemon's config file with a `reviewer` role that runs `sleep <seconds>`.
 fn configure_reviewer_role(home: &Home, seconds: u32) {
     let dir = home.dir.path().join("config/baton");

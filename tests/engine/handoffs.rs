@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use baton::{
-    AgentConfig, AgentId, AgentState, Backoff, Clock, CreateHandoff, EngineError, Error, Handoff, HandoffAction,
-    HandoffId, HandoffState, HandoffTarget, Inbox, InboxClaim, Latency, ListHandoffs, MAX_PAYLOAD_DEPTH,
-    NewObservation, ObservationKind, OpenSession, RestartIntensity, RestartPolicy, RestartSchedule, RoleTemplate,
-    SessionId, SpawnAgent, UpdateHandoff,
+    AgentConfig, AgentId, AgentState, Backoff, Clock, CreateHandoff, EngineError, Error, EventKind, Handoff,
+    HandoffAction, HandoffId, HandoffState, HandoffTarget, HandoffTransfer, Inbox, InboxClaim, Latency, ListHandoffs,
+    MAX_PAYLOAD_DEPTH, NewObservation, ObservationKind, OpenSession, RestartIntensity, RestartPolicy, RestartSchedule,
+    RoleTemplate, SessionId, SpawnAgent, UpdateHandoff,
 };
 use serde_json::json;
 
@@ -445,6 +445,69 @@ async fn the_open_handoffs_of_an_agent_out_of_restarts_move_to_the_fallback() {
     let note = moved.history.iter().rev().find_map(|step| step.note.clone()).unwrap();
     assert!(note.contains("routed to agent") || note.contains("is failed"), "{note}");
     assert!(moved.history.iter().any(|step| step.note.as_deref().is_some_and(|note| note.contains("is failed"))));
+    finish(engine).await;
+}
+
+/// Issue 18: one handoff to a role whose agents exit at once spawned
+/// hundreds of them, routed anew every few milliseconds without end.
+#[tokio::test]
+async fn a_handoff_whose_agents_keep_exiting_is_routed_again_after_a_backoff_and_fails_after_its_attempts() {
+    const ATTEMPTS: usize = 4;
+    let engine = TestEngine::start_with(|builder| {
+        let mut config = agent_config();
+        config.roles.insert("pwd".into(), RoleTemplate::new(["/bin/true"]));
+        let transfer = HandoffTransfer::new(u32::try_from(ATTEMPTS).unwrap());
+        builder.watchdog_interval(TICK).agents(config).handoff_transfer(transfer)
+    });
+    let session = session(&engine).await;
+    let agents = || async { engine.baton.agents(Some(session)).await.unwrap().len() };
+    let create = CreateHandoff::new(session, HandoffTarget::Role("pwd".into()), "x");
+    let handoff = engine.baton.create_handoff(create).await.unwrap();
+    assert!(handoff.assigned.is_some(), "{handoff:?}");
+
+    // The first agent exits: the handoff goes to a second at once. That one
+    // exits too, and the third attempt waits 100 ms on the engine's clock.
+    let waiting = |transfers| move |h: &Handoff| h.transfers == transfers && h.assigned.is_none();
+    let backing_off = until(&engine, handoff.id, false, "the second transfer", waiting(2)).await;
+    assert_eq!(backing_off.route_after, Some(engine.clock.now() + chrono::Duration::milliseconds(100)));
+    let note = backing_off.history.last().unwrap().note.clone().unwrap();
+    assert!(note.ends_with("back to be routed anew after 100ms (attempt 3 of 4)"), "{note}");
+    for _ in 0..20 {
+        let still = engine.baton.handoff(handoff.id).await.unwrap();
+        assert_eq!((still.state, still.assigned), (HandoffState::Initiated, None), "routed before its backoff");
+    }
+    engine.clock.advance(Duration::from_millis(99));
+    assert_eq!(engine.baton.handoff(handoff.id).await.unwrap().assigned, None);
+    assert_eq!(agents().await, 2);
+
+    engine.clock.advance(Duration::from_millis(1));
+    let backing_off = until(&engine, handoff.id, false, "the third transfer", waiting(3)).await;
+    assert_eq!(backing_off.route_after, Some(engine.clock.now() + chrono::Duration::milliseconds(200)));
+    assert_eq!(agents().await, 3);
+
+    // The last attempt's agent exits too: the handoff fails, and says why.
+    engine.clock.advance(Duration::from_millis(200));
+    let failed = until(&engine, handoff.id, false, "the handoff to fail", |h| h.state == HandoffState::Failed).await;
+    let reason = "its agents kept ending without acknowledging it (4 attempts, the most allowed)";
+    let note = failed.history.last().unwrap().note.clone().unwrap();
+    assert!(note.ends_with(reason), "{note}");
+    assert_eq!(failed.transfers, 4);
+    let events = engine.baton.events_after(0, usize::MAX).unwrap();
+    assert!(
+        events.iter().any(|event| matches!(&event.kind,
+            EventKind::HandoffStateChanged { handoff: id, to: HandoffState::Failed, note: Some(note), .. }
+                if *id == handoff.id && note.ends_with(reason))),
+        "no event says it failed"
+    );
+
+    // No agent comes after: at most one an attempt.
+    for _ in 0..5 {
+        engine.clock.advance(TICK);
+    }
+    assert_eq!(engine.baton.handoff(handoff.id).await.unwrap().state, HandoffState::Failed);
+    let spawned = engine.baton.agents(Some(session)).await.unwrap();
+    assert_eq!(spawned.len(), ATTEMPTS, "{spawned:?}");
+    assert!(spawned.iter().all(|agent| agent.role.as_deref() == Some("pwd") && agent.state.is_ended()));
     finish(engine).await;
 }
 

@@ -21,6 +21,7 @@ use super::{AgentId, HandoffId, InvalidTransition, Lifecycle, SessionId, state_n
 ///     ^             |               |
 ///     +-------------+---------------+  (transferred back to be routed again)
 /// acknowledged | in_progress -> failed
+/// initiated -> failed                (the engine gave up: its agents kept ending)
 /// initiated | acknowledged | in_progress -> cancelled | timed_out
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -35,7 +36,8 @@ pub enum HandoffState {
     InProgress,
     /// Done; `result` holds what the receiver handed back.
     Completed,
-    /// The receiver could not do it.
+    /// The receiver could not do it, or the engine gave up on it: too many
+    /// of the agents it was routed to ended while holding it.
     Failed,
     /// Called off before it was done.
     Cancelled,
@@ -63,7 +65,7 @@ impl Lifecycle for HandoffState {
             (Initiated, Acknowledged)
                 | (Acknowledged, InProgress)
                 | (InProgress, Completed)
-                | (Acknowledged | InProgress, Failed)
+                | (Initiated | Acknowledged | InProgress, Failed)
                 | (Initiated | Acknowledged | InProgress, Cancelled | TimedOut)
                 | (Acknowledged | InProgress, Initiated)
         )
@@ -180,6 +182,15 @@ pub struct Handoff {
     /// role instead of timing it out.
     #[serde(default)]
     pub redeliver: bool,
+    /// How many agents it was routed to ended while holding it (issue 18: a
+    /// role whose agents exit at once spawned hundreds of them for one
+    /// handoff). Each transfer waits longer before it is routed again, and
+    /// past the engine's `handoff_transfer.max_attempts` it fails.
+    #[serde(default)]
+    pub transfers: u32,
+    /// It is not routed again before then: the backoff after a transfer.
+    #[serde(default)]
+    pub route_after: Option<DateTime<Utc>>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When its record last changed.
@@ -213,6 +224,8 @@ impl Handoff {
             complete_deadline: None,
             ack_timeout: None,
             redeliver: false,
+            transfers: 0,
+            route_after: None,
             created_at: now,
             updated_at: now,
             history: vec![HandoffStep { state: HandoffState::Initiated, at: now, assigned: None, note: None }],
@@ -295,6 +308,12 @@ impl Handoff {
         }
     }
 
+    /// Whether it may be routed at `now`: not while it waits out the backoff
+    /// after a transfer.
+    pub fn routable_at(&self, now: DateTime<Utc>) -> bool {
+        self.route_after.is_none_or(|at| at <= now)
+    }
+
     /// Whether it is still under way: not completed, failed, cancelled or timed out.
     pub fn is_open(&self) -> bool {
         !self.state.is_terminal()
@@ -345,6 +364,8 @@ impl fmt::Debug for Handoff {
             .field("complete_deadline", &self.complete_deadline)
             .field("ack_timeout", &self.ack_timeout)
             .field("redeliver", &self.redeliver)
+            .field("transfers", &self.transfers)
+            .field("route_after", &self.route_after)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .field("history", &self.history)
@@ -386,6 +407,7 @@ mod tests {
                 (Initiated, Acknowledged),
                 (Acknowledged, InProgress),
                 (InProgress, Completed),
+                (Initiated, Failed),
                 (Acknowledged, Failed),
                 (InProgress, Failed),
                 (Initiated, Cancelled),

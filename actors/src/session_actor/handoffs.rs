@@ -32,8 +32,8 @@ use crate::messages::{
 };
 use crate::model::bounds;
 use crate::model::{
-    AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, JsonSize, Lifecycle, NewEvent,
-    Session, SessionState, payload,
+    AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, InvalidTransition, JsonSize,
+    Lifecycle, NewEvent, Session, SessionState, payload,
 };
 use crate::store::Commit;
 use crate::supervisor::{DeliverHandoff, Pick, PickAgents, Want};
@@ -48,6 +48,9 @@ pub(super) struct Handoffs {
     /// Agents waiting on their inbox, oldest first.
     inboxes: VecDeque<InboxWaiter>,
     next_waiter: u64,
+    /// The timer that routes handoffs once their backoff after a transfer is
+    /// over, and when it fires.
+    wake: Option<(DateTime<Utc>, SpawnHandle)>,
 }
 
 pub(super) struct InboxWaiter {
@@ -245,6 +248,14 @@ impl SessionActor {
         }
         let mut next = handoff.clone();
         let to = action.target();
+        if !action.allowed_from(next.state) {
+            return Err(InvalidTransition {
+                entity: HandoffState::ENTITY,
+                from: next.state.to_string(),
+                to: to.to_string(),
+            }
+            .into());
+        }
         let from = next.transition(to, now, note.clone())?;
         if result.is_some() {
             next.result = result;
@@ -261,8 +272,13 @@ impl SessionActor {
         let mut events = Vec::new();
         let mut wants = Vec::new();
         let mut purposes = Vec::new();
+        let mut backing_off: Option<DateTime<Utc>> = None;
         for handoff in self.handoffs.open.values() {
             if handoff.state != HandoffState::Initiated || handoff.assigned.is_some() {
+                continue;
+            }
+            if let Some(at) = handoff.route_after.filter(|_| !handoff.routable_at(now)) {
+                backing_off = Some(backing_off.map_or(at, |earliest| earliest.min(at)));
                 continue;
             }
             match &handoff.route_to {
@@ -296,6 +312,9 @@ impl SessionActor {
             purposes.push((id, Purpose::Redeliver(current)));
         }
         self.settle_routing(changed, events, ctx);
+        if let Some(at) = backing_off {
+            self.route_at(at, ctx);
+        }
         if wants.is_empty() {
             return;
         }
@@ -307,6 +326,25 @@ impl SessionActor {
                 warn!(session_id = %act.session.id, cause = %err, "the supervisor did not answer a routing pass")
             }
         }));
+    }
+
+    /// Routes what waits once `at` has come (the end of a transfer's
+    /// backoff), unless a timer set for earlier will do it.
+    fn route_at(&mut self, at: DateTime<Utc>, ctx: &mut Context<Self>) {
+        if self.handoffs.wake.as_ref().is_some_and(|(armed, _)| *armed <= at) {
+            return;
+        }
+        if let Some((_, timer)) = self.handoffs.wake.take() {
+            ctx.cancel_future(timer);
+        }
+        let wait = (at - self.engine.clock.now()).to_std().unwrap_or_default();
+        let timer = ctx.spawn(wrap_future::<_, Self>(self.engine.clock.sleep(wait)).map(|(), act, ctx| {
+            act.handoffs.wake = None;
+            if act.session.is_open() && !act.retiring {
+                act.route_pending(Vec::new(), ctx);
+            }
+        }));
+        self.handoffs.wake = Some((at, timer));
     }
 
     /// Applies the supervisor's picks to the handoffs they were asked for
@@ -462,7 +500,9 @@ impl SessionActor {
     }
 
     /// Moves the open handoffs of `agent`, if its run is over for good, back
-    /// to `initiated` (to the fallback, if any), for the next routing pass.
+    /// to `initiated` (to the fallback, if any), for the next routing pass
+    /// once the transfer's backoff is over; fails those whose agents kept
+    /// ending (`handoff_transfer`).
     fn transfer_from(&mut self, agent: AgentId, ctx: &mut Context<Self>) {
         let record = match self.engine.store.agent(agent) {
             Ok(Some(record)) if record.state.is_ended() => record,
@@ -470,16 +510,37 @@ impl SessionActor {
             Err(err) => return warn!(session_id = %self.session.id, cause = %err, "cannot read a stopped agent"),
         };
         let now = self.engine.clock.now();
+        let limit = self.engine.config.handoff_transfer;
         let fallback = self.session.fallback.clone().filter(|fallback| *fallback != HandoffTarget::Agent(agent));
         let mut changed = Vec::new();
         let mut events = Vec::new();
+        let mut backing_off: Option<DateTime<Utc>> = None;
         for handoff in self.handoffs.open.values().filter(|handoff| handoff.assigned == Some(agent)) {
             let mut next = handoff.clone();
+            next.transfers = next.transfers.saturating_add(1);
             let why = format!("agent {agent} is {}", record.state);
-            let note = match &fallback {
+            if next.transfers >= limit.max_attempts {
+                let undone = if next.acknowledged_at().is_some() { "finishing" } else { "acknowledging" };
+                let note = format!(
+                    "{why}: its agents kept ending without {undone} it ({} attempts, the most allowed)",
+                    next.transfers
+                );
+                if let Ok(from) = next.transition(HandoffState::Failed, now, Some(note.clone())) {
+                    let to = HandoffState::Failed;
+                    events.push(EventKind::HandoffStateChanged { handoff: next.id, from, to, note: Some(note) });
+                    changed.push(next);
+                }
+                continue;
+            }
+            // The first transfer is routed at once, later ones wait longer, as restarts do.
+            let delay = limit.backoff.delay(next.transfers - 1);
+            let mut note = match &fallback {
                 Some(fallback) => format!("{why}: transferred to the session's fallback, {fallback}"),
                 None => format!("{why}: back to be routed anew"),
             };
+            if !delay.is_zero() {
+                note.push_str(&format!(" after {delay:?} (attempt {} of {})", next.transfers + 1, limit.max_attempts));
+            }
             let moved = if next.state == HandoffState::Initiated {
                 next.assign(None, now, Some(note))
             } else {
@@ -493,6 +554,11 @@ impl SessionActor {
                     next.route_to = fallback.clone();
                 }
                 next.restart_ack_clock(now);
+                if !delay.is_zero() {
+                    let at = now + crate::clock::to_chrono(delay);
+                    next.route_after = Some(at);
+                    backing_off = Some(backing_off.map_or(at, |earliest| earliest.min(at)));
+                }
                 changed.push(next);
             }
         }
@@ -502,6 +568,9 @@ impl SessionActor {
         }
         if moved {
             self.commit_in_background(self.engine.store.commit(), "handoff transfer", ctx);
+        }
+        if let Some(at) = backing_off {
+            self.route_at(at, ctx);
         }
     }
 
