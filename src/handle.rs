@@ -121,6 +121,14 @@ impl Baton {
         Ok(store.events_after(after, limit)?)
     }
 
+    /// Why the store refuses writes, while it does: its disk is full (they
+    /// go through again once space is freed), or a write failed in a way only
+    /// a restart clears. `None` while writes go through.
+    pub fn store_degraded(&self) -> Result<Option<String>> {
+        let store = self.inner.store.upgrade().ok_or(Error::Stopped)?;
+        Ok(store.degraded())
+    }
+
     /// How many stored records listings have skipped because they do not
     /// decode, since the engine started; each is in the log with its key.
     pub fn corrupt_records(&self) -> Result<u64> {
@@ -311,6 +319,7 @@ impl BatonBuilder {
             faults: self.faults.clone(),
             flush_observer: self.flush_observer,
             cache_capacity: Some(self.config.store_cache_bytes),
+            reserve_bytes: Some(self.config.store_reserve_bytes),
         };
         let mut config = self.config;
         let logs_dir = config.agents.logs_dir.get_or_insert_with(|| data_dir.join("agents")).clone();

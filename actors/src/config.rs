@@ -61,6 +61,11 @@ pub struct EngineConfig {
     /// default is 1 GiB, and a daemon under steady load grew toward it
     /// without levelling off; past this, pages are read again from the disk.
     pub store_cache_bytes: u64,
+    /// How many bytes writes leave free on the disk that holds the store:
+    /// below it, new writes are refused ("the disk holding DIR is full") and
+    /// go through again once space returns, so the store never runs the disk
+    /// full (sled fails every later write once one has failed). 0 turns it off.
+    pub store_reserve_bytes: u64,
     /// The observation queues' limits.
     pub queue: QueueConfig,
     /// How agents are run.
@@ -285,6 +290,7 @@ impl Default for EngineConfig {
             handoff_transfer: HandoffTransfer::default(),
             agent_retention: 10_000,
             store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,
+            store_reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
             queue: QueueConfig::default(),
             agents: AgentConfig::default(),
         }

@@ -64,9 +64,20 @@ pub enum StoreError {
          Check the whole store with `baton doctor`, and restore it from a backup"
     )]
     Unreadable(Arc<sled::Error>),
-    /// A read, write or flush failed (a full disk, an I/O error).
+    /// A read, write or flush failed (an I/O error).
     #[error("store I/O failed: {0}")]
     Backend(Arc<sled::Error>),
+    /// The disk holding the store has less space free than writes leave:
+    /// new writes are refused until space is freed; what was acknowledged stays.
+    #[error("the disk holding {} is full{}: writes are refused until space is freed", dir.display(), free_space(*available, *reserve))]
+    DiskFull {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The bytes free there, when measured.
+        available: Option<u64>,
+        /// The bytes writes leave free.
+        reserve: u64,
+    },
     /// A record could not be decoded: the store holds something this build cannot read.
     #[error("corrupt {tree} record at key {key}: {detail}")]
     Corrupt {
@@ -83,6 +94,12 @@ pub enum StoreError {
     /// The store was closed while a write waited for its flush.
     #[error("the store is closed")]
     Closed,
+}
+
+/// ` (3.2 MiB free; writes leave 64 MiB)`, or nothing when not measured.
+fn free_space(available: Option<u64>, reserve: u64) -> String {
+    let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
+    available.map(|free| format!(" ({} free; writes leave {})", mib(free), mib(reserve))).unwrap_or_default()
 }
 
 impl From<sled::Error> for StoreError {

@@ -32,8 +32,11 @@ pub const API_VERSION: u32 = 1;
 /// `GET /v1/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// Always `"ok"` when the daemon answers.
+    /// `"ok"`, or `"degraded"` while the store refuses writes (reads still answer).
     pub status: String,
+    /// Why it is degraded, such as "the disk holding DIR is full ...".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /v1/store/backup`: where the copy goes.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::context::Context;
 use super::output;
 use crate::StoreCheck;
-use crate::api::{Status, Version};
+use crate::api::{Health, Status, Version};
 use crate::client::ClientError;
 use crate::private_dir::{Holds, judge};
 
@@ -182,6 +182,12 @@ async fn daemon_checks(context: &Context) -> Vec<Check> {
             });
             if let Ok(status) = &status {
                 checks.push(corrupt_records_check(status.corrupt_records));
+            }
+            if let Ok(health) = context.client.get::<Health>("/v1/health").await {
+                checks.push(match health.reason {
+                    None => Check { check: "store writes", verdict: Verdict::Ok, detail: "go through".into() },
+                    Some(reason) => Check { check: "store writes", verdict: Verdict::Fail, detail: reason },
+                });
             }
         }
         Err(ClientError::Unreachable { err, .. }) => {

@@ -126,7 +126,7 @@ struct Record {
 }
 
 fn health() -> Health {
-    Health { status: "ok".into() }
+    Health { status: "ok".into(), reason: None }
 }
 
 fn record() -> Record {

@@ -7,6 +7,7 @@ mod bounds;
 mod concurrency;
 mod config;
 mod descriptors;
+mod disk_full;
 mod handoffs;
 mod harness;
 mod hook;

@@ -7,6 +7,7 @@
 //! power loss, and another backend may be wanted one day.
 
 mod commit_record;
+mod disk_space;
 mod group_commit;
 mod sled_check;
 mod sled_handoffs;
@@ -14,6 +15,7 @@ mod sled_queue;
 mod sled_store;
 
 pub use commit_record::{CommitRecord, record_path};
+pub use disk_space::DEFAULT_RESERVE_BYTES;
 pub use group_commit::{AfterCommit, Commit, CommitMode};
 pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
 
@@ -171,6 +173,10 @@ pub trait Store: Send + Sync + 'static {
     /// must not exist yet), with a commit record of its own: a consistent
     /// copy, as of that commit. Run it where no write runs meanwhile.
     fn backup(&self, dest: &std::path::Path) -> Result<CommitRecord, StoreError>;
+
+    /// Why writes fail, while they do: the disk is full, or a write failed
+    /// in a way only a restart clears. `None` while writes go through.
+    fn degraded(&self) -> Option<String>;
 }
 
 /// What a [`Store::check`] found.

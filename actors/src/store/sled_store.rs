@@ -45,6 +45,7 @@ use tokio::sync::broadcast;
 use tracing::warn;
 
 use super::commit_record::{CommitRecord, Durability, record_path};
+use super::disk_space::DiskSpace;
 use super::group_commit::{AfterCommit, Commit, CommitMode, GroupCommit};
 use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
@@ -108,6 +109,9 @@ pub struct StoreOptions {
     /// How many bytes of pages sled caches (`None`: the engine's default,
     /// [`DEFAULT_STORE_CACHE_BYTES`](crate::config::DEFAULT_STORE_CACHE_BYTES)).
     pub cache_capacity: Option<u64>,
+    /// How many bytes writes leave free on the store's disk (`None`:
+    /// [`DEFAULT_RESERVE_BYTES`](super::DEFAULT_RESERVE_BYTES)); see [`super::disk_space`].
+    pub reserve_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -169,6 +173,8 @@ pub(super) struct Sealing {
     /// The files to sync and the number of the last durable commit; held
     /// through a whole commit, so that commits are numbered in order.
     pub(super) durability: Mutex<(Durability, u64)>,
+    /// The room writes need on the disk, and whether sled failed one.
+    pub(super) disk: DiskSpace,
 }
 
 impl SledStore {
@@ -222,6 +228,7 @@ impl SledStore {
             next_event_seq: AtomicU64::new(last_event_seq + 1),
             publisher: Publisher::default(),
             faults: options.faults.clone(),
+            disk: DiskSpace::new(dir, options.reserve_bytes.unwrap_or(super::DEFAULT_RESERVE_BYTES)),
         });
         let committer = GroupCommit::start(options.commit_mode, {
             let sealing = Arc::clone(&sealing);
@@ -265,8 +272,12 @@ impl SledStore {
         &self.path
     }
 
+    /// Refuses a write while faults are injected, or while the disk is full.
     pub(super) fn refuse_if_faulty(&self) -> Result<(), StoreError> {
-        if self.faults.store_writes_fail() { Err(injected_io_error()) } else { Ok(()) }
+        if self.faults.store_writes_fail() {
+            return Err(injected_io_error());
+        }
+        self.sealing.disk.ensure_room()
     }
 
     /// Gives `events` the next sequence numbers and encodes them for the
@@ -329,6 +340,7 @@ impl Sealing {
                 .and_then(|_| self.db.flush())
                 .map_err(StoreError::from)
                 .and_then(|_| files.seal(&record).map_err(|err| StoreError::from(sled::Error::Io(err))))
+                .map_err(|err| self.disk.write_failed(err))
         };
         match result {
             Ok(()) => {
@@ -715,6 +727,10 @@ impl Store for SledStore {
 
     fn backup(&self, dest: &Path) -> Result<CommitRecord, StoreError> {
         self.copy_to(dest)
+    }
+
+    fn degraded(&self) -> Option<String> {
+        self.sealing.disk.degraded()
     }
 }
 

@@ -7,11 +7,15 @@ use crate::api::{API_VERSION, ErrorBody, Health, Status, Version};
 use crate::daemon::error::ApiError;
 use crate::daemon::state::AppState;
 
-/// Answers while the daemon runs.
+/// Answers while the daemon runs: `ok`, or `degraded` with the reason while
+/// the store refuses writes (a full disk).
 #[utoipa::path(get, path = "/v1/health", tag = "daemon", responses((status = 200, body = Health)))]
 #[get("/v1/health")]
-pub async fn health() -> web::Json<Health> {
-    web::Json(Health { status: "ok".into() })
+pub async fn health(state: web::Data<AppState>) -> web::Json<Health> {
+    match state.baton.store_degraded().ok().flatten() {
+        None => web::Json(Health { status: "ok".into(), reason: None }),
+        Some(reason) => web::Json(Health { status: "degraded".into(), reason: Some(reason) }),
+    }
 }
 
 /// The daemon's version and wire protocol version.
