@@ -33,7 +33,7 @@ impl Baton {
             return refuse(format!("the backup's directory {} is not an absolute path", dest.display()));
         }
         match std::fs::read_dir(dest).map(|mut entries| entries.next().is_some()) {
-            Ok(true) => return refuse(format!("{} is not empty: a backup goes into a new directory", dest.display())),
+            Ok(true) => return Err(Error::Engine(EngineError::NotEmpty(dest.to_owned()))),
             Ok(false) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return refuse(format!("cannot read {}: {err}", dest.display())),

@@ -224,6 +224,15 @@ pub enum EngineError {
     /// The request itself is wrong (an empty list, a zero count).
     #[error("{0}")]
     InvalidRequest(String),
+    /// An agent was spawned by role, with no command, and the configuration
+    /// has no template for that role.
+    #[error(
+        "no command given and no role {0:?} in the configuration: give a command, or add [engine.agents.roles.{0}]"
+    )]
+    NoSuchRole(String),
+    /// A backup was to go into a directory that already holds something.
+    #[error("{} is not empty: a backup goes into a new directory", .0.display())]
+    NotEmpty(std::path::PathBuf),
     /// The engine is shutting down and takes no new work.
     #[error("baton is shutting down")]
     ShuttingDown,

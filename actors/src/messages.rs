@@ -213,6 +213,18 @@ pub struct SpawnAgent {
     pub(crate) agent: Agent,
     /// Where the caller runs, for an agent that names no directory.
     pub(crate) caller_cwd: Option<std::path::PathBuf>,
+    /// Which of [`restart`](Self::restart), [`schedule`](Self::schedule) and
+    /// [`max_restarts`](Self::max_restarts) were given: over a role's
+    /// template, only what was given replaces the template's.
+    pub(crate) given: Given,
+}
+
+/// What a spawn set of what a role's template also says.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Given {
+    pub(crate) restart: bool,
+    pub(crate) schedule: bool,
+    pub(crate) max_restarts: bool,
 }
 
 impl SpawnAgent {
@@ -220,7 +232,7 @@ impl SpawnAgent {
     /// shell), once, with the standard environment and no limits.
     pub fn new(session: SessionId, argv: impl IntoIterator<Item = impl Into<String>>) -> Self {
         let argv = argv.into_iter().map(Into::into).collect();
-        Self { agent: Agent::queued(session, argv, chrono::Utc::now()), caller_cwd: None }
+        Self { agent: Agent::queued(session, argv, chrono::Utc::now()), caller_cwd: None, given: Given::default() }
     }
 
     /// Its role in the session, for routing handoffs.
@@ -259,16 +271,27 @@ impl SpawnAgent {
     /// When it is run again after it ends.
     pub fn restart(mut self, policy: RestartPolicy) -> Self {
         self.agent = self.agent.with_restart(policy);
+        self.given.restart = true;
         self
     }
 
     /// How soon and how often it is run again.
     pub fn schedule(mut self, schedule: RestartSchedule) -> Self {
         self.agent = self.agent.with_schedule(schedule);
+        self.given.schedule = true;
         self
     }
 
-    /// The watchdog limits of its runs.
+    /// The most restarts within the restart window before it is `failed`,
+    /// the rest of its schedule as it is (its template's, for a role's).
+    pub fn max_restarts(mut self, max_restarts: u32) -> Self {
+        self.agent.schedule.intensity.max_restarts = max_restarts;
+        self.given.max_restarts = true;
+        self
+    }
+
+    /// The watchdog limits of its runs; over a role's template, each limit
+    /// set here replaces the template's.
     pub fn limits(mut self, limits: AgentLimits) -> Self {
         self.agent = self.agent.with_limits(limits);
         self

@@ -45,23 +45,23 @@ pub struct SpawnAgentRequest {
     #[schema(value_type = Option<baton_actors::model::RestartPolicy>)]
     pub restart: Option<String>,
     /// The most restarts within the restart window before it is `failed`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 0, maximum = 4294967295.0)]
     pub max_restarts: Option<u32>,
     /// Stop it after it has run this many milliseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 1, maximum = 31536000000.0)]
     pub max_runtime_ms: Option<u64>,
     /// Stop it after this many milliseconds without output.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 1, maximum = 31536000000.0)]
     pub stale_after_ms: Option<u64>,
     /// Stop it when its processes together use more memory than this (RSS bytes).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 1, maximum = 1125899906842624.0)]
     pub max_rss_bytes: Option<u64>,
     /// Stop it when its processes together used this much CPU time, in milliseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 1, maximum = 31536000000.0)]
     pub max_cpu_time_ms: Option<u64>,
     /// Give it a stdin pipe on which its handoffs and its session's new
@@ -70,7 +70,7 @@ pub struct SpawnAgentRequest {
     pub stdin_pipe: bool,
     /// How much it matters when the agents' memory budget is exceeded: the
     /// lowest priority is stopped first (default 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = -2147483648.0, maximum = 2147483647)]
     pub priority: Option<i32>,
     /// What a clean shutdown of the daemon does with it: `keep` it running
@@ -114,7 +114,7 @@ impl fmt::Debug for SpawnAgentRequest {
 pub struct StopAgentRequest {
     /// How long it has after SIGTERM before SIGKILL, in milliseconds (the
     /// daemon's default when absent).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 0, maximum = 3600000)]
     pub grace_ms: Option<u64>,
 }

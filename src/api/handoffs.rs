@@ -32,11 +32,11 @@ pub struct CreateHandoffRequest {
     #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
     /// It times out unless acknowledged within this many milliseconds (above 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 1, maximum = 2592000000.0)]
     pub ack_within_ms: Option<u64>,
     /// It times out unless completed within this many milliseconds from now (above 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 1, maximum = 2592000000.0)]
     pub complete_within_ms: Option<u64>,
     /// When it is not acknowledged in time, give it to another agent of its
@@ -121,5 +121,6 @@ pub struct FallbackRequest {
     /// send them back to be routed anew. Required, so that `{}` does not clear
     /// it by accident.
     #[serde(deserialize_with = "Option::deserialize")]
+    #[schema(required = true)]
     pub fallback: Option<HandoffTarget>,
 }

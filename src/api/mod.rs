@@ -8,6 +8,7 @@
 mod agents;
 mod error;
 mod handoffs;
+mod integral;
 mod queue;
 
 use std::collections::BTreeMap;
@@ -45,7 +46,7 @@ pub struct Health {
 pub struct BackupRequest {
     /// An absolute path that does not exist yet, or an empty directory: it
     /// becomes a data dir of its own.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = r"^/[^\u0000]*$")]
     pub dest: PathBuf,
 }
 
@@ -112,7 +113,7 @@ pub struct OpenSessionRequest {
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
     /// Close the session after this many milliseconds, whatever it is doing.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 1, maximum = 315360000000.0)]
     pub max_lifetime_ms: Option<u64>,
     /// Where the open handoffs of an agent that stops for good go: an agent

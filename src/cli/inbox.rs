@@ -5,8 +5,9 @@
 //! are acked with `baton queue ack --consumer <agent id>`.
 //!
 //! Reading claims only when the reader is the agent itself (its
-//! `BATON_AGENT_ID` is the agent read) or asks to, with `--claim`: an operator
-//! who looks at an agent's inbox takes nothing away from the queue.
+//! `BATON_AGENT_ID` is the agent read) or asks to, with `--claim`, `--max` or
+//! `--lease`: an operator who looks at an agent's inbox takes nothing away
+//! from the queue.
 
 use std::time::Duration;
 
@@ -17,7 +18,6 @@ use super::context::Context;
 use super::output;
 use super::values::{positive_duration, wait_duration};
 use crate::api::InboxContents;
-use crate::cli::UsageError;
 use crate::client::Client;
 
 /// The most of a task the table shows.
@@ -36,10 +36,10 @@ pub struct InboxArgs {
     /// agent itself claims without it; anyone else only looks).
     #[arg(long)]
     claim: bool,
-    /// With a claim, the most observations to lease to it [default: 10; 0 takes none].
+    /// Claim at most this many observations for it [default with a claim: 10; 0 takes none].
     #[arg(long, value_name = "N")]
     max: Option<usize>,
-    /// With a claim, how long it holds them before they return to the queue [default: 5m].
+    /// Claim them for this long, before they return to the queue [default with a claim: 5m].
     #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     lease: Option<Duration>,
 }
@@ -56,9 +56,6 @@ impl InboxArgs {
 /// the observations leased to it (with `--json`, `{"handoffs": [...], "observations": [...]}`).
 pub async fn run(context: &Context, args: InboxArgs) -> anyhow::Result<()> {
     let mut path = format!("/v1/agents/{}/inbox?claim={}", args.agent, args.claims());
-    if !args.claims() && (args.max.is_some() || args.lease.is_some()) {
-        return Err(UsageError("--max and --lease are for a read that claims: add --claim".into()).into());
-    }
     if let Some(max) = args.max {
         path.push_str(&format!("&max={max}"));
     }

@@ -69,12 +69,14 @@ impl From<EngineError> for ApiError {
             EngineError::SessionNotFound(_)
             | EngineError::AgentNotFound(_)
             | EngineError::HandoffNotFound(_)
-            | EngineError::ObservationNotFound { .. } => ErrorCode::NotFound,
+            | EngineError::ObservationNotFound { .. }
+            | EngineError::NoSuchRole(_) => ErrorCode::NotFound,
             EngineError::InvalidTransition(_)
             | EngineError::WrongObservationState { .. }
             | EngineError::LeaseHeldByOther { .. }
             | EngineError::SessionNotAccepting { .. }
-            | EngineError::AgentNotAccepting { .. } => ErrorCode::Conflict,
+            | EngineError::AgentNotAccepting { .. }
+            | EngineError::NotEmpty(_) => ErrorCode::Conflict,
             EngineError::NotPermitted { .. } => ErrorCode::NotPermitted,
             EngineError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             EngineError::InvalidRequest(_) | EngineError::InvalidPayload(_) => ErrorCode::BadRequest,

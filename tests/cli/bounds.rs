@@ -43,11 +43,14 @@ fn integer_fields(document: &Value, schema: &Value) -> Vec<(String, Option<f64>,
         }
         None => schema,
     };
-    let Some(properties) = schema["properties"].as_object() else { return Vec::new() };
+    // A schema that says more than its fields (a spawn's) is the allOf of its fields and the rest.
+    let parts = schema["allOf"].as_array().into_iter().flatten().flat_map(|part| integer_fields(document, part));
+    let Some(properties) = schema["properties"].as_object() else { return parts.collect() };
     properties
         .iter()
         .filter(|(_, property)| is_integer(property))
         .map(|(name, property)| (name.clone(), property["minimum"].as_f64(), property["maximum"].as_f64()))
+        .chain(parts)
         .collect()
 }
 
@@ -86,6 +89,7 @@ fn every_numeric_field_of_the_document_is_held_to_its_stated_bounds() {
     let agent = home.ok(&["spawn", "--session", &session, "--", "true"]).trim().to_owned();
 
     let mut tested = 0;
+    let mut fields_seen = std::collections::BTreeSet::new();
     for (path, operations) in document["paths"].as_object().unwrap() {
         for (method, operation) in operations.as_object().unwrap() {
             let concrete = path.replace("/v1/agents/{id}", &format!("/v1/agents/{agent}")).replace("{id}", &session);
@@ -141,10 +145,18 @@ fn every_numeric_field_of_the_document_is_held_to_its_stated_bounds() {
                     );
                 }
                 tested += 1;
+                fields_seen.insert(format!("{method} {path} {}", case.split('=').next().unwrap()));
             }
         }
     }
     assert!(tested > 100, "only {tested} cases: the document's numeric fields were not found");
+    for field in [
+        "post /v1/agents max_runtime_ms",
+        "post /v1/sessions/{id}/queue/nack delay_ms",
+        "get /v1/agents/{id}/inbox wait_ms",
+    ] {
+        assert!(fields_seen.contains(field), "{field} was not found in the document: {fields_seen:?}");
+    }
     // The daemon is whole: nothing crashed, every session still answers.
     assert_eq!(request(&socket, "GET", "/v1/health", None).unwrap().0, 200);
     home.ok(&["session", "show", &session]);

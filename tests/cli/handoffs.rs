@@ -459,11 +459,12 @@ fn reading_another_agents_inbox_is_a_look_and_its_own_read_claims() {
     let look = json_of(&home.ok(&["inbox", "--agent", &agent, "--json"]));
     assert_eq!(look, json!({"handoffs": [], "observations": []}));
     assert_eq!(pending(), 3, "a look leased observations");
-    home.fails(&["inbox", "--agent", &agent, "--max", "1"], 2);
-    assert_eq!(pending(), 3);
 
-    let claimed = json_of(&home.ok(&["inbox", "--agent", &agent, "--claim", "--max", "1", "--json"]));
+    let claimed = json_of(&home.ok(&["inbox", "--agent", &agent, "--max", "1", "--json"]));
     assert_eq!(claimed["observations"][0]["lease"]["consumer"], agent.as_str(), "{claimed}");
+    assert_eq!(pending(), 2);
+    let claimed = json_of(&home.ok(&["inbox", "--agent", &agent, "--claim", "--max", "0", "--json"]));
+    assert_eq!(claimed["observations"], json!([]), "--max 0 takes none");
     assert_eq!(pending(), 2);
     let own = json_of(&stdout_of(&as_agent(&home, &session, &agent, &["inbox", "--json"])));
     assert_eq!(own["observations"].as_array().unwrap().len(), 2, "{own}");
@@ -551,9 +552,19 @@ fn a_handoff_to_a_role_spawns_an_agent_from_its_template_and_reuses_it_once_idle
     let spawned_by_hand = home.ok(&["spawn", "--session", &session, "--role", "reviewer"]).trim().to_owned();
     agents.track(&spawned_by_hand);
     assert_eq!(agent(&home, &spawned_by_hand)["agent"]["argv"], json!(["sleep", "3641"]));
-    home.fails(&["spawn", "--session", &session, "--role", "nobody"], 1);
+    let stderr = home.fails(&["spawn", "--session", &session, "--role", "nobody"], 4);
+    assert!(stderr.contains("no role \"nobody\" in the configuration"), "{stderr}");
     home.fails(&["spawn", "--session", &session], 2);
-    home.fails(&["spawn", "--session", &session, "--role", "reviewer", "--restart", "always"], 2);
+    // Flags given replace what the template says, and only those.
+    let args = ["spawn", "--session", &session, "--role", "reviewer", "--restart", "on-failure", "--max-runtime", "1h"];
+    let tuned = home.ok(&args).trim().to_owned();
+    agents.track(&tuned);
+    let record = agent(&home, &tuned)["agent"].clone();
+    assert_eq!(record["argv"], json!(["sleep", "3641"]));
+    assert_eq!(
+        (record["restart"].as_str(), record["limits"]["max_runtime"].as_u64()),
+        (Some("on-failure"), Some(3_600_000))
+    );
     // Open handoffs of an agent that stops go back to be routed, and would
     // spawn new agents of the role: call them off first.
     for handoff in [&second, third.trim()] {
@@ -617,6 +628,10 @@ fn a_session_fallback_is_set_at_open_changed_and_cleared() {
     home.fails(&["session", "fallback", &session], 2);
     home.fails(&["session", "fallback", &session, "--role", "r", "--none"], 2);
     home.fails(&["session", "fallback", "01890000-0000-7000-8000-000000000000", "--none"], 4);
+    // An unknown agent is a conflict (exit 5), not a missing session (4); nothing changes.
+    let stderr = home.fails(&["session", "fallback", &session, "--agent", "01890000-0000-7000-8000-000000000000"], 5);
+    assert!(stderr.contains("the fallback names no agent"), "{stderr}");
+    assert_eq!(json_of(&home.ok(&["session", "show", &session, "--json"]))["fallback"], Value::Null);
     agents.stop_all();
 }
 

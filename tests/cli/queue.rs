@@ -188,8 +188,9 @@ fn bad_queue_input_gets_a_clear_error_and_changes_nothing() {
     let (status, body) = request(socket, "POST", &claim, Some(br#"{"consumer": "c", "wait_ms": 3600000}"#)).unwrap();
     assert_eq!((status, error_code(&body).as_str()), (400, "bad_request"));
     let ack = format!("/v1/sessions/{id}/queue/ack");
+    // An observation the queue does not hold is a conflict: a 404 would say the session is gone.
     let (status, body) = request(socket, "POST", &ack, Some(br#"{"seqs": [1]}"#)).unwrap();
-    assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
+    assert_eq!((status, error_code(&body).as_str()), (409, "conflict"));
 
     // None of it stored anything.
     let stats = json_of(&home.ok(&["queue", "stats", "--session", &id, "--json"]));
@@ -201,7 +202,7 @@ fn bad_queue_input_gets_a_clear_error_and_changes_nothing() {
     assert!(stderr.contains("the payload is not JSON that baton can store"), "{stderr}");
     home.fails(&["observe", "--session", &id, "--kind", "gossip", "--data", "1"], 2);
     home.fails(&["queue", "requeue", "--session", &id], 2);
-    let stderr = home.fails(&["queue", "ack", "--session", &id, "7"], 4);
+    let stderr = home.fails(&["queue", "ack", "--session", &id, "7"], 5);
     assert_eq!(stderr.trim(), format!("baton: session {id} has no observation 7"));
 }
 

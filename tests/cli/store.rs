@@ -77,6 +77,10 @@ fn a_backup_taken_while_the_daemon_runs_serves_every_acknowledged_record() {
     assert!(said.starts_with("backed up commit "), "{said}");
     let stderr = home.fails(&["backup", dest.to_str().unwrap()], 2);
     assert!(stderr.contains("is not empty"), "{stderr}");
+    let body = serde_json::json!({"dest": dest}).to_string();
+    let (status, answer) =
+        super::harness::request(&home.socket(), "POST", "/v1/store/backup", Some(body.as_bytes())).unwrap();
+    assert_eq!((status, super::harness::error_code(&answer).as_str()), (409, "conflict"), "{answer}");
 
     let doctor = home.ok(&["doctor"]);
     assert!(doctor.lines().any(|line| line.starts_with("ok    store") && line.contains("none damaged")), "{doctor}");

@@ -80,15 +80,49 @@ impl Lifecycle for HandoffState {
 /// Whom a handoff is addressed to.
 ///
 /// Serialized as `{"kind": "agent", "value": "<id>"}` or
-/// `{"kind": "role", "value": "reviewer"}`.
+/// `{"kind": "role", "value": "reviewer"}`. (Its OpenAPI schema is written
+/// by hand, below: the derive cannot say that a role is not blank.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum HandoffTarget {
     /// One agent in particular.
     Agent(AgentId),
     /// Whichever agent of the session has this role.
     Role(String),
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for HandoffTarget {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        use utoipa::openapi::{Ref, RefOr};
+        let variant = |kind: &str, description: &str, value: RefOr<utoipa::openapi::schema::Schema>| {
+            ObjectBuilder::new()
+                .description(Some(description))
+                .property("kind", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([kind])))
+                .property("value", value)
+                .required("kind")
+                .required("value")
+        };
+        let role = ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"\S")).into();
+        OneOfBuilder::new()
+            .description(Some(
+                "Whom a handoff is addressed to: `{\"kind\": \"agent\", \"value\": \"<id>\"}` or \
+                 `{\"kind\": \"role\", \"value\": \"reviewer\"}`.",
+            ))
+            .item(variant("agent", "One agent in particular.", Ref::from_schema_name("AgentId").into()))
+            .item(variant("role", "Whichever agent of the session has this role (not blank).", role))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for HandoffTarget {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema as _;
+        schemas.push((AgentId::name().into_owned(), AgentId::schema()));
+        AgentId::schemas(schemas);
+    }
 }
 
 impl fmt::Display for HandoffTarget {

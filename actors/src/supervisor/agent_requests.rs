@@ -19,7 +19,7 @@ impl Handler<SpawnAgent> for Supervisor {
 
     fn handle(
         &mut self,
-        SpawnAgent { agent: mut spec, caller_cwd }: SpawnAgent,
+        SpawnAgent { agent: mut spec, caller_cwd, given }: SpawnAgent,
         ctx: &mut Context<Self>,
     ) -> Self::Result {
         if self.shutting_down {
@@ -34,15 +34,27 @@ impl Handler<SpawnAgent> for Supervisor {
                 return ready(Err(EngineError::InvalidRequest("an agent needs a command to run, or a role".into())));
             };
             let Some(template) = self.engine.config.agents.roles.get(&role) else {
-                return ready(Err(EngineError::InvalidRequest(format!(
-                    "no command given and no role {role:?} in the configuration"
-                ))));
+                return ready(Err(EngineError::NoSuchRole(role)));
             };
             let mut templated = template.agent(&role, spec.session, spec.created_at);
             templated.env.extend(std::mem::take(&mut spec.env));
             templated.inherit_env.append(&mut spec.inherit_env);
             templated.cwd = spec.cwd.take().or(templated.cwd);
             templated.stdin_pipe |= spec.stdin_pipe;
+            // What the request sets replaces the template's.
+            if given.restart {
+                templated.restart = spec.restart;
+            }
+            if given.schedule {
+                templated.schedule = spec.schedule;
+            } else if given.max_restarts {
+                templated.schedule.intensity.max_restarts = spec.schedule.intensity.max_restarts;
+            }
+            let limits = &mut templated.limits;
+            limits.max_runtime = spec.limits.max_runtime.or(limits.max_runtime);
+            limits.stale_after = spec.limits.stale_after.or(limits.stale_after);
+            limits.max_rss_bytes = spec.limits.max_rss_bytes.or(limits.max_rss_bytes);
+            limits.max_cpu_time = spec.limits.max_cpu_time.or(limits.max_cpu_time);
             if spec.priority != 0 {
                 templated.priority = spec.priority;
             }

@@ -8,7 +8,6 @@ use baton_actors::model::{AdoptPolicy, AgentState, RestartPolicy, SessionId, Shu
 
 use super::millis;
 use crate::api::{AgentView, SpawnAgentRequest};
-use crate::cli::UsageError;
 use crate::cli::context::Context;
 use crate::cli::output;
 use crate::cli::values::{positive, positive_duration};
@@ -56,7 +55,7 @@ pub struct SpawnArgs {
     /// restart it afresh [default: adopt].
     #[arg(long, value_name = "POLICY")]
     on_adopt: Option<AdoptPolicy>,
-    /// The directory it runs in [default: this one, or the role template's].
+    /// The directory it runs in [default: the role template's, else the session's, else this one].
     #[arg(long, value_name = "DIR")]
     cwd: Option<PathBuf>,
     /// An environment variable to set for it.
@@ -65,25 +64,13 @@ pub struct SpawnArgs {
     /// The command and its arguments, after `--`; run directly, never through
     /// a shell. Without one, `--role`'s template from the daemon's config
     /// (`[engine.agents.roles.<role>]`) says what to run, with its restart
-    /// policy and limits (`--cwd` and `--env` still apply).
+    /// policy and limits; the flags given replace the template's.
     #[arg(last = true, required_unless_present = "role", value_name = "CMD")]
     command: Vec<String>,
 }
 
 /// Spawns the agent and prints its id (its view with `--json`).
 pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
-    let tuned = args.restart.is_some()
-        || args.max_restarts.is_some()
-        || args.max_runtime.is_some()
-        || args.stale_after.is_some()
-        || args.max_rss.is_some()
-        || args.max_cpu_time.is_some();
-    if args.command.is_empty() && tuned {
-        return Err(UsageError(
-            "the role's template sets the restart policy and limits: give a command (after --) to set them".into(),
-        )
-        .into());
-    }
     let request = SpawnAgentRequest {
         session: args.session,
         argv: args.command,

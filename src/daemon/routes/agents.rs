@@ -42,6 +42,49 @@ pub async fn spawn(
     Ok(web::Json(view(&state.baton, agent, None)))
 }
 
+/// Says in the API document what the derive cannot of a spawn request:
+/// either `argv` names a program (its first item is not empty), or it is
+/// empty or absent and `role` names the template to run; and the names of
+/// `env` are not empty and hold no `=` or NUL.
+pub struct SpawnRequestShape;
+
+impl utoipa::Modify for SpawnRequestShape {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
+        let Some(components) = document.components.as_mut() else { return };
+        let Some(mut fields) = components.schemas.remove("SpawnAgentRequest") else { return };
+        // A variable's name is not empty and holds no `=` and no NUL.
+        if let RefOr::T(Schema::Object(object)) = &mut fields {
+            if let Some(RefOr::T(Schema::Object(env))) = object.properties.get_mut("env") {
+                let name = ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^[^=\u0000]+$"));
+                env.property_names = Some(Box::new(Schema::Object(name.build())));
+            }
+        }
+        let program = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+        let mut command =
+            ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).min_items(Some(1)).build();
+        command.prefix_items = vec![Schema::Object(program.build())];
+        let with_command = ObjectBuilder::new()
+            .description(Some("A command: its program is named."))
+            .property("argv", command)
+            .required("argv");
+        let from_template = ObjectBuilder::new()
+            .description(Some("A role's template: no command, and a role."))
+            .property(
+                "argv",
+                ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)).max_items(Some(0)),
+            )
+            .property("role", ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"\S")))
+            .required("role");
+        let shape = AllOfBuilder::new()
+            .description(Some("An agent to spawn: a command, or (with no command) a role whose template to run."))
+            .item(fields)
+            .item(AnyOfBuilder::new().item(with_command).item(from_template));
+        components.schemas.insert("SpawnAgentRequest".into(), shape.into());
+    }
+}
+
 /// The engine's message for a spawn request; a bad value is an error before
 /// anything is spawned.
 fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
@@ -73,13 +116,6 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
     }
     if role.as_deref().is_some_and(|role| role.trim().is_empty()) {
         return Err(ApiError::bad_request("a role must not be empty"));
-    }
-    let tuned = [max_runtime_ms, stale_after_ms, max_rss_bytes, max_cpu_time_ms].iter().any(Option::is_some);
-    if from_template && (policy.is_some() || max_restarts.is_some() || tuned) {
-        // The engine takes them from the template; refused rather than ignored.
-        return Err(ApiError::bad_request(
-            "a role's template sets the restart policy and limits: give a command to set them",
-        ));
     }
     let limits = AgentLimits {
         max_runtime: bounds::millis_some("max_runtime_ms", max_runtime_ms, AGENT_TIME_LIMIT)?,
@@ -119,9 +155,7 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
         message = message.restart(policy);
     }
     if let Some(max_restarts) = max_restarts {
-        let mut schedule = baton_actors::model::RestartSchedule::default();
-        schedule.intensity.max_restarts = max_restarts;
-        message = message.schedule(schedule);
+        message = message.max_restarts(max_restarts);
     }
     Ok(message.limits(limits))
 }

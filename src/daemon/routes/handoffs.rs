@@ -183,15 +183,16 @@ pub async fn update(
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
     /// Whether the read claims observations of the agent's session for it
-    /// (default false: the read is a look, and changes nothing).
+    /// (default false, unless `max` or `lease_ms` is given: the read is a
+    /// look, and changes nothing).
     #[serde(default)]
     claim: bool,
-    /// With `claim=true`, the most observations to lease to the agent
-    /// (default 10; 0 takes none).
+    /// The most observations to lease to the agent; it makes the read claim
+    /// (default 10 with `claim=true`; 0 takes none).
     #[param(minimum = 0, maximum = 10000)]
     max: Option<usize>,
-    /// With `claim=true`, how long it holds them before they return to the
-    /// queue, in milliseconds (default 300000).
+    /// How long it holds them before they return to the queue, in
+    /// milliseconds; it makes the read claim (default 300000).
     #[param(minimum = 1, maximum = 86400000)]
     lease_ms: Option<u64>,
     /// How long to wait when nothing waits, in milliseconds (default 0:
@@ -202,12 +203,9 @@ pub struct InboxQuery {
 }
 
 impl InboxQuery {
-    /// What the read claims; none unless `claim=true`.
+    /// What the read claims: none unless `claim=true`, a `max` or a `lease_ms` asks to.
     fn claim(&self) -> Result<Option<InboxClaim>, ApiError> {
-        if !self.claim {
-            if self.max.is_some_and(|max| max > 0) || self.lease_ms.is_some() {
-                return Err(ApiError::bad_request("max and lease_ms apply only with claim=true"));
-            }
+        if !(self.claim || self.max.is_some() || self.lease_ms.is_some()) {
             return Ok(None);
         }
         let defaults = InboxClaim::default();
@@ -268,7 +266,16 @@ pub async fn fallback(
     if matches!(&fallback, Some(HandoffTarget::Role(role)) if role.trim().is_empty()) {
         return Err(ApiError::bad_request("a fallback role must be named"));
     }
-    Ok(web::Json(state.baton.set_fallback(id.into_inner(), fallback).await?))
+    match state.baton.set_fallback(id.into_inner(), fallback).await {
+        Ok(session) => Ok(web::Json(session)),
+        // A 404 says the session is not there: an agent the body names that
+        // is not there is a conflict, as an ack of an observation the queue does not hold.
+        Err(crate::Error::Engine(baton_actors::EngineError::AgentNotFound(agent))) => Err(ApiError::new(
+            crate::api::ErrorCode::Conflict,
+            format!("the fallback names no agent: no agent {agent}"),
+        )),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The steps a handoff takes by `POST /v1/handoffs/{id}/{action}`, as the document names them.

@@ -17,6 +17,8 @@ use actix_web::{FromRequest as _, HttpRequest, web};
 use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 
+use agents::SpawnRequestShape;
+
 /// The OpenAPI 3 document of every route.
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +35,7 @@ use utoipa::OpenApi;
         store::check, store::backup,
     ),
     components(schemas(crate::api::ErrorCode, crate::api::ErrorDetail, handoffs::ActionName)),
+    modifiers(&SpawnRequestShape),
     tags(
         (name = "daemon", description = "The daemon itself"),
         (name = "sessions", description = "Durable records of agent sessions"),

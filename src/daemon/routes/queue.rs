@@ -131,7 +131,7 @@ pub async fn claim(
     request_body = AckRequest,
     responses(
         (status = 200, body = AckReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "One is not leased, or leased to another consumer", body = ErrorBody),
+        (status = 409, description = "The queue does not hold one, or it is not leased, or leased to another consumer", body = ErrorBody),
         (status = 503, body = ErrorBody),
     )
 )]
@@ -142,7 +142,19 @@ pub async fn ack(
     body: super::JsonObject<AckRequest>,
 ) -> Result<web::Json<AckReport>, ApiError> {
     let AckRequest { seqs, consumer } = body.into_inner();
-    Ok(web::Json(state.baton.ack(id.into_inner(), &seqs, consumer.as_deref()).await?))
+    Ok(web::Json(state.baton.ack(id.into_inner(), &seqs, consumer.as_deref()).await.map_err(named_in_body)?))
+}
+
+/// The error for a request whose body names observations: one the queue does
+/// not hold is a conflict (409), since a 404 says the session in the path is
+/// not there.
+fn named_in_body(err: crate::Error) -> ApiError {
+    match err {
+        crate::Error::Engine(err @ baton_actors::EngineError::ObservationNotFound { .. }) => {
+            ApiError::new(crate::api::ErrorCode::Conflict, err.to_string())
+        }
+        err => err.into(),
+    }
 }
 
 /// Gives leased observations back, all or none, optionally held back for a
@@ -165,7 +177,7 @@ pub async fn nack(
 ) -> Result<web::Json<Vec<Observation>>, ApiError> {
     let NackRequest { seqs, consumer, delay_ms } = body.into_inner();
     let delay = super::bounds::millis("delay_ms", delay_ms, bounds::NACK_DELAY)?;
-    Ok(web::Json(state.baton.nack(id.into_inner(), &seqs, consumer.as_deref(), delay).await?))
+    Ok(web::Json(state.baton.nack(id.into_inner(), &seqs, consumer.as_deref(), delay).await.map_err(named_in_body)?))
 }
 
 /// Puts dead observations back in the queue with fresh attempts.
@@ -189,5 +201,5 @@ pub async fn requeue(
         RequeueSelection::All(_) => Selection::All,
         RequeueSelection::Seqs(seqs) => Selection::Seqs(seqs),
     };
-    Ok(web::Json(state.baton.requeue(id.into_inner(), selection).await?))
+    Ok(web::Json(state.baton.requeue(id.into_inner(), selection).await.map_err(named_in_body)?))
 }

@@ -22,7 +22,10 @@ pub async fn check(state: web::Data<AppState>) -> Result<web::Json<StoreCheck>, 
 /// every record acknowledged before the request; answers with the commit it covers.
 #[utoipa::path(
     post, path = "/v1/store/backup", tag = "store", request_body = BackupRequest,
-    responses((status = 200, body = CommitRecord), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody))
+    responses(
+        (status = 200, body = CommitRecord), (status = 400, body = ErrorBody),
+        (status = 409, description = "The directory is not empty", body = ErrorBody), (status = 503, body = ErrorBody),
+    )
 )]
 #[post("/v1/store/backup")]
 pub async fn backup(
