@@ -1,4 +1,4 @@
-//! `cargo bench --bench engine`: the engine's durable write path and restart path.
+//! `cargo bench -p baton-benches --bench engine`: the engine's durable write path and restart path.
 //!
 //! Prints a Markdown table; docs/benchmarks.md keeps the figures of a run.
 //!

@@ -1,4 +1,4 @@
-//! `cargo bench --bench handoffs`: handoff round trips in-process (issue 6).
+//! `cargo bench -p baton-benches --bench handoffs`: handoff round trips in-process (issue 6).
 //!
 //! Prints Markdown tables; docs/benchmarks.md keeps the figures of a run.
 //!

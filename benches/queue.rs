@@ -1,4 +1,4 @@
-//! `cargo bench --bench queue`: durable enqueue into the observation queue,
+//! `cargo bench -p baton-benches --bench queue`: durable enqueue into the observation queue,
 //! beside the peer's SQLite queue, in the same run (issue 5).
 //!
 //! Prints Markdown tables; docs/benchmarks.md keeps the figures of a run.

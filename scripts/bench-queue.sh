@@ -2,7 +2,7 @@
 # Whole-process benchmark of durable enqueues through the daemon (issue 5):
 #  (a) `baton observe` wall time per call, beside curl on the same route;
 #  (b) HTTP enqueue throughput and latency with 1, 8 and 64 concurrent clients
-#      over the Unix socket (examples/queue_load.rs, the CLI's own client).
+#      over the Unix socket (benches/queue_load.rs, the CLI's own client).
 # Usage: scripts/bench-queue.sh [RUNS] [ENQUEUES]
 #   RUNS: `baton observe` calls to time (default 300)
 #   ENQUEUES: enqueues per load case, split among its clients (default 10000)
@@ -12,8 +12,8 @@ runs="${1:-300}"
 enqueues="${2:-10000}"
 # Two builds, so the daemon is the plain release binary: the example pulls in
 # the dev-dependencies, and with them the fault-injection feature.
-cargo build --release --quiet --example queue_load
-load="$PWD/target/release/examples/queue_load"
+cargo build --release --quiet -p baton-benches --bin queue_load
+load="$PWD/target/release/queue_load"
 source scripts/lib/daemon.sh
 trap stop_daemon EXIT
 start_daemon

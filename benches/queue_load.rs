@@ -8,14 +8,14 @@
 //! observations as `benches/queue.rs`, each with its own idempotency key.
 //!
 //! ```sh
-//! cargo run --release --example queue_load -- --socket "$BATON_SOCKET" --clients 1,8,64 --enqueues 10000
+//! cargo run --release -p baton-benches --bin queue_load -- --socket "$BATON_SOCKET" --clients 1,8,64 --enqueues 10000
 //! ```
 //!
 //! With `--daemon-pid`, it also reports the daemon's CPU time per enqueue
 //! (all its threads, from `/proc`), which a busy neighbour disturbs less
 //! than throughput.
 
-#[path = "../benches/support/tool_use.rs"]
+#[path = "support/tool_use.rs"]
 mod tool_use;
 
 use std::path::PathBuf;
