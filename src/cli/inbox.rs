@@ -33,7 +33,8 @@ pub struct InboxArgs {
     #[arg(long, value_name = "DURATION", value_parser = wait_duration)]
     wait: Option<Duration>,
     /// Lease observations of its session to it, as its own reads do (the
-    /// agent itself claims without it; anyone else only looks).
+    /// agent itself claims without it, and so do --max and --lease; anyone
+    /// else only looks).
     #[arg(long)]
     claim: bool,
     /// Claim at most this many observations for it [default with a claim: 10; 0 takes none].
@@ -45,10 +46,11 @@ pub struct InboxArgs {
 }
 
 impl InboxArgs {
-    /// Whether the read claims: the agent's own read does, another's only with `--claim`.
+    /// Whether the read claims: the agent's own read does, another's only
+    /// with `--claim`, `--max` or `--lease`.
     fn claims(&self) -> bool {
-        self.claim
-            || std::env::var(crate::engine::process::BATON_AGENT_ID).is_ok_and(|own| own == self.agent.to_string())
+        let own = std::env::var(crate::engine::process::BATON_AGENT_ID).is_ok_and(|own| own == self.agent.to_string());
+        own || self.claim || self.max.is_some() || self.lease.is_some()
     }
 }
 
