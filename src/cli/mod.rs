@@ -7,7 +7,7 @@
 //! 1 failure, 2 usage, 3 daemon unreachable, 4 not found, 5 conflict or
 //! invalid state; errors are one line on stderr.
 
-mod agent;
+mod agents;
 mod backup;
 mod completions;
 mod config;
@@ -106,15 +106,15 @@ pub enum Command {
     #[command(subcommand)]
     Queue(queue::QueueCommand),
     /// Starts an agent process in a session and prints its id.
-    Spawn(agent::spawn::SpawnArgs),
+    Spawn(agents::spawn::SpawnArgs),
     /// Lists agents: state, pid, uptime, restarts, last exit, memory, command.
-    Ps(agent::ps::PsArgs),
+    Ps(agents::ps::PsArgs),
     /// Stops an agent and everything it started.
-    Stop(agent::stop::StopArgs),
+    Stop(agents::stop::StopArgs),
     /// Runs again an agent whose run is over.
-    Restart(agent::restart::RestartArgs),
+    Restart(agents::restart::RestartArgs),
     /// Prints what an agent wrote, or follows it.
-    Logs(agent::logs::LogsArgs),
+    Logs(agents::logs::LogsArgs),
     /// Hands work from one agent to another and follows it: create, ack,
     /// start, complete, fail, cancel, list, show.
     #[command(subcommand)]
@@ -203,11 +203,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Observe(args) => observe::run(&context, args).await,
                     Command::Queue(command) => queue::run(&context, command).await,
                     Command::Events(args) => events::run(&context, args).await,
-                    Command::Spawn(args) => agent::spawn::run(&context, args).await,
-                    Command::Ps(args) => agent::ps::run(&context, args).await,
-                    Command::Stop(args) => agent::stop::run(&context, args).await,
-                    Command::Restart(args) => agent::restart::run(&context, args).await,
-                    Command::Logs(args) => agent::logs::run(&context, args).await,
+                    Command::Spawn(args) => agents::spawn::run(&context, args).await,
+                    Command::Ps(args) => agents::ps::run(&context, args).await,
+                    Command::Stop(args) => agents::stop::run(&context, args).await,
+                    Command::Restart(args) => agents::restart::run(&context, args).await,
+                    Command::Logs(args) => agents::logs::run(&context, args).await,
                     Command::Handoff(command) => handoff::run(&context, command).await,
                     Command::Inbox(args) => inbox::run(&context, args).await,
                     Command::Serve(_)
