@@ -25,6 +25,7 @@ mod session;
 mod status;
 mod store;
 mod values;
+mod version;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -130,6 +131,8 @@ pub enum Command {
     /// Checks a config file without starting anything.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Shows this CLI's version and the running daemon's (starts none).
+    Version,
 }
 
 /// Parses the command line, runs the verb, and turns the outcome into an exit code.
@@ -210,6 +213,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     Command::Logs(args) => agents::logs::run(&context, args).await,
                     Command::Handoff(command) => handoff::run(&context, command).await,
                     Command::Inbox(args) => inbox::run(&context, args).await,
+                    Command::Version => version::run(&context).await,
                     Command::Serve(_)
                     | Command::Completions(_)
                     | Command::Config(_)

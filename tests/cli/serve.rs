@@ -215,3 +215,22 @@ fn a_data_dir_of_another_user_is_refused() {
         "{stderr}"
     );
 }
+
+/// Issue 19: `baton version` shows the CLI's version and the daemon's, and
+/// says when none runs (exit 3) without starting one.
+#[test]
+fn version_shows_the_client_and_the_daemon_and_starts_none() {
+    let home = Home::new();
+    let version = env!("CARGO_PKG_VERSION");
+    let alone = home.command(&["version"]).env_remove("BATON_NO_AUTOSTART").output().unwrap();
+    assert_eq!(alone.status.code(), Some(3), "{alone:?}");
+    let text = String::from_utf8_lossy(&alone.stdout);
+    assert!(text.contains(&format!("client: {version} (API 1)")) && text.contains("daemon: not running on"), "{text}");
+    assert!(!home.socket().exists(), "version started a daemon");
+
+    let _daemon = home.serve();
+    assert_eq!(home.ok(&["version"]), format!("client: {version} (API 1)\ndaemon: {version} (API 1)\n"));
+    let json: serde_json::Value = serde_json::from_str(&home.ok(&["version", "--json"])).unwrap();
+    assert_eq!(json["daemon"]["version"], version);
+    assert_eq!(json["client"]["api"], 1);
+}
