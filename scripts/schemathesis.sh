@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 max_seconds="${1:-240}"
 venv="$PWD/target/schemathesis-venv"
-if [ ! -x "$venv/bin/schemathesis" ]; then
+# A venv that no longer runs (its python moved or was removed) is made anew.
+if ! "$venv/bin/schemathesis" --version >/dev/null 2>&1; then
+    rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
 fi
