@@ -535,6 +535,15 @@ fn an_agent_without_a_cwd_runs_in_its_sessions_else_in_the_callers() {
     let with_cwd = home.ok(&["session", "open", "--name", "in-project", "--cwd", &project_text]).trim().to_owned();
     assert_eq!(pwd_of(&with_cwd, &["--", "/bin/pwd"]), project_text, "a command runs in the session's dir");
     assert_eq!(pwd_of(&with_cwd, &["--role", "where"]), project_text, "so does a role's template");
+    // And an agent a handoff spawns from the template.
+    let handoff = home.ok(&["handoff", "create", "--session", &with_cwd, "--role", "where", "--task", "x"]);
+    let shown = json_of(&home.ok(&["handoff", "show", handoff.trim(), "--json"]));
+    let spawned = shown["assigned"].as_str().expect("routed to a spawned agent").to_owned();
+    let printed = eventually("the spawned agent to print its directory", || {
+        let view = view_of(&home, &spawned);
+        (view["agent"]["state"] == "exited").then(|| view["stdout_tail"][0].as_str().unwrap_or("").to_owned())
+    });
+    assert_eq!(printed, project_text, "a handoff's agent runs in the session's dir");
     let elsewhere_text = elsewhere.display().to_string();
     assert_eq!(pwd_of(&with_cwd, &["--cwd", &elsewhere_text, "--", "/bin/pwd"]), elsewhere_text, "--cwd wins");
     let without = home.ok(&["session", "open", "--name", "anywhere"]).trim().to_owned();

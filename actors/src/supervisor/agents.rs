@@ -147,17 +147,8 @@ impl Supervisor {
     }
 
     /// Checkpoints a queued `agent` and starts it if a slot is free; answers
-    /// with its record once durable (running, or queued). An agent that names
-    /// no directory runs where its session works, not where the daemon runs.
-    pub(super) fn enqueue(
-        &mut self,
-        mut agent: Agent,
-        events: Vec<EventKind>,
-        ctx: &mut Context<Self>,
-    ) -> Reply<Agent> {
-        if agent.cwd.is_none() {
-            agent.cwd = self.session_cwd(agent.session);
-        }
+    /// with its record once durable (running, or queued).
+    pub(super) fn enqueue(&mut self, agent: Agent, events: Vec<EventKind>, ctx: &mut Context<Self>) -> Reply<Agent> {
         let now = agent.updated_at;
         let events = events.into_iter().map(|kind| NewEvent::session(agent.session, now, kind)).collect();
         if let Err(err) = self.engine.store.save_agent(&agent, events) {
@@ -179,7 +170,8 @@ impl Supervisor {
         })
     }
 
-    /// The directory session `id` works in, if it names one.
+    /// The directory session `id` works in, if it names one: where an agent
+    /// that names none runs, rather than where the daemon happens to run.
     pub(super) fn session_cwd(&self, id: SessionId) -> Option<std::path::PathBuf> {
         self.stored(id).ok().and_then(|session| session.cwd)
     }

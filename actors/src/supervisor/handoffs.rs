@@ -129,7 +129,8 @@ impl Supervisor {
         if !self.has_slot(session) {
             return Pick::Wait;
         }
-        let agent = template.agent(&want.role, session, self.engine.clock.now());
+        let mut agent = template.agent(&want.role, session, self.engine.clock.now());
+        agent.cwd = agent.cwd.or_else(|| self.session_cwd(session));
         let id = agent.id;
         let spawned = EventKind::AgentStateChanged {
             agent: id,
