@@ -15,7 +15,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::StoreError;
@@ -41,7 +41,6 @@ pub(super) struct DiskSpace {
     room_seen_at: AtomicU64,
     /// Set by the first write sled failed: why, for [`Self::degraded`].
     failed: Mutex<Option<String>>,
-    has_failed: AtomicBool,
 }
 
 impl DiskSpace {
@@ -53,7 +52,6 @@ impl DiskSpace {
             base: Instant::now(),
             room_seen_at: AtomicU64::new(0),
             failed: Mutex::new(None),
-            has_failed: AtomicBool::new(false),
         }
     }
 
@@ -86,7 +84,6 @@ impl DiskSpace {
         if failed.is_none() {
             tracing::error!(store = %self.dir.display(), cause = %err, "a write to the store failed; writes fail until baton restarts");
             *failed = Some(format!("a write to the store failed ({err}); writes fail until baton restarts"));
-            self.has_failed.store(true, Ordering::Relaxed);
         }
         err
     }
@@ -94,8 +91,8 @@ impl DiskSpace {
     /// Why writes fail, if they do: the disk has less than the reserve free,
     /// or sled failed a write. `None` while writes go through.
     pub(super) fn degraded(&self) -> Option<String> {
-        if self.has_failed.load(Ordering::Relaxed) {
-            return self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some(why) = self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+            return Some(why);
         }
         match self.available() {
             Ok(available) if available < self.reserve => Some(self.full(Some(available)).to_string()),
