@@ -36,15 +36,7 @@ fn events_are_listed_and_followed_live() {
     // Lines are read on a thread of their own, so that a follower that has
     // not subscribed yet (and so never prints the first open) cannot block
     // the loop below; it opens sessions until the follower reports one.
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    let stdout = follower.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines_rx = lines_of(follower.stdout.take().unwrap());
     let start = Instant::now();
     let seen = 'found: loop {
         let id = home.ok(&["session", "open", "--name", "live"]).trim().to_owned();
@@ -198,15 +190,7 @@ fn events_of_every_type_are_listed_and_streamed_past_a_corrupt_record() {
 
     let mut follower =
         home.command(&["events", "--follow", "--after", "0", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    let stdout = follower.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines_rx = lines_of(follower.stdout.take().unwrap());
     let mut streamed = Vec::new();
     while streamed.len() < events.len() {
         let line = lines_rx.recv_timeout(DEADLINE).expect("the follower stopped short of the last event");
@@ -252,4 +236,18 @@ fn a_command_whose_stdout_is_closed_stops_quietly_with_success() {
         assert_eq!(output.status.code(), Some(0), "baton {args:?}: {}", describe(&output));
         assert!(output.stderr.is_empty(), "baton {args:?}: {}", describe(&output));
     }
+}
+
+/// The lines `stdout` prints, read on a thread of their own so that a wait
+/// for one never blocks on a process that prints nothing yet.
+fn lines_of(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines_rx
 }
