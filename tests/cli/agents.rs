@@ -535,13 +535,20 @@ fn an_agent_without_a_cwd_runs_in_its_sessions_else_in_the_callers() {
     let with_cwd = home.ok(&["session", "open", "--name", "in-project", "--cwd", &project_text]).trim().to_owned();
     assert_eq!(pwd_of(&with_cwd, &["--", "/bin/pwd"]), project_text, "a command runs in the session's dir");
     assert_eq!(pwd_of(&with_cwd, &["--role", "where"]), project_text, "so does a role's template");
-    // And an agent a handoff spawns from the template.
-    let handoff = home.ok(&["handoff", "create", "--session", &with_cwd, "--role", "where", "--task", "x"]);
-    let shown = json_of(&home.ok(&["handoff", "show", handoff.trim(), "--json"]));
-    let spawned = shown["assigned"].as_str().expect("routed to a spawned agent").to_owned();
-    let printed = eventually("the spawned agent to print its directory", || {
-        let view = view_of(&home, &spawned);
-        (view["agent"]["state"] == "exited").then(|| view["stdout_tail"][0].as_str().unwrap_or("").to_owned())
+    // And an agent a handoff spawns from the template (it exits at once, so
+    // it is found among the session's agents rather than as the handoff's).
+    let ids = |views: &Value| -> Vec<String> {
+        views.as_array().unwrap().iter().map(|view| view["agent"]["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let before = ids(&json_of(&home.ok(&["ps", "--session", &with_cwd, "--json"])));
+    home.ok(&["handoff", "create", "--session", &with_cwd, "--role", "where", "--task", "x"]);
+    let printed = eventually("an agent the handoff spawned to print its directory", || {
+        let views = json_of(&home.ok(&["ps", "--session", &with_cwd, "--json"]));
+        views.as_array().unwrap().iter().find_map(|view| {
+            let new = !before.iter().any(|id| view["agent"]["id"] == id.as_str());
+            (new && view["agent"]["state"] == "exited")
+                .then(|| view["stdout_tail"][0].as_str().unwrap_or("").to_owned())
+        })
     });
     assert_eq!(printed, project_text, "a handoff's agent runs in the session's dir");
     let elsewhere_text = elsewhere.display().to_string();
