@@ -47,7 +47,10 @@ python3 scripts/lib/tcp_to_unix.py "$port" "$BATON_SOCKET" &
 proxy=$!
 until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null; do sleep 0.05; done
 
-SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts/lib" \
+# Run from the temporary home: schemathesis keeps a cache in its working directory.
+scripts="$PWD/scripts"
+(cd "$home" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$scripts/lib" \
     "$venv/bin/schemathesis" run "http://127.0.0.1:$port/v1/openapi.json" \
     --checks all --max-time "$max_seconds" --workers 2 --seed 1 \
-    --request-timeout 30 --no-color --report-dir "$home/report"
+    --request-timeout 30 --no-color --report-dir "$home/report" \
+    --generation-database none)
