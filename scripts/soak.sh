@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Soak: mixed load on the daemon for a while, its RSS read every minute.
-# Two clients at about 20 operations/s each over the Unix socket: open a
+# Two clients at about 20 operations/s each over the Unix socket, each
+# iteration one session's life as Claude Code's hooks drive it: open a
 # session, observe (with idempotency keys), claim and ack, create and list
-# handoffs, read status and the event log. RSS should level off: the figures
-# at 10, 20 and 30 minutes within 15% of each other (docs/benchmarks.md).
+# handoffs, read status and the event log, close the session. Any error
+# answer stops the run. RSS should level off: the figures at 10, 20 and 30
+# minutes within 15% of each other (docs/benchmarks.md).
 # Usage: scripts/soak.sh [MINUTES] (default 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ def call(method, path, body=None):
     answer = conn.getresponse()
     data = answer.read()
     conn.close()
-    if answer.status >= 500:
+    if answer.status >= 400:
         raise SystemExit(f"{method} {path}: {answer.status} {data[:200]!r}")
     return json.loads(data) if data and answer.getheader("Content-Type", "").startswith("application/json") else None
 
@@ -40,7 +42,7 @@ def client(n):
     try:
         i = 0
         while time.time() < deadline:
-            session = call("POST", "/v1/sessions", {"name": f"soak-{n}-{i}", "external_id": f"soak-{n}-{i // 50}"})["id"]
+            session = call("POST", "/v1/sessions", {"name": f"soak-{n}-{i}", "external_id": f"soak-{n}-{i}"})["id"]
             for j in range(8):
                 payload = {"tool_name": "Edit", "tool_input": {"file_path": f"src/{j}.rs", "old_string": "x" * 200}}
                 call("POST", f"/v1/sessions/{session}/observations", {"kind": "tool_use", "key": f"t{n}-{i}-{j}", "payload": payload})
@@ -51,8 +53,10 @@ def client(n):
             call("GET", f"/v1/handoffs?session={session}")
             call("GET", "/v1/status")
             call("GET", "/v1/events/log?limit=50")
-            ops[n] += 14
-            time.sleep(max(0.0, 14 / RATE - 0.0))
+            # As Claude Code's SessionEnd hook does; closing cancels the handoff.
+            call("POST", f"/v1/sessions/{session}/close", {})
+            ops[n] += 15
+            time.sleep(15 / RATE)
             i += 1
     except BaseException as err:  # noqa: BLE001 - reported below
         errors.append(err)

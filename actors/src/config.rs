@@ -57,6 +57,11 @@ pub struct EngineConfig {
     /// watchdog ticks, a few hundred a tick. Agents whose run is not over are
     /// always kept.
     pub agent_retention: usize,
+    /// How many ended sessions (closed, failed) the store keeps, each with
+    /// its queue's kept observations and its handoffs; the oldest beyond it
+    /// are removed on watchdog ticks, a few hundred a tick. Open sessions,
+    /// and ended ones with a handoff still open, are always kept.
+    pub session_retention: usize,
     /// How many bytes of the store's pages sled keeps in memory. sled's own
     /// default is 1 GiB, and a daemon under steady load grew toward it
     /// without levelling off; past this, pages are read again from the disk.
@@ -289,6 +294,7 @@ impl Default for EngineConfig {
             handoff_retention: 100_000,
             handoff_transfer: HandoffTransfer::default(),
             agent_retention: 10_000,
+            session_retention: 1_000,
             store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,
             store_reserve_bytes: crate::store::DEFAULT_RESERVE_BYTES,
             queue: QueueConfig::default(),

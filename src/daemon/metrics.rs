@@ -92,7 +92,7 @@ impl Metrics {
             observations.clone(),
         );
         let acked = Gauge::default();
-        registry.register("queue_acked", "Observations acked over the life of every queue", acked.clone());
+        registry.register("queue_acked", "Observations acked over the life of every queue the store holds (ended sessions past `session_retention` go)", acked.clone());
         let handoffs = Family::<StateLabel, Gauge>::default();
         registry.register("handoffs", "Handoffs of all sessions, by state", handoffs.clone());
         let handoff_ack_rate = FloatGauge::default();

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use baton::{Clock, EventKind, OpenSession, Session, SessionId, SessionState};
+use baton::{
+    Clock, EngineConfig, EventKind, NewObservation, ObservationKind, OpenSession, Session, SessionId, SessionState,
+};
 use futures_util::StreamExt;
 
 use crate::support::{TestEngine, eventually};
@@ -71,5 +73,36 @@ async fn an_idle_session_is_still_closed_when_its_lifetime_runs_out() {
     let engine = engine.restart().await;
     let closed = until_state(&engine, opened.id, SessionState::Closed).await;
     assert_eq!(closed.reason.as_deref(), Some("max lifetime reached"));
+    engine.baton.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn past_the_retention_the_oldest_closed_sessions_go_with_their_queues_and_open_ones_stay() {
+    let mut config = EngineConfig::default();
+    config.session_retention = 2;
+    let engine = TestEngine::start_with(|builder| builder.config(config).watchdog_interval(TICK));
+    let open = engine.baton.open_session(OpenSession::named("open")).await.unwrap();
+    let mut closed = Vec::new();
+    for n in 0..4 {
+        let spec = OpenSession::named(format!("closed-{n}")).with_external_id(format!("claude-{n}"));
+        let session = engine.baton.open_session(spec).await.unwrap();
+        let observation = NewObservation::new(ObservationKind::ToolUse, serde_json::json!({"tool_name": "Edit"}));
+        engine.baton.observe(session.id, observation).await.unwrap();
+        engine.baton.close_session_with(session.id, baton::CloseMode::Discard, None).await.unwrap();
+        closed.push(session.id);
+    }
+
+    eventually("the two oldest closed sessions to go", || async {
+        engine.clock.advance(TICK);
+        let left: Vec<SessionId> = engine.baton.sessions().await.ok()?.iter().map(|session| session.id).collect();
+        (left == [open.id, closed[2], closed[3]]).then_some(())
+    })
+    .await;
+    let err = engine.baton.session(closed[0]).await.unwrap_err();
+    assert!(err.to_string().contains(&closed[0].to_string()), "{err}");
+    assert_eq!(engine.baton.session_by_external_id("claude-0").await.unwrap(), None);
+    let again = engine.baton.open_session(OpenSession::external("claude-0")).await.unwrap();
+    assert!(again.id != closed[0] && again.is_open(), "its external id names a new session");
+    assert_eq!(engine.baton.session(closed[3]).await.unwrap().state, SessionState::Closed, "the newest are kept");
     engine.baton.shutdown().await.unwrap();
 }

@@ -172,6 +172,7 @@ impl EngineConfig {
         check.count_at_least("event_retention", self.event_retention, 1)?;
         check.count_at_least("handoff_retention", self.handoff_retention, 1)?;
         check.count_at_least("agent_retention", self.agent_retention, 1)?;
+        check.count_at_least("session_retention", self.session_retention, 1)?;
         let transfer = check.within("handoff_transfer");
         transfer.at_least("max_attempts", u64::from(self.handoff_transfer.max_attempts), 1, "")?;
         transfer.within("backoff").backoff(&self.handoff_transfer.backoff)?;
@@ -205,6 +206,7 @@ mod tests {
         );
         assert_eq!(refusal(|c| c.idle_after = Duration::ZERO), "idle_after = 0: must be at least 1 (milliseconds)");
         assert_eq!(refusal(|c| c.event_retention = 0), "event_retention = 0: must be at least 1");
+        assert_eq!(refusal(|c| c.session_retention = 0), "session_retention = 0: must be at least 1");
         assert_eq!(refusal(|c| c.queue.max_attempts = 0), "queue.max_attempts = 0: must be at least 1");
         assert_eq!(
             refusal(|c| c.handoff_transfer.max_attempts = 0),

@@ -61,6 +61,12 @@ pub trait Store: Send + Sync + 'static {
     /// returns the ids removed. Agents whose run is not over are never removed.
     fn trim_agents(&self, keep: usize, limit: usize) -> Result<Vec<AgentId>, StoreError>;
 
+    /// Removes the oldest ended sessions (closed, failed), at most `limit` of
+    /// them, so that at most `keep` ended ones remain: each with its external
+    /// id, its queue and its handoffs. Returns the ids removed. Open sessions,
+    /// and ended ones with a handoff still open, are never removed.
+    fn trim_sessions(&self, keep: usize, limit: usize) -> Result<Vec<SessionId>, StoreError>;
+
     /// Writes handoffs' records and the events that report their changes, all
     /// or nothing; returns the events with their sequence numbers.
     fn save_handoffs(&self, handoffs: &[Handoff], events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError>;

@@ -86,12 +86,33 @@ impl SledStore {
                 Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(storage_error)?;
+        let removed: Vec<HandoffId> = doomed.iter().map(|(id, _)| *id).collect();
+        self.forget_handoffs(&removed);
+        Ok(removed.len())
+    }
+
+    /// Drops the summaries of handoffs whose records were removed.
+    pub(super) fn forget_handoffs(&self, removed: &[HandoffId]) {
         let mut summaries = lock(&self.handoff_summaries);
-        for (id, _) in &doomed {
+        for id in removed {
             summaries.remove(id);
         }
         self.count_handoffs(&summaries);
-        Ok(doomed.len())
+    }
+
+    /// The ids of `session`'s handoffs, with their records' keys.
+    pub(super) fn handoff_keys_of(&self, session: SessionId) -> Result<Vec<(HandoffId, sled::IVec)>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.handoffs.scan_prefix(session.to_bytes()).keys() {
+            let record = entry?;
+            let id = <[u8; 16]>::try_from(&record[16..]).map_err(|_| StoreError::Corrupt {
+                tree: TREE,
+                key: hex(&record),
+                detail: format!("a key of {} bytes", record.len()),
+            })?;
+            found.push((HandoffId::from_bytes(id), record));
+        }
+        Ok(found)
     }
 
     /// Keeps the commit record's handoff count: one summary a record.

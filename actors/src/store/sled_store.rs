@@ -51,8 +51,8 @@ use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
 use crate::fault::Faults;
 use crate::model::{
-    Agent, AgentId, Event, Handoff, HandoffId, HandoffStats, HandoffSummary, NewEvent, Observation, ObservationState,
-    PendingObservation, QueueStats, Session, SessionId,
+    Agent, AgentId, Event, Handoff, HandoffId, HandoffStats, HandoffSummary, Lifecycle, NewEvent, Observation,
+    ObservationState, PendingObservation, QueueStats, Session, SessionId,
 };
 
 /// The schema version this build writes and reads. A store with a newer one is
@@ -137,6 +137,8 @@ pub struct SledStore {
     /// The ended agents, oldest first (ids sort by creation), loaded at open
     /// and kept up to date by every agent write: what trimming removes.
     ended_agents: Mutex<BTreeSet<AgentId>>,
+    /// The ended sessions, oldest first, kept as `ended_agents` is.
+    ended_sessions: Mutex<BTreeSet<SessionId>>,
     /// What a commit needs, shared with the committer's thread.
     pub(super) sealing: Arc<Sealing>,
     /// The records a listing skipped because they do not decode, by tree and
@@ -193,6 +195,7 @@ impl SledStore {
             None => 0,
         };
         let sessions = db.open_tree("sessions")?;
+        let (ended_sessions, session_count) = ended_sessions(&sessions)?;
         let handoffs = db.open_tree("handoffs")?;
         let handoff_summaries = super::sled_handoffs::summaries(&handoffs)?;
         let agents = db.open_tree("agents")?;
@@ -200,7 +203,7 @@ impl SledStore {
         let found = CommitRecord {
             commit: read_commit(&meta)?,
             last_event_seq,
-            sessions: u64::try_from(sessions.len()).unwrap_or(u64::MAX),
+            sessions: session_count,
             agents: agent_count,
             handoffs: u64::try_from(handoff_summaries.len()).unwrap_or(u64::MAX),
         };
@@ -249,6 +252,7 @@ impl SledStore {
             external_ids: db.open_tree("session_external_ids")?,
             agents,
             ended_agents: Mutex::new(ended),
+            ended_sessions: Mutex::new(ended_sessions),
             events,
             observations: db.open_tree("observations")?,
             handoffs,
@@ -511,7 +515,36 @@ impl Store for SledStore {
             self.sealing.counts.sessions.fetch_add(1, Ordering::SeqCst);
         }
         self.appended(&mut unpublished, &events);
+        let mut ended = lock(&self.ended_sessions);
+        if session.is_open() {
+            ended.remove(&session.id);
+        } else {
+            ended.insert(session.id);
+        }
         Ok(events)
+    }
+
+    fn trim_sessions(&self, keep: usize, limit: usize) -> Result<Vec<SessionId>, StoreError> {
+        self.refuse_if_faulty()?;
+        let mut ended = lock(&self.ended_sessions);
+        let excess = ended.len().saturating_sub(keep).min(limit);
+        if excess == 0 {
+            return Ok(Vec::new());
+        }
+        let holding_open_handoffs: BTreeSet<SessionId> = lock(&self.handoff_summaries)
+            .values()
+            .filter(|summary| !summary.state.is_terminal())
+            .map(|summary| summary.session)
+            .collect();
+        let doomed: Vec<SessionId> =
+            ended.iter().filter(|id| !holding_open_handoffs.contains(id)).take(excess).copied().collect();
+        let handoffs = self.remove_sessions(&doomed)?;
+        self.sealing.counts.sessions.fetch_sub(u64::try_from(doomed.len()).unwrap_or(0), Ordering::SeqCst);
+        for id in &doomed {
+            ended.remove(id);
+        }
+        self.forget_handoffs(&handoffs);
+        Ok(doomed)
     }
 
     fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
@@ -741,6 +774,63 @@ impl std::fmt::Debug for SledStore {
 }
 
 /// The ids of the ended agents in `agents`, oldest first, and how many agents there are.
+impl SledStore {
+    /// Removes these sessions with their external ids, queues and handoffs,
+    /// all or nothing; returns the ids of the handoffs removed.
+    fn remove_sessions(&self, doomed: &[SessionId]) -> Result<Vec<HandoffId>, StoreError> {
+        let (mut external_ids, mut queue_keys, mut handoffs) = (Vec::new(), Vec::new(), Vec::new());
+        for &id in doomed {
+            if let Some(external_id) = self.session(id).ok().flatten().and_then(|session| session.external_id) {
+                external_ids.push((external_id, id.to_bytes()));
+            }
+            for key in self.observations.scan_prefix(id.to_bytes()).keys() {
+                queue_keys.push(key?);
+            }
+            handoffs.extend(self.handoff_keys_of(id)?);
+        }
+        let trees = (&self.sessions, &self.external_ids, &self.observations, &self.handoffs, &self.handoff_sessions);
+        trees
+            .transaction(|(sessions, external_id_index, observations, handoff_tree, handoff_index)| {
+                for id in doomed {
+                    sessions.remove(&id.to_bytes()[..])?;
+                }
+                for (external_id, id) in &external_ids {
+                    // Unless the external id has named another session since.
+                    if external_id_index.get(external_id.as_bytes())?.is_some_and(|named| named == id[..]) {
+                        external_id_index.remove(external_id.as_bytes())?;
+                    }
+                }
+                for key in &queue_keys {
+                    observations.remove(key)?;
+                }
+                for (id, key) in &handoffs {
+                    handoff_tree.remove(key)?;
+                    handoff_index.remove(&id.to_bytes()[..])?;
+                }
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(storage_error)?;
+        Ok(handoffs.into_iter().map(|(id, _)| id).collect())
+    }
+}
+
+/// The ended sessions in `sessions`, and how many sessions it holds. A record
+/// that does not decode counts, and is left to the listings to report.
+fn ended_sessions(sessions: &sled::Tree) -> Result<(BTreeSet<SessionId>, u64), StoreError> {
+    let (mut ended, mut count) = (BTreeSet::new(), 0);
+    for entry in sessions.iter() {
+        let (key, value) = entry?;
+        match decode::<Session>("sessions", &key, &value) {
+            Ok(session) if !session.is_open() => {
+                ended.insert(session.id);
+            }
+            _ => {}
+        }
+        count += 1;
+    }
+    Ok((ended, count))
+}
+
 fn ended_agents(agents: &sled::Tree) -> Result<(BTreeSet<AgentId>, u64), StoreError> {
     let (mut ended, mut count) = (BTreeSet::new(), 0);
     for entry in agents.iter() {

@@ -283,6 +283,69 @@ fn trimming_agents_removes_the_oldest_ended_ones_a_bounded_number_at_a_time_and_
 }
 
 #[tokio::test]
+async fn trimming_sessions_removes_the_oldest_ended_ones_with_their_queues_and_handoffs() {
+    use crate::model::{Handoff, HandoffState, HandoffTarget, NewObservation, ObservationKind, SessionState};
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let now = Utc::now();
+    let sessions: Vec<Session> = (0..5)
+        .map(|n| {
+            let mut session =
+                Session::open(OpenSession::named(format!("s{n}")).with_external_id(format!("ext-{n}")), now);
+            // The oldest stays open; the other four close.
+            if n > 0 {
+                session.transition(SessionState::Closing, now, None).unwrap();
+                session.transition(SessionState::Closed, now, None).unwrap();
+            }
+            session
+        })
+        .collect();
+    let mut handoffs = Vec::new();
+    for session in &sessions {
+        store.save_session(session, vec![]).unwrap();
+        let posted = NewObservation::new(ObservationKind::Custom, serde_json::json!({"n": 1}));
+        store.enqueue_bundle(&[PendingObservation::new(session.id, 1, posted, now)]).unwrap();
+        let mut handoff = Handoff::new(session.id, None, HandoffTarget::Role("r".into()), "task", now);
+        // Session 2's handoff is still open: it keeps its session.
+        if session.name.as_deref() != Some("s2") {
+            handoff.transition(HandoffState::Cancelled, now, None).unwrap();
+        }
+        store.save_handoffs(std::slice::from_ref(&handoff), Vec::new()).unwrap();
+        handoffs.push(handoff);
+    }
+    let names = |store: &SledStore| -> Vec<String> {
+        store.sessions().unwrap().into_iter().map(|session| session.name.unwrap()).collect()
+    };
+
+    assert_eq!(store.trim_sessions(4, 10).unwrap(), Vec::<SessionId>::new());
+    assert_eq!(store.trim_sessions(2, 1).unwrap(), vec![sessions[1].id], "at most the limit, oldest first");
+    assert_eq!(store.trim_sessions(1, 10).unwrap(), vec![sessions[3].id, sessions[4].id]);
+    assert_eq!(names(&store), ["s0", "s2"], "the open one and the one with an open handoff stay");
+    let gone = &sessions[3];
+    assert_eq!(store.session(gone.id).unwrap(), None);
+    assert_eq!(store.session_by_external_id("ext-3").unwrap(), None);
+    assert_eq!(store.session_by_external_id("ext-2").unwrap().map(|s| s.id), Some(sessions[2].id));
+    assert!(store.observations.scan_prefix(gone.id.to_bytes()).next().is_none(), "its queue went with it");
+    assert_eq!(store.handoff(handoffs[3].id).unwrap(), None);
+    assert_eq!(store.handoff_summary(handoffs[3].id), None);
+    assert_eq!(store.handoff_stats(None).unwrap().total, 2);
+    assert_eq!(store.queue(sessions[0].id).unwrap().bundles.len(), 1, "a kept session keeps its queue");
+    store.commit().await.unwrap();
+    drop(store);
+
+    // The counts in the commit record agree at the next open, which knows the
+    // ended sessions again.
+    let store = open(&dir);
+    assert_eq!(names(&store), ["s0", "s2"], "the trim is durable");
+    assert_eq!(store.trim_sessions(0, 10).unwrap(), Vec::<SessionId>::new(), "s2 still holds an open handoff");
+    let mut cancelled = handoffs[2].clone();
+    cancelled.transition(HandoffState::Cancelled, now, None).unwrap();
+    store.save_handoffs(&[cancelled], Vec::new()).unwrap();
+    assert_eq!(store.trim_sessions(0, 10).unwrap(), vec![sessions[2].id]);
+    assert_eq!(names(&store), ["s0"]);
+}
+
+#[tokio::test]
 async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombstones_override_them() {
     use crate::model::{ObservationKind, QueueStats};
     use crate::store::QueueOp;

@@ -51,6 +51,10 @@ pub(crate) use agents::StopAgentsOf;
 use child::{ChildExited, Exit, Retire, Stop};
 pub(crate) use handoffs::{DeliverHandoff, Pick, PickAgents, Want};
 
+/// The most ended sessions removed on one tick, as with agents
+/// (`agents.rs`).
+const SESSIONS_TRIMMED_PER_TICK: usize = 256;
+
 /// The root actor of the engine.
 pub struct Supervisor {
     engine: Engine,
@@ -565,6 +569,20 @@ impl Handler<WatchdogTick> for Supervisor {
             warn!(cause = %err, "cannot trim old handoffs");
         }
         self.trim_agents();
+        self.trim_sessions();
+    }
+}
+
+impl Supervisor {
+    /// Removes the oldest ended sessions past the retention, with their
+    /// queues and handoffs, a bounded number a tick.
+    fn trim_sessions(&mut self) {
+        let keep = self.engine.config.session_retention;
+        match self.engine.store.trim_sessions(keep, SESSIONS_TRIMMED_PER_TICK) {
+            Ok(removed) if removed.is_empty() => {}
+            Ok(removed) => debug!(removed = removed.len(), keep, "removed the oldest ended sessions"),
+            Err(err) => warn!(cause = %err, "cannot trim old sessions"),
+        }
     }
 }
 
