@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Agent, AgentLimits, RestartPolicy, RestartSchedule, SessionId, duration_ms};
 use crate::process::TrackingMode;
-use crate::queue::QueueConfig;
+use crate::queue_index::QueueConfig;
 use crate::restart::{Backoff, RestartStrategy};
 
 mod validate;

@@ -7,7 +7,7 @@
 //! as well: bundles are stored compressed, and a payload made of one repeated
 //! line would flatter them. As in a real `Edit`, the old and new text appear
 //! twice, in the input and in the patch. The text is this repository's queue
-//! index (`actors/src/queue.rs`); the bench prints the payloads' mean size,
+//! index (`actors/src/queue_index.rs`); the bench prints the payloads' mean size,
 //! which moves a little as that file changes.
 //!
 //! `benches/queue.rs` (in-process and SQLite) and `examples/queue_load.rs`
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 /// The lines the edits take theirs from: the file's, blank ones aside.
 static LINES: LazyLock<Vec<&str>> = LazyLock::new(|| {
-    include_str!("../../actors/src/queue.rs").lines().filter(|line| !line.trim().is_empty()).collect()
+    include_str!("../../actors/src/queue_index.rs").lines().filter(|line| !line.trim().is_empty()).collect()
 });
 
 /// How many lines the edit replaces...

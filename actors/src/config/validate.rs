@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{AgentConfig, EngineConfig, RoleTemplate};
 use crate::model::{AgentLimits, RestartSchedule};
-use crate::queue::QueueConfig;
+use crate::queue_index::QueueConfig;
 use crate::restart::{Backoff, RestartIntensity, RestartStrategy};
 
 /// A tunable out of its range.

@@ -14,7 +14,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{InvalidTransition, Lifecycle, NewObservation, SessionId, state_names};
+use super::payload::{self, InvalidPayload, MAX_PAYLOAD_DEPTH};
+use super::{InvalidTransition, Lifecycle, SessionId, state_names};
 
 /// What an observation reports, so consumers can pick the ones they handle.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,6 +150,142 @@ impl Lease {
     /// Whether the claim has lapsed at `now`.
     pub fn expired(&self, now: DateTime<Utc>) -> bool {
         self.until <= now
+    }
+}
+
+/// An observation as posted, before the queue numbers it.
+///
+/// Its payload is held as JSON text: the queue stores it as it is, so the
+/// work of encoding a payload falls on whoever builds the observation, on
+/// their own thread, and none of it on the engine's. A daemon or a program
+/// that already holds the JSON (a request body, a hook's stdin) passes it
+/// through [`from_json`](Self::from_json), which checks it without building
+/// a [`Value`](serde_json::Value).
+///
+/// A payload that would not read back once stored (see
+/// [`payload`](super::payload)) is refused: as text, by `from_json`; as a
+/// value, by the engine when the observation is enqueued, with the same
+/// [`InvalidPayload`] reason.
+///
+/// Its `Debug` shows the payload only by its size. It deserializes only
+/// from serde_json (its payload is a `RawValue`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "Posted")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub struct NewObservation {
+    /// What it reports; `custom` when not given.
+    pub kind: ObservationKind,
+    /// What the hook saw, as JSON text, kept as it came (any JSON value).
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
+    pub(crate) payload: Box<RawValue>,
+    /// Why the payload, built from a value, would not read back; the engine
+    /// refuses the observation with it.
+    #[serde(skip)]
+    pub(crate) invalid: Option<InvalidPayload>,
+    /// An idempotency key, such as Claude Code's `tool_use_id`: posting the same
+    /// key again returns the first sequence number and stores nothing new.
+    pub key: Option<String>,
+}
+
+impl NewObservation {
+    /// An observation of `kind` carrying `payload`, encoded here.
+    pub fn new(kind: ObservationKind, payload: serde_json::Value) -> Self {
+        Self::encoding(kind, &payload, payload::check_value(&payload).err())
+    }
+
+    /// An observation of `kind` whose payload is already JSON text, which
+    /// the queue keeps as it is (inner whitespace and all), unless it would
+    /// not read back.
+    pub fn from_json(kind: ObservationKind, payload: Box<RawValue>) -> Result<Self, InvalidPayload> {
+        payload::check_json(payload.get())?;
+        Ok(Self { kind, payload, invalid: None, key: None })
+    }
+
+    /// A tool use: the tool's name, what it was given and what it answered.
+    pub fn tool_use(tool: impl AsRef<str>, input: serde_json::Value, response: serde_json::Value) -> Self {
+        /// Claude Code's names for the three, as its `PostToolUse` hook posts them.
+        #[derive(Serialize)]
+        struct ToolUse<'a> {
+            tool_name: &'a str,
+            tool_input: &'a serde_json::Value,
+            tool_response: &'a serde_json::Value,
+        }
+        // Its parts sit a level down.
+        let invalid = [&input, &response]
+            .into_iter()
+            .find_map(|part| payload::check_value_within(part, MAX_PAYLOAD_DEPTH - 1).err());
+        let payload = ToolUse { tool_name: tool.as_ref(), tool_input: &input, tool_response: &response };
+        Self::encoding(ObservationKind::ToolUse, &payload, invalid)
+    }
+
+    /// A summarize marker: consumers finish the batch before it, then summarize.
+    pub fn summarize(payload: serde_json::Value) -> Self {
+        Self::new(ObservationKind::Summarize, payload)
+    }
+
+    /// Sets the idempotency key.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The payload's JSON text.
+    pub fn payload(&self) -> &RawValue {
+        &self.payload
+    }
+
+    /// The size of the payload's JSON text, which the size limit applies to.
+    pub fn payload_size(&self) -> usize {
+        self.payload.get().len()
+    }
+
+    /// Its kind, payload text and idempotency key.
+    pub fn into_parts(self) -> (ObservationKind, Box<RawValue>, Option<String>) {
+        (self.kind, self.payload, self.key)
+    }
+
+    /// An observation of `kind` carrying `payload`'s JSON encoding, which
+    /// cannot fail for what is made of `Value`s and string-keyed structs.
+    fn encoding(kind: ObservationKind, payload: &impl Serialize, invalid: Option<InvalidPayload>) -> Self {
+        let payload = serde_json::value::to_raw_value(payload).unwrap_or_default();
+        Self { kind, payload, invalid, key: None }
+    }
+}
+
+/// A [`NewObservation`] as it is deserialized, before its payload is checked.
+#[derive(Deserialize)]
+struct Posted {
+    #[serde(default)]
+    kind: ObservationKind,
+    #[serde(default)]
+    payload: Box<RawValue>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+impl TryFrom<Posted> for NewObservation {
+    type Error = InvalidPayload;
+
+    fn try_from(Posted { kind, payload, key }: Posted) -> Result<Self, InvalidPayload> {
+        Ok(Self { key, ..Self::from_json(kind, payload)? })
+    }
+}
+
+impl PartialEq for NewObservation {
+    /// The same kind and key, and the same payload text.
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.key == other.key && self.payload.get() == other.payload.get()
+    }
+}
+
+impl fmt::Debug for NewObservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewObservation")
+            .field("kind", &self.kind)
+            .field("payload", &format_args!("<{} bytes>", self.payload_size()))
+            .field("key", &self.key)
+            .finish()
     }
 }
 

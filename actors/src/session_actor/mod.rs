@@ -3,7 +3,7 @@
 //!
 //! It applies each change to a copy of the record, checkpoints the copy (and the
 //! events that report it) to the store, and answers only once a commit has made
-//! the checkpoint durable. The queue follows the same rule (`queue.rs`). On
+//! the checkpoint durable. The queue follows the same rule (`queue_requests.rs`). On
 //! watchdog ticks it returns lapsed leases to the queue, finishes a drain,
 //! closes a session whose lifetime ran out and marks a quiet one idle; then it
 //! asks the supervisor to retire it, so an idle session costs no actor until its
@@ -15,7 +15,7 @@
 
 mod handoffs;
 mod hang_up;
-mod queue;
+mod queue_requests;
 
 use std::time::Duration;
 
@@ -30,21 +30,21 @@ use crate::messages::WatchdogTick;
 use crate::model::{
     ActorRef, CloseMode, EventKind, InvalidTransition, Lifecycle, NewEvent, ObservationState, Session, SessionState,
 };
-use crate::queue::Queue;
+use crate::queue_index::QueueIndex;
 use crate::store::{Commit, QueueOp};
 use crate::supervisor::child::{DeathNotice, Retire, Stop};
 use crate::supervisor::{StopAgentsOf, Supervisor};
 pub(crate) use handoffs::AgentGone;
 use handoffs::Handoffs;
-pub(crate) use queue::CurrentQueueStats;
-use queue::Waiters;
+pub(crate) use queue_requests::CurrentQueueStats;
+use queue_requests::Waiters;
 
 /// The actor of one open session.
 pub struct SessionActor {
     /// The record as last checkpointed: every change is saved before it is kept here.
     session: Session,
     /// The index of the session's observation queue, loaded when the actor starts.
-    queue: Queue,
+    queue: QueueIndex,
     /// Consumers waiting for observations to claim.
     waiters: Waiters,
     /// The session's open handoffs and the agents waiting on their inbox.
@@ -61,7 +61,7 @@ pub struct SessionActor {
     /// says so before each watchdog tick. Such a session is not idle.
     agents_at_work: bool,
     /// Enqueues taken and not yet written.
-    unwritten: queue::Unwritten,
+    unwritten: queue_requests::Unwritten,
 }
 
 impl SessionActor {
@@ -69,7 +69,7 @@ impl SessionActor {
         let notice = DeathNotice::new(supervisor.clone().recipient(), ActorRef::Session(session.id), generation);
         Self {
             session,
-            queue: Queue::load(Default::default()),
+            queue: QueueIndex::load(Default::default()),
             waiters: Waiters::default(),
             handoffs: Handoffs::default(),
             engine,
@@ -78,7 +78,7 @@ impl SessionActor {
             notice,
             retiring: false,
             agents_at_work: false,
-            unwritten: queue::Unwritten::default(),
+            unwritten: queue_requests::Unwritten::default(),
         }
     }
 
@@ -189,7 +189,7 @@ impl SessionActor {
     }
 
     /// Records activity: in memory only, unless it wakes an idle session, which
-    /// is a change of state and checkpointed. Queue traffic is too frequent to
+    /// is a change of state and checkpointed. QueueIndex traffic is too frequent to
     /// checkpoint the record on every message; the next checkpoint carries it.
     fn touch(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
         if self.session.state == SessionState::Idle {
@@ -255,7 +255,7 @@ impl Actor for SessionActor {
     /// that cannot be read is a crash: the supervisor retries with backoff.
     fn started(&mut self, ctx: &mut Context<Self>) {
         match self.engine.store.queue(self.session.id) {
-            Ok(stored) => self.queue = Queue::load(stored),
+            Ok(stored) => self.queue = QueueIndex::load(stored),
             Err(err) => {
                 error!(session_id = %self.session.id, cause = %err, "cannot load the session's queue");
                 return ctx.stop();

@@ -11,7 +11,7 @@ mod disk_space;
 mod group_commit;
 mod sled_check;
 mod sled_handoffs;
-mod sled_queue;
+mod sled_observations;
 mod sled_store;
 
 pub use commit_record::{CommitRecord, record_path};

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::commit_record::{CommitRecord, Durability, record_path};
 use super::sled_store::{SledStore, decode, hex, lock};
-use super::{StoreCheck, sled_queue};
+use super::{StoreCheck, sled_observations};
 use crate::error::StoreError;
 use crate::model::{Agent, Event, Handoff, Session};
 
@@ -42,7 +42,7 @@ impl SledStore {
                     "agents" => decode::<Agent>("agents", &key, &value).map(|_| check.agents += 1),
                     "handoffs" => decode::<Handoff>("handoffs", &key, &value).map(|_| check.handoffs += 1),
                     "events" => decode::<Event>("events", &key, &value).map(|_| check.events += 1),
-                    "observations" => sled_queue::check_record(&key, &value),
+                    "observations" => sled_observations::check_record(&key, &value),
                     "session_external_ids" | "handoff_sessions" if value.len() != 16 => Err(StoreError::Corrupt {
                         tree: "index",
                         key: hex(&key),

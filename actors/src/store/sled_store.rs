@@ -16,7 +16,7 @@
 //!
 //! The `observations` tree holds every session's queue under the session's id,
 //! so one session's records are contiguous and one atomic batch covers any
-//! change to them (see `sled_queue.rs`):
+//! change to them (see `sled_observations.rs`):
 //!
 //! | key after the session id | value |
 //! |---|---|

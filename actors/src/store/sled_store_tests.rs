@@ -409,7 +409,7 @@ async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombston
 
 /// The key of the bundle whose first observation is `first`.
 fn bundle_key(session: SessionId, first: u64) -> Vec<u8> {
-    crate::store::sled_queue::seq_key(session, crate::store::sled_queue::BUNDLE, first)
+    crate::store::sled_observations::seq_key(session, crate::store::sled_observations::BUNDLE, first)
 }
 
 #[tokio::test]

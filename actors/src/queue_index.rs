@@ -6,7 +6,7 @@
 //! queue's rules ask (which observations a claim may take, whose lease has
 //! lapsed, what an ack may evict) without reading the store, and turns a list
 //! of record changes into a [`QueueWrite`] with the stats that follow from it.
-//! It changes only by [`Queue::apply`], after the store took the write, so it
+//! It changes only by [`QueueIndex::apply`], after the store took the write, so it
 //! never runs ahead of what is durable.
 //!
 //! Observations enqueued together may be stored as one *bundle* record (see
@@ -105,7 +105,7 @@ pub(crate) enum Standing {
 
 /// One session's queue index.
 #[derive(Debug, Clone)]
-pub(crate) struct Queue {
+pub(crate) struct QueueIndex {
     stats: QueueStats,
     /// Pending, leased and dead observations, by sequence number.
     live: BTreeMap<u64, Entry>,
@@ -131,7 +131,7 @@ struct Bundle {
     bundled: u64,
 }
 
-impl Queue {
+impl QueueIndex {
     /// The index of a stored queue. The stored stats are as of the last batch
     /// write (an enqueue writes its record alone), so the counts and the next
     /// sequence number are taken from the records; the acked count, which
@@ -424,5 +424,5 @@ fn counter(stats: &mut QueueStats, state: ObservationState) -> &mut u64 {
 }
 
 #[cfg(test)]
-#[path = "queue_tests.rs"]
+#[path = "queue_index_tests.rs"]
 mod tests;

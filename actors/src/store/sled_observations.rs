@@ -10,7 +10,7 @@
 //! eight, so bundles make enqueues under load several times cheaper. An
 //! observation's own record (`LIVE` or `KEPT`), once it has one, overrides its
 //! bundle entry, and a tombstone (`GONE`) marks one removed from a bundle that
-//! stays; the index decides both (`queue.rs`).
+//! stays; the index decides both (`queue_index.rs`).
 //!
 //! A bundle is stored LZ4-compressed. sled keeps values in its B-tree's
 //! leaves and writes a leaf out again whole when it consolidates or splits

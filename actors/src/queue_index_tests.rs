@@ -5,19 +5,19 @@ use super::*;
 use crate::model::{NewObservation, SessionId};
 
 /// A queue holding one pending observation of each kind given, numbered from 1.
-fn queue_of(kinds: &[ObservationKind], now: DateTime<Utc>) -> (Queue, Vec<Observation>) {
+fn queue_of(kinds: &[ObservationKind], now: DateTime<Utc>) -> (QueueIndex, Vec<Observation>) {
     let session = SessionId::new();
     let records: Vec<Observation> = (1..)
         .zip(kinds)
         .map(|(seq, &kind)| Observation::new(session, seq, kind, json!({"n": seq}), Some(format!("k{seq}")), now))
         .collect();
-    let mut queue = Queue::load(StoredQueue::default());
+    let mut queue = QueueIndex::load(StoredQueue::default());
     let ops = records.iter().cloned().map(QueueOp::Put).collect();
     queue.apply(&queue.write(ops));
     (queue, records)
 }
 
-fn change(queue: &mut Queue, records: &mut [Observation], seq: u64, edit: impl FnOnce(&mut Observation)) {
+fn change(queue: &mut QueueIndex, records: &mut [Observation], seq: u64, edit: impl FnOnce(&mut Observation)) {
     let record = &mut records[usize::try_from(seq - 1).unwrap()];
     edit(record);
     let write = queue.write(vec![QueueOp::Put(record.clone())]);
@@ -143,22 +143,22 @@ fn loading_recounts_from_the_records_and_never_reuses_a_sequence_number() {
         kept: vec![(2, None)],
         ..StoredQueue::default()
     };
-    let loaded = Queue::load(stored);
+    let loaded = QueueIndex::load(stored);
     let stats = loaded.stats();
     assert_eq!((stats.next_seq, stats.pending, stats.acked), (9, 1, 4));
     assert_eq!(loaded.standing(1), Standing::Live(ObservationState::Pending, None));
     assert_eq!(loaded.standing(5), Standing::Settled);
 
-    let no_stats = Queue::load(StoredQueue { stats: None, live: records, ..StoredQueue::default() });
+    let no_stats = QueueIndex::load(StoredQueue { stats: None, live: records, ..StoredQueue::default() });
     assert_eq!(no_stats.stats().next_seq, 3);
 }
 
 /// A queue holding `n` pending observations, numbered from 1, enqueued as one bundle.
-fn bundled_queue(n: u64, now: DateTime<Utc>) -> (Queue, Vec<Observation>) {
+fn bundled_queue(n: u64, now: DateTime<Utc>) -> (QueueIndex, Vec<Observation>) {
     let session = SessionId::new();
     let records: Vec<Observation> =
         (1..=n).map(|seq| Observation::new(session, seq, ToolUse, json!({"n": seq}), None, now)).collect();
-    let mut queue = Queue::load(StoredQueue::default());
+    let mut queue = QueueIndex::load(StoredQueue::default());
     queue.enqueued_bundle(&records.iter().map(pending).collect::<Vec<_>>());
     (queue, records)
 }
@@ -234,7 +234,7 @@ fn loading_counts_the_observations_still_only_in_their_bundles() {
         bundled: vec![2, 3],
         ..StoredQueue::default()
     };
-    let loaded = Queue::load(stored);
+    let loaded = QueueIndex::load(stored);
     assert_eq!((loaded.stats().pending, loaded.stats().leased, loaded.stats().next_seq), (2, 1, 4));
     // Changing 2 leaves 3 in the bundle; changing 3 then drops it.
     let write = loaded.write(vec![QueueOp::Remove { seq: 2, key: None }]);

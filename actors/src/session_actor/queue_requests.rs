@@ -3,7 +3,7 @@
 //!
 //! Every change is one atomic queue write; the answer waits for a commit that
 //! covers it, so an enqueue that was answered survives `kill -9`. The index in
-//! [`Queue`](crate::queue::Queue) is updated only after the store took the
+//! [`QueueIndex`](crate::queue_index::QueueIndex) is updated only after the store took the
 //! write. A request that would change several observations checks all of them
 //! first: it changes all or nothing.
 
@@ -30,7 +30,7 @@ use crate::model::{
     AckReport, Enqueued, EventKind, InvalidPayload, NewEvent, NewObservation, Observation, ObservationState,
     PendingObservation, QueueStats, Session, SessionState,
 };
-use crate::queue::Standing;
+use crate::queue_index::Standing;
 use crate::store::{Commit, QueueOp};
 
 type ClaimAnswer = oneshot::Sender<Result<Vec<Observation>, EngineError>>;
