@@ -89,6 +89,13 @@ impl HookEventName {
         }
     }
 
+    /// Whether `baton hook install` installs the hook for it: every known
+    /// event but `PreToolUse`, which would run baton before every tool call
+    /// and tell consumers nothing that `PostToolUse` does not.
+    pub fn is_installed(&self) -> bool {
+        !matches!(self, HookEventName::PreToolUse | HookEventName::Other(_))
+    }
+
     /// Whether settings entries for this event filter by tool name with a `matcher`.
     pub fn takes_tool_matcher(&self) -> bool {
         matches!(self, HookEventName::PreToolUse | HookEventName::PostToolUse | HookEventName::PostToolUseFailure)

@@ -25,6 +25,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use super::command::HookCommand;
 use super::durable::{FileMode, parent, write_atomically};
@@ -33,21 +34,10 @@ use super::ordered_json::{Members, OrderedJson};
 use super::settings::{EventChange, ShapeError, install_into, uninstall_from};
 use super::{HOOK_BUDGET, claude_timeout_secs};
 
-/// The events baton's hook is installed for. `PreToolUse` is left out: it
-/// would run baton before every tool call and tell consumers nothing that
-/// `PostToolUse` does not.
-pub const INSTALLED_EVENTS: &[HookEventName] = &[
-    HookEventName::SessionStart,
-    HookEventName::UserPromptSubmit,
-    HookEventName::PostToolUse,
-    HookEventName::PostToolUseFailure,
-    HookEventName::Notification,
-    HookEventName::Stop,
-    HookEventName::SubagentStart,
-    HookEventName::SubagentStop,
-    HookEventName::PreCompact,
-    HookEventName::SessionEnd,
-];
+/// The events baton's hook is installed for, in the order of a session's
+/// life: the known ones [`HookEventName::is_installed`] picks.
+pub static INSTALLED_EVENTS: LazyLock<Vec<HookEventName>> =
+    LazyLock::new(|| HookEventName::KNOWN.iter().filter(|event| event.is_installed()).cloned().collect());
 
 /// Which settings file to edit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +134,7 @@ pub enum InstallError {
 /// (entries an older baton added elsewhere are removed).
 pub fn install(settings: &Path, command: &HookCommand) -> Result<SettingsReport, InstallError> {
     let timeout_secs = claude_timeout_secs(HOOK_BUDGET);
-    edit(settings, |document| install_into(document, command, timeout_secs, INSTALLED_EVENTS))
+    edit(settings, |document| install_into(document, command, timeout_secs, &INSTALLED_EVENTS))
 }
 
 /// Removes every baton entry from the settings file at `settings` (the rule is

@@ -93,7 +93,7 @@ fn installing_into_a_missing_file_creates_it_with_every_event() {
     let written = read_json(&settings);
     let hooks = written["hooks"].as_object().unwrap();
     assert_eq!(hooks.len(), INSTALLED_EVENTS.len());
-    for event in INSTALLED_EVENTS {
+    for event in INSTALLED_EVENTS.iter() {
         let expected = if event.takes_tool_matcher() {
             json!([{"matcher": "*", "hooks": [ours(5)]}])
         } else {
@@ -308,4 +308,22 @@ fn a_binary_path_with_spaces_is_quoted_and_uninstalled_again() {
     let report = uninstall(&settings).unwrap();
     assert_eq!(report.events_with(EventChange::Removed).count(), INSTALLED_EVENTS.len());
     assert_eq!(read_json(&settings), json!({}));
+}
+
+#[test]
+fn the_hook_is_installed_for_every_known_event_but_pre_tool_use() {
+    let installed: Vec<&str> = INSTALLED_EVENTS.iter().map(HookEventName::as_str).collect();
+    let expected = [
+        "SessionStart",
+        "UserPromptSubmit",
+        "PostToolUse",
+        "PostToolUseFailure",
+        "Notification",
+        "Stop",
+        "SubagentStart",
+        "SubagentStop",
+        "PreCompact",
+        "SessionEnd",
+    ];
+    assert_eq!(installed, expected);
 }
