@@ -5,6 +5,7 @@
 //! found, conflict, unavailable, ...), so the daemon and the CLI can map them to
 //! HTTP statuses and exit codes without parsing messages.
 
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +26,8 @@ pub enum StoreError {
     Open {
         /// The database directory.
         path: PathBuf,
-        /// What sled said.
-        err: Arc<sled::Error>,
+        /// What the backend said.
+        err: Arc<io::Error>,
     },
     /// The database was written by a newer baton, whose records this one may misread.
     #[error(
@@ -63,10 +64,10 @@ pub enum StoreError {
         "the store's files are damaged where this lies ({0}); it is not served. \
          Check the whole store with `baton doctor`, and restore it from a backup"
     )]
-    Unreadable(Arc<sled::Error>),
+    Unreadable(Arc<io::Error>),
     /// A read, write or flush failed (an I/O error).
     #[error("store I/O failed: {0}")]
-    Backend(Arc<sled::Error>),
+    Backend(Arc<io::Error>),
     /// The disk holding the store has less space free than writes leave:
     /// new writes are refused until space is freed; what was acknowledged stays.
     #[error("the disk holding {} is full{}: writes are refused until space is freed", dir.display(), free_space(*available, *reserve))]
@@ -102,11 +103,28 @@ fn free_space(available: Option<u64>, reserve: u64) -> String {
     available.map(|free| format!(" ({} free; writes leave {})", mib(free), mib(reserve))).unwrap_or_default()
 }
 
+impl StoreError {
+    /// A failed open of the store at `path`.
+    pub(crate) fn open(path: &std::path::Path, err: sled::Error) -> Self {
+        StoreError::Open { path: path.to_owned(), err: Arc::new(backend_io(err)) }
+    }
+}
+
+/// sled's errors, as the backend-neutral I/O errors the store's callers see:
+/// its I/O errors as they are (their kind says, for one, that a disk is full),
+/// its others wrapped.
+fn backend_io(err: sled::Error) -> io::Error {
+    match err {
+        sled::Error::Io(err) => err,
+        err => io::Error::other(err),
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(err: sled::Error) -> Self {
         match err {
-            sled::Error::Corruption { .. } => StoreError::Unreadable(Arc::new(err)),
-            err => StoreError::Backend(Arc::new(err)),
+            sled::Error::Corruption { .. } => StoreError::Unreadable(Arc::new(backend_io(err))),
+            err => StoreError::Backend(Arc::new(backend_io(err))),
         }
     }
 }

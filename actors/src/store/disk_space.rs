@@ -124,10 +124,7 @@ fn micros(duration: Duration) -> u64 {
 /// Whether `err` is sled's report of a disk with no space left.
 fn is_storage_full(err: &StoreError) -> bool {
     match err {
-        StoreError::Backend(cause) => match &**cause {
-            sled::Error::Io(io) => io.kind() == io::ErrorKind::StorageFull || io.raw_os_error() == Some(28),
-            _ => false,
-        },
+        StoreError::Backend(io) => io.kind() == io::ErrorKind::StorageFull || io.raw_os_error() == Some(28),
         _ => false,
     }
 }

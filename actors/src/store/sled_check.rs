@@ -86,7 +86,7 @@ impl SledStore {
     }
 
     pub(super) fn copy_to(&self, dest: &Path) -> Result<CommitRecord, StoreError> {
-        let io = |err: std::io::Error| StoreError::from(sled::Error::Io(err));
+        let io = |err: std::io::Error| StoreError::Backend(std::sync::Arc::new(err));
         self.sealing.commit()?;
         let durability = lock(&self.sealing.durability);
         let record = CommitRecord {

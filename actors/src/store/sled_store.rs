@@ -183,7 +183,7 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`, checking its schema version and
     /// that it still holds every commit its commit record says was made.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
-        let open_err = |err: sled::Error| StoreError::Open { path: dir.to_owned(), err: Arc::new(err) };
+        let open_err = |err: sled::Error| StoreError::open(dir, err);
         let record = read_record(dir)?;
         let cache = options.cache_capacity.unwrap_or(crate::config::DEFAULT_STORE_CACHE_BYTES);
         let db = open_db(dir, cache).map_err(open_err)?;
@@ -343,7 +343,7 @@ impl Sealing {
                 .insert(COMMIT_KEY, &record.commit.to_be_bytes())
                 .and_then(|_| self.db.flush())
                 .map_err(StoreError::from)
-                .and_then(|_| files.seal(&record).map_err(|err| StoreError::from(sled::Error::Io(err))))
+                .and_then(|_| files.seal(&record).map_err(|err| StoreError::Backend(Arc::new(err))))
                 .map_err(|err| self.disk.write_failed(err))
         };
         match result {
@@ -901,7 +901,7 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 }
 
 fn injected_io_error() -> StoreError {
-    StoreError::from(sled::Error::Io(std::io::Error::other("injected fault: the store refuses writes")))
+    StoreError::Backend(Arc::new(std::io::Error::other("injected fault: the store refuses writes")))
 }
 
 #[cfg(test)]
