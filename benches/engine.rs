@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use baton::{ActorRef, Backoff, Baton, CommitMode, OpenSession, RestartIntensity, RestartStrategy};
+use baton::{ActorRef, Backoff, Baton, CommitMode, OpenSession, RestartIntensity, SupervisionStrategy};
 use hdrhistogram::Histogram;
 
 struct Figures {
@@ -133,7 +133,7 @@ fn raw_sled(batch: usize, total: usize) -> f64 {
 /// caller's error to the first answer of the restarted actor.
 async fn restart_after_panic(rounds: u32) -> (Duration, Duration, Duration) {
     let dir = tempfile::TempDir::new().unwrap();
-    let strategy = RestartStrategy {
+    let strategy = SupervisionStrategy {
         intensity: RestartIntensity { max_restarts: u32::MAX, within: Duration::from_secs(1) },
         backoff: Backoff::NONE,
     };

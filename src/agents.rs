@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use baton_actors::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent, StopSessionAgents};
+use baton_actors::messages::{GetAgent, ListAgents, RerunAgent, SpawnAgent, StopAgent, StopSessionAgents};
 use baton_actors::model::{Agent, AgentId, SessionId};
 use baton_actors::process::LogPaths;
 
@@ -53,7 +53,7 @@ impl Baton {
 
     /// Runs again an agent whose run is over; it is queued when a cap is reached.
     pub async fn restart_agent(&self, id: AgentId) -> Result<Agent> {
-        self.ask(RestartAgent(id)).await
+        self.ask(RerunAgent(id)).await
     }
 
     /// Where the agent with this id writes its stdout and stderr (whether or

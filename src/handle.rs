@@ -15,8 +15,8 @@ use baton_actors::model::{CloseMode, Event, OpenSession, Session, SessionId, Ses
 use baton_actors::process::Tracking;
 use baton_actors::store::FlushObserver;
 use baton_actors::{
-    AgentConfig, Clock, CommitMode, Engine, EngineConfig, Faults, HandoffTransfer, QueueConfig, RestartStrategy,
-    SledStore, Store, StoreOptions, Supervisor, SystemClock,
+    AgentConfig, Clock, CommitMode, Engine, EngineConfig, Faults, HandoffTransfer, QueueConfig, SledStore, Store,
+    StoreOptions, SupervisionStrategy, Supervisor, SystemClock,
 };
 use tokio::sync::oneshot;
 
@@ -269,7 +269,7 @@ impl BatonBuilder {
     }
 
     /// The restart strategy of session actors.
-    pub fn session_restart(mut self, strategy: RestartStrategy) -> Self {
+    pub fn session_restart(mut self, strategy: SupervisionStrategy) -> Self {
         self.config.session_restart = strategy;
         self
     }

@@ -47,7 +47,7 @@ pub use baton_actors::model::{
 };
 pub use baton_actors::{
     AgentConfig, Backoff, Clock, CommitMode, EngineConfig, HandoffTransfer, ManualClock, QueueConfig, RestartIntensity,
-    RestartStrategy, RoleTemplate, SystemClock,
+    RoleTemplate, SupervisionStrategy, SystemClock,
 };
 pub use error::{ConfigError, EngineError, Error, Result, StoreError};
 pub use events::EventStream;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Agent, AgentLimits, RestartPolicy, RestartSchedule, SessionId, duration_ms};
 use crate::process::TrackingMode;
 use crate::queue_index::QueueConfig;
-use crate::restart::{Backoff, RestartStrategy};
+use crate::supervision::{Backoff, SupervisionStrategy};
 
 mod validate;
 
@@ -34,7 +34,7 @@ pub const DEFAULT_STORE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 #[non_exhaustive]
 pub struct EngineConfig {
     /// How often crashed session actors may restart, and the backoff between restarts.
-    pub session_restart: RestartStrategy,
+    pub session_restart: SupervisionStrategy,
     /// How often the supervisor delivers a watchdog tick to every running child.
     #[serde(with = "duration_ms")]
     pub watchdog_interval: Duration,
@@ -137,7 +137,7 @@ pub struct AgentConfig {
     #[serde(with = "duration_ms")]
     pub stop_grace: Duration,
     /// How often a crashed agent actor may restart (its process keeps running).
-    pub actor_restart: RestartStrategy,
+    pub actor_restart: SupervisionStrategy,
     /// Whether watchdog ticks reap orphaned zombie children of this process.
     /// Only for a process that made itself a subreaper for its agents (the
     /// daemon does): in a library host, other children are the host's own.
@@ -253,7 +253,7 @@ impl Default for AgentConfig {
             log_max_bytes: 10 * 1024 * 1024,
             log_keep: 3,
             stop_grace: Duration::from_secs(10),
-            actor_restart: RestartStrategy::default(),
+            actor_restart: SupervisionStrategy::default(),
             reap_orphans: false,
             tracking: TrackingMode::Auto,
             env_source: None,
@@ -287,7 +287,7 @@ impl std::fmt::Debug for AgentConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            session_restart: RestartStrategy::default(),
+            session_restart: SupervisionStrategy::default(),
             watchdog_interval: Duration::from_secs(1),
             idle_after: Duration::from_secs(15 * 60),
             event_retention: 100_000,

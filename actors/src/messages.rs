@@ -370,7 +370,7 @@ pub struct StopSessionAgents {
 /// slot is free).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Agent, EngineError>")]
-pub struct RestartAgent(pub AgentId);
+pub struct RerunAgent(pub AgentId);
 
 /// Hands work to an agent of a session, or to whichever agent of a role is
 /// free. The answer comes once the handoff (routed, when an agent was found)

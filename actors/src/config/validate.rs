@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::{AgentConfig, EngineConfig, RoleTemplate};
 use crate::model::{AgentLimits, RestartSchedule};
 use crate::queue_index::QueueConfig;
-use crate::restart::{Backoff, RestartIntensity, RestartStrategy};
+use crate::supervision::{Backoff, RestartIntensity, SupervisionStrategy};
 
 /// A tunable out of its range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,7 +97,7 @@ impl Check {
         Ok(())
     }
 
-    fn strategy(&self, strategy: &RestartStrategy) -> Checked {
+    fn strategy(&self, strategy: &SupervisionStrategy) -> Checked {
         self.within("intensity").intensity(&strategy.intensity)?;
         self.within("backoff").backoff(&strategy.backoff)
     }

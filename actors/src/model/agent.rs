@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{AgentId, InvalidTransition, Lifecycle, SessionId, duration_ms, state_names};
-use crate::restart::{Backoff, RestartIntensity};
+use crate::supervision::{Backoff, RestartIntensity};
 
 /// Where an agent is in its life.
 ///

@@ -10,7 +10,7 @@ use super::agents::{AgentChild, AgentSlot};
 use super::{Reply, Supervisor, ready};
 use crate::agent_actor::StopRun;
 use crate::error::EngineError;
-use crate::messages::{GetAgent, ListAgents, RestartAgent, SpawnAgent, StopAgent, StopSessionAgents};
+use crate::messages::{GetAgent, ListAgents, RerunAgent, SpawnAgent, StopAgent, StopSessionAgents};
 use crate::model::bounds;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, SessionId, SessionState};
 
@@ -196,10 +196,10 @@ impl Supervisor {
     }
 }
 
-impl Handler<RestartAgent> for Supervisor {
+impl Handler<RerunAgent> for Supervisor {
     type Result = Reply<Agent>;
 
-    fn handle(&mut self, RestartAgent(id): RestartAgent, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, RerunAgent(id): RerunAgent, ctx: &mut Context<Self>) -> Self::Result {
         if self.shutting_down {
             return ready(Err(EngineError::ShuttingDown));
         }

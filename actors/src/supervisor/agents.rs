@@ -25,7 +25,7 @@ use crate::agent_actor::{AgentActor, Launch, StopRun};
 use crate::error::EngineError;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, NewEvent, SessionId};
 use crate::process::{AgentTree, LogPaths, SessionUsage};
-use crate::restart::{RestartDecision, RestartHistory};
+use crate::supervision::{CrashDecision, CrashHistory};
 
 /// The most ended agents removed on one tick, so that a store far past its
 /// retention (after the retention was lowered) is trimmed over a few ticks
@@ -67,7 +67,7 @@ pub(super) struct AgentChild {
     generation: u64,
     pub(super) slot: AgentSlot,
     /// Recent crashes of its actor, for the restart intensity limit.
-    history: RestartHistory,
+    history: CrashHistory,
 }
 
 pub(super) enum AgentSlot {
@@ -110,7 +110,7 @@ impl Supervisor {
                 child.slot = slot;
             }
             None => {
-                let history = RestartHistory::default();
+                let history = CrashHistory::default();
                 self.agents.children.insert(id, AgentChild { session, role, generation, slot, history });
             }
         }
@@ -322,7 +322,7 @@ impl Supervisor {
         let Some(child) = self.agents.children.get_mut(&id) else { return };
         child.slot = AgentSlot::Restarting;
         match child.history.record_crash(now, &strategy) {
-            RestartDecision::Restart { attempt, after } => {
+            CrashDecision::Restart { attempt, after } => {
                 warn!(agent_id = %id, attempt, backoff = ?after, "agent actor crashed; rebuilding it from its record");
                 let generation = child.generation;
                 ctx.spawn(wrap_future::<_, Self>(self.engine.clock.sleep(after)).map(move |(), act, ctx| {
@@ -360,7 +360,7 @@ impl Supervisor {
                     }
                 }));
             }
-            RestartDecision::GiveUp { reason } => {
+            CrashDecision::GiveUp { reason } => {
                 error!(agent_id = %id, %reason, "gave up on the agent actor; stopping its process");
                 self.agents.children.remove(&id);
                 self.give_up_agent(id, reason, ctx);

@@ -4,7 +4,7 @@
 //! actix's own `Supervisor` restarts an actor only after `ctx.stop()`; a panic in
 //! a handler kills the actor's task for good. So baton supervises by hand, in
 //! the manner of Erlang/OTP: each child reports its death ([`child`]), and the
-//! supervisor decides, by the child's [`RestartStrategy`](crate::RestartStrategy),
+//! supervisor decides, by the child's [`SupervisionStrategy`](crate::SupervisionStrategy),
 //! to restart it from its last checkpoint after a backoff, or to give up and
 //! mark its record failed. A crash of one child never touches another: each
 //! runs its own task, and its record is only ever written by itself.
@@ -44,9 +44,9 @@ use crate::messages::{
 use crate::model::{
     AckReport, ActorRef, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState,
 };
-use crate::restart::{RestartDecision, RestartHistory};
 use crate::session_actor::{AgentsAtWork, Close, CurrentQueueStats, Get, Resume, SessionActor, SessionRequest};
 use crate::store::Commit;
+use crate::supervision::{CrashDecision, CrashHistory};
 pub(crate) use agents::StopAgentsOf;
 use child::{ChildExited, Exit, Retire, Stop};
 pub(crate) use handoffs::{DeliverHandoff, Pick, PickAgents, Want};
@@ -78,7 +78,7 @@ struct SessionChild {
     generation: u64,
     slot: Slot,
     /// Recent crashes, for the restart intensity limit.
-    history: RestartHistory,
+    history: CrashHistory,
 }
 
 enum Slot {
@@ -135,7 +135,7 @@ impl Supervisor {
                 child.slot = slot;
             }
             None => {
-                self.sessions.insert(id, SessionChild { generation, slot, history: RestartHistory::default() });
+                self.sessions.insert(id, SessionChild { generation, slot, history: CrashHistory::default() });
             }
         }
         self.expiries.remove(&id);
@@ -198,7 +198,7 @@ impl Supervisor {
             Slot::Running(_) | Slot::Restarting { .. } => Vec::new(),
         };
         match child.history.record_crash(now, &strategy) {
-            RestartDecision::Restart { attempt, after } => {
+            CrashDecision::Restart { attempt, after } => {
                 warn!(session_id = %id, attempt, backoff = ?after, "session actor crashed; restarting it from its checkpoint");
                 child.slot = Slot::Restarting { at: now + to_chrono(after) };
                 let generation = child.generation;
@@ -207,7 +207,7 @@ impl Supervisor {
                         .map(move |(), act, ctx| act.restart_session(id, generation, after, ctx)),
                 );
             }
-            RestartDecision::GiveUp { reason } => {
+            CrashDecision::GiveUp { reason } => {
                 self.sessions.remove(&id);
                 self.fail_session(id, reason, ctx);
             }

@@ -1,4 +1,7 @@
-//! The restart strategy: how often a crashed child may come back, and how soon.
+//! Supervision of actors: how often a crashed child actor may come back, and
+//! how soon. (An agent's own restart policy, which runs its process again,
+//! shares the limit and the backoff: `RestartSchedule` in `model/agent.rs`.
+//! `RerunAgent` is a person running an ended agent again.)
 //!
 //! As in Erlang/OTP, a child may restart at most `max_restarts` times within a
 //! sliding window of `within`; one crash more and the supervisor gives up on it.
@@ -71,7 +74,7 @@ impl Backoff {
 
 /// The restart strategy of a kind of child: its intensity limit and its backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct RestartStrategy {
+pub struct SupervisionStrategy {
     /// How many restarts are allowed, and in what window.
     pub intensity: RestartIntensity,
     /// How long to wait between them.
@@ -80,7 +83,7 @@ pub struct RestartStrategy {
 
 /// What the supervisor does about a crash.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestartDecision {
+pub enum CrashDecision {
     /// Restart the child after waiting `after`.
     Restart {
         /// The restart's number within the window, counting from 1.
@@ -97,13 +100,13 @@ pub enum RestartDecision {
 
 /// The crashes of one child within the current window.
 #[derive(Debug, Clone, Default)]
-pub struct RestartHistory {
+pub struct CrashHistory {
     crashes: VecDeque<DateTime<Utc>>,
 }
 
-impl RestartHistory {
+impl CrashHistory {
     /// Records a crash at `now` and decides what to do about it.
-    pub fn record_crash(&mut self, now: DateTime<Utc>, strategy: &RestartStrategy) -> RestartDecision {
+    pub fn record_crash(&mut self, now: DateTime<Utc>, strategy: &SupervisionStrategy) -> CrashDecision {
         let window_start = now - to_chrono(strategy.intensity.within);
         while self.crashes.front().is_some_and(|&crash| crash <= window_start) {
             self.crashes.pop_front();
@@ -112,13 +115,13 @@ impl RestartHistory {
         let crashes = u32::try_from(self.crashes.len()).unwrap_or(u32::MAX);
         let RestartIntensity { max_restarts, within } = strategy.intensity;
         if crashes > max_restarts {
-            RestartDecision::GiveUp {
+            CrashDecision::GiveUp {
                 reason: format!(
                     "crashed {crashes} times within {within:?}, more than the {max_restarts} restarts allowed"
                 ),
             }
         } else {
-            RestartDecision::Restart { attempt: crashes, after: strategy.backoff.delay(crashes - 1) }
+            CrashDecision::Restart { attempt: crashes, after: strategy.backoff.delay(crashes - 1) }
         }
     }
 }
@@ -141,13 +144,13 @@ mod tests {
 
     #[test]
     fn the_crash_after_max_restarts_within_the_window_gives_up() {
-        let strategy = RestartStrategy::default();
-        let mut history = RestartHistory::default();
+        let strategy = SupervisionStrategy::default();
+        let mut history = CrashHistory::default();
         let t0 = Utc::now();
         let mut waits = Vec::new();
         for n in 0..5 {
             match history.record_crash(t0 + chrono::Duration::milliseconds(n), &strategy) {
-                RestartDecision::Restart { attempt, after } => {
+                CrashDecision::Restart { attempt, after } => {
                     assert_eq!(attempt, u32::try_from(n).unwrap() + 1);
                     waits.push(after);
                 }
@@ -155,7 +158,7 @@ mod tests {
             }
         }
         assert_eq!(waits, [ms(0), ms(100), ms(200), ms(400), ms(800)]);
-        let RestartDecision::GiveUp { reason } = history.record_crash(t0 + chrono::Duration::seconds(1), &strategy)
+        let CrashDecision::GiveUp { reason } = history.record_crash(t0 + chrono::Duration::seconds(1), &strategy)
         else {
             panic!("the sixth crash within 10 s must give up");
         };
@@ -164,8 +167,8 @@ mod tests {
 
     #[test]
     fn crashes_older_than_the_window_are_forgotten() {
-        let strategy = RestartStrategy::default();
-        let mut history = RestartHistory::default();
+        let strategy = SupervisionStrategy::default();
+        let mut history = CrashHistory::default();
         let t0 = Utc::now();
         for n in 0..5 {
             history.record_crash(t0 + chrono::Duration::milliseconds(n), &strategy);
@@ -173,7 +176,7 @@ mod tests {
         let later = t0 + chrono::Duration::seconds(11);
         assert_eq!(
             history.record_crash(later, &strategy),
-            RestartDecision::Restart { attempt: 1, after: Duration::ZERO }
+            CrashDecision::Restart { attempt: 1, after: Duration::ZERO }
         );
     }
 }
