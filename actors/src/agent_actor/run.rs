@@ -257,12 +257,7 @@ impl AgentActor {
         let now = self.engine.clock.now();
         let pid = self.agent.pid.unwrap_or_default();
         let exited = EventKind::AgentExited { agent: self.agent.id, pid, exit };
-        let failed = limit.is_some() || exit.is_none_or(|exit| !exit.success());
-        let wanted = match self.agent.restart {
-            crate::model::RestartPolicy::Never => false,
-            crate::model::RestartPolicy::OnFailure => failed,
-            crate::model::RestartPolicy::Always => true,
-        };
+        let wanted = self.agent.restart.should_restart(exit.as_ref(), limit.is_some());
         let how = match (&limit, exit) {
             (Some(limit), _) => limit.to_string(),
             (None, Some(exit)) => exit.to_string(),

@@ -214,11 +214,14 @@ impl RestartPolicy {
         }
     }
 
-    /// Whether a process that ended with `exit` should be run again.
-    pub fn should_restart(self, exit: &ExitStatus) -> bool {
+    /// Whether a run should be run again: one that ended with `exit` (`None`
+    /// when its status is unknown, as for a process that ended while baton
+    /// was away), or that a limit stopped (`limit_passed`). Anything but
+    /// exit code 0 is a failure.
+    pub fn should_restart(self, exit: Option<&ExitStatus>, limit_passed: bool) -> bool {
         match self {
             RestartPolicy::Never => false,
-            RestartPolicy::OnFailure => !exit.success(),
+            RestartPolicy::OnFailure => limit_passed || exit.is_none_or(|exit| !exit.success()),
             RestartPolicy::Always => true,
         }
     }
@@ -673,15 +676,18 @@ mod tests {
     }
 
     #[test]
-    fn restart_policies_decide_by_exit_status() {
+    fn restart_policies_decide_by_how_a_run_ended() {
         let clean = ExitStatus::exited(0);
         let crash = ExitStatus::exited(3);
         let killed = ExitStatus::killed(9);
-        assert!(!RestartPolicy::Never.should_restart(&crash));
-        assert!(!RestartPolicy::OnFailure.should_restart(&clean));
-        assert!(RestartPolicy::OnFailure.should_restart(&crash));
-        assert!(RestartPolicy::OnFailure.should_restart(&killed));
-        assert!(RestartPolicy::Always.should_restart(&clean));
+        assert!(!RestartPolicy::Never.should_restart(Some(&crash), false));
+        assert!(!RestartPolicy::Never.should_restart(Some(&clean), true));
+        assert!(!RestartPolicy::OnFailure.should_restart(Some(&clean), false));
+        assert!(RestartPolicy::OnFailure.should_restart(Some(&crash), false));
+        assert!(RestartPolicy::OnFailure.should_restart(Some(&killed), false));
+        assert!(RestartPolicy::OnFailure.should_restart(None, false), "an unknown exit is a failure");
+        assert!(RestartPolicy::OnFailure.should_restart(Some(&clean), true), "so is a passed limit");
+        assert!(RestartPolicy::Always.should_restart(Some(&clean), false));
         assert_eq!(RestartPolicy::default(), RestartPolicy::Never);
     }
 
