@@ -466,7 +466,7 @@ async fn past_the_memory_budget_the_lowest_priority_agents_are_stopped_until_the
     let cheap = engine.baton.spawn_agent(spawn(&sleeper, 0)).await.unwrap();
     let hog = engine.baton.spawn_agent(spawn(&hog, 5)).await.unwrap();
     eventually("the hog to hold its memory", || async {
-        let usage = baton::engine::process::SessionUsage::measure(hog.pid?).ok()?;
+        let usage = baton::engine::process::TreeUsage::measure(hog.pid?).ok()?;
         (usage.rss_bytes > 45 * MB).then_some(())
     })
     .await;

@@ -67,7 +67,7 @@ fn undo(mut unwanted: Spawned) {
     if let Some(cgroup) = &unwanted.cgroup {
         cgroup.kill();
     }
-    let _ = crate::process::signal_session(pid, crate::process::Signal::SIGKILL);
+    let _ = crate::process::signal_sid(pid, crate::process::Signal::SIGKILL);
     if let Err(err) = unwanted.child.wait_blocking() {
         tracing::warn!(pid, cause = %err, "cannot reap an unwanted agent process");
     }

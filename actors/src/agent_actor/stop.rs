@@ -166,7 +166,7 @@ impl AgentActor {
     /// its pid may have gone to a stranger.
     pub(super) fn tree(&self, identity: ProcessIdentity, waited: bool) -> AgentTree {
         AgentTree {
-            sid: (waited || identity.session_is_ours()).then_some(identity.pid),
+            sid: (waited || identity.sid_is_ours()).then_some(identity.pid),
             agent: self.agent.id.to_string(),
             cgroup: self.agent.cgroup.clone().map(AgentCgroup::at),
         }

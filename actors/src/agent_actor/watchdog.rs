@@ -15,7 +15,7 @@ use super::AgentActor;
 use super::stop::StopCause;
 use crate::clock::to_chrono;
 use crate::model::AgentState;
-use crate::process::{LogCursor, SessionUsage, rotate_if_over};
+use crate::process::{LogCursor, TreeUsage, rotate_if_over};
 
 impl AgentActor {
     pub(super) fn check(&mut self, now: DateTime<Utc>, ctx: &mut Context<Self>) {
@@ -46,7 +46,7 @@ impl AgentActor {
         }
         let run = self.run;
         let tree = self.tree(watch.identity, watch.waited);
-        let measured = async move { SessionUsage::measure_tree_async(&tree).await };
+        let measured = async move { TreeUsage::measure_tree_async(&tree).await };
         ctx.spawn(wrap_future::<_, Self>(measured).map(move |usage, act, ctx| {
             if act.run != run || act.agent.state != AgentState::Running || act.stopping.is_some() {
                 return;
@@ -98,7 +98,7 @@ impl AgentActor {
     }
 
     /// The first usage limit (max RSS, max CPU time) that `usage` passes.
-    fn usage_limit_passed(&self, usage: &SessionUsage) -> Option<LimitPassed> {
+    fn usage_limit_passed(&self, usage: &TreeUsage) -> Option<LimitPassed> {
         let limits = self.agent.limits;
         if let Some(max) = limits.max_rss_bytes.filter(|&max| usage.rss_bytes > max) {
             return Some(LimitPassed::MaxRss { rss: usage.rss_bytes, max });

@@ -470,7 +470,7 @@ impl Agent {
     pub fn process_tree(&self) -> Option<crate::process::AgentTree> {
         let identity = crate::process::ProcessIdentity { pid: self.pid?, start_time: self.pid_start_time? };
         Some(crate::process::AgentTree {
-            sid: identity.session_is_ours().then_some(identity.pid),
+            sid: identity.sid_is_ours().then_some(identity.pid),
             agent: self.id.to_string(),
             cgroup: self.cgroup.clone().map(crate::process::AgentCgroup::at),
         })

@@ -57,7 +57,7 @@ impl ProcessIdentity {
     /// its leftovers, unless the pid was freed (every member gone) and then
     /// given to a new process that started a session of its own. Ask this
     /// before signalling a session whose leader you no longer hold as a child.
-    pub fn session_is_ours(&self) -> bool {
+    pub fn sid_is_ours(&self) -> bool {
         match stat_of(self.pid) {
             Ok(stat) => stat.starttime == self.start_time,
             Err(err) => err.kind() == io::ErrorKind::NotFound,

@@ -1,7 +1,7 @@
 use super::*;
 use crate::process::proc_table::stat_of;
 use crate::process::test_support::{Agents, eventually, within};
-use crate::process::{Signal, session_alive, signal_session};
+use crate::process::{Signal, sid_alive, signal_sid};
 
 #[tokio::test]
 async fn a_running_child_is_alive_and_a_reaped_one_is_not() {
@@ -11,9 +11,9 @@ async fn a_running_child_is_alive_and_a_reaped_one_is_not() {
     assert!(identity.start_time > 0);
     assert_eq!(ProcessIdentity::of(identity.pid).unwrap(), identity);
     assert!(identity.is_alive());
-    assert!(identity.session_is_ours());
+    assert!(identity.sid_is_ours());
 
-    signal_session(identity.pid, Signal::SIGTERM).unwrap();
+    signal_sid(identity.pid, Signal::SIGTERM).unwrap();
     let status = within("sleep to die", spawned.child.wait()).await.unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15));
     assert!(!identity.is_alive());
@@ -28,7 +28,7 @@ async fn an_exited_child_is_not_alive_even_before_it_is_reaped() {
     let pid = spawned.identity.pid;
     eventually("true to exit", || stat_of(pid).is_ok_and(|stat| stat.state == 'Z')).await;
     assert!(!spawned.identity.is_alive());
-    assert!(spawned.identity.session_is_ours(), "a zombie leader still holds its session");
+    assert!(spawned.identity.sid_is_ours(), "a zombie leader still holds its session");
     within("true to be reaped", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }
@@ -41,11 +41,11 @@ async fn a_process_with_the_same_pid_but_another_start_time_is_a_stranger() {
     for start_time in [real.start_time - 1, real.start_time + 1, 0] {
         let stranger = ProcessIdentity { pid: real.pid, start_time };
         assert!(!stranger.is_alive(), "{stranger:?}");
-        assert!(!stranger.session_is_ours(), "{stranger:?}");
+        assert!(!stranger.sid_is_ours(), "{stranger:?}");
     }
     assert!(real.is_alive());
 
-    signal_session(real.pid, Signal::SIGKILL).unwrap();
+    signal_sid(real.pid, Signal::SIGKILL).unwrap();
     within("sleep to die", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }
@@ -57,12 +57,12 @@ async fn a_session_whose_leader_died_is_still_ours_while_members_remain() {
     let mut spawned = agents.spawn(&spec);
     let identity = spawned.identity;
     within("sh to exit", spawned.child.wait()).await.unwrap();
-    assert!(session_alive(identity.pid), "its background sleep lives on");
+    assert!(sid_alive(identity.pid), "its background sleep lives on");
     assert!(!identity.is_alive());
-    assert!(identity.session_is_ours(), "nobody can hold the pid of a session that still has members");
+    assert!(identity.sid_is_ours(), "nobody can hold the pid of a session that still has members");
 
-    signal_session(identity.pid, Signal::SIGKILL).unwrap();
-    eventually("the sleep to die", || !session_alive(identity.pid)).await;
+    signal_sid(identity.pid, Signal::SIGKILL).unwrap();
+    eventually("the sleep to die", || !sid_alive(identity.pid)).await;
     agents.finish().await;
 }
 

@@ -25,7 +25,7 @@ use super::child::ExitWatch;
 use super::proc_table::{all_stats, blocking_scan, is_member};
 use super::tree::{AgentTree, scan_for_trees};
 
-/// How long [`stop_session`] waits for processes to vanish after SIGKILL
+/// How long [`stop_sid`] waits for processes to vanish after SIGKILL
 /// before it gives up on them (a process stuck in the kernel, such as on a
 /// dead network mount, cannot die until the kernel lets go of it).
 pub const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -49,8 +49,8 @@ pub enum StopOutcome {
 pub enum StopError {
     /// The session id cannot be an agent's: 0 and 1 would signal every process
     /// or init, and the daemon's own session or group would kill the daemon.
-    #[error("refusing to signal session {sid}: {why}")]
-    NotAnAgentSession {
+    #[error("refusing to signal POSIX session {sid}: {why}")]
+    NotAnAgentSid {
         /// The session id given.
         sid: u32,
         /// Why it was refused.
@@ -58,9 +58,9 @@ pub enum StopError {
     },
     /// A process could not be signalled (not ours to signal, such as one that
     /// became another user through a setuid program).
-    #[error("cannot send {signal} to process {pid} of session {sid}: {errno}")]
+    #[error("cannot send {signal} to process {pid} of POSIX session {sid}: {errno}")]
     Signal {
-        /// The session.
+        /// The POSIX session id.
         sid: u32,
         /// The process, or the negated process group.
         pid: i32,
@@ -70,17 +70,17 @@ pub enum StopError {
         errno: Errno,
     },
     /// `/proc` could not be listed.
-    #[error("cannot list the processes of session {sid}: {err}")]
+    #[error("cannot list the processes of POSIX session {sid}: {err}")]
     Scan {
-        /// The session.
+        /// The POSIX session id.
         sid: u32,
         /// What the system said.
         err: io::Error,
     },
     /// Processes outlived SIGKILL for [`KILL_WAIT`].
-    #[error("session {sid} still has processes {pids:?} after SIGKILL")]
+    #[error("POSIX session {sid} still has processes {pids:?} after SIGKILL")]
     Unkillable {
-        /// The session.
+        /// The POSIX session id.
         sid: u32,
         /// The processes still there.
         pids: Vec<u32>,
@@ -92,9 +92,9 @@ pub enum StopError {
 ///
 /// Processes already gone are skipped. When some cannot be signalled, the rest
 /// still are, and the first failure is returned. Blocks while `/proc` is
-/// scanned; [`stop_session`] does not.
-pub fn signal_session(sid: u32, signal: Signal) -> Result<(), StopError> {
-    let group = agent_session(sid)?;
+/// scanned; [`stop_sid`] does not.
+pub fn signal_sid(sid: u32, signal: Signal) -> Result<(), StopError> {
+    let group = agent_sid(sid)?;
     let to_group = send(sid, -group, signal);
     let stats = all_stats().map_err(|err| StopError::Scan { sid, err })?;
     to_group.and(signal_members(sid, signal, &stats))
@@ -129,7 +129,7 @@ fn signal_group(tree: &AgentTree, signal: Signal) -> Result<Result<(), StopError
         }
     }
     match tree.sid {
-        Some(sid) => Ok(send(sid, -agent_session(sid)?, signal)),
+        Some(sid) => Ok(send(sid, -agent_sid(sid)?, signal)),
         None => Ok(Ok(())),
     }
 }
@@ -159,13 +159,13 @@ fn send(sid: u32, pid: i32, signal: Signal) -> Result<(), StopError> {
 
 /// Whether session `sid` has a live process (zombies, which have exited and
 /// wait to be reaped, do not count). False when `/proc` cannot be read.
-pub fn session_alive(sid: u32) -> bool {
+pub fn sid_alive(sid: u32) -> bool {
     all_stats().is_ok_and(|stats| stats.iter().any(|stat| is_member(stat, sid)))
 }
 
 /// [`stop_tree`] for the process session `sid` alone.
-pub async fn stop_session(sid: u32, signal: Signal, grace: Duration, poll: Duration) -> Result<StopOutcome, StopError> {
-    stop_tree(&AgentTree::session(sid), signal, grace, poll).await
+pub async fn stop_sid(sid: u32, signal: Signal, grace: Duration, poll: Duration) -> Result<StopOutcome, StopError> {
+    stop_tree(&AgentTree::of_sid(sid), signal, grace, poll).await
 }
 
 /// Stops every process of `tree`: sends `signal` (normally SIGTERM), waits
@@ -233,8 +233,8 @@ async fn wait_until_empty(
 }
 
 /// `sid` as a process group id to signal, if it can be an agent's session.
-fn agent_session(sid: u32) -> Result<i32, StopError> {
-    let refuse = |why| Err(StopError::NotAnAgentSession { sid, why });
+fn agent_sid(sid: u32) -> Result<i32, StopError> {
+    let refuse = |why| Err(StopError::NotAnAgentSid { sid, why });
     let Ok(group) = i32::try_from(sid) else { return refuse("not a process id") };
     if group <= 1 {
         return refuse("it would signal every process, or init");

@@ -3,7 +3,7 @@ use std::os::unix::process::ExitStatusExt;
 use procfs::process::Stat;
 
 use super::*;
-use crate::process::proc_table::{pid_of, session_members, stat_of};
+use crate::process::proc_table::{pid_of, sid_members, stat_of};
 use crate::process::test_support::{Agents, eventually_some, within};
 
 const GRACE: Duration = Duration::from_secs(10);
@@ -18,7 +18,7 @@ const TREE: &str = "sleep 1001 & (perl -e 'setpgrp(0, 0); exec qw(sleep 1002)' &
 /// running `sleep` (after their exec).
 async fn sleepers(sid: u32, count: usize) -> Vec<Stat> {
     eventually_some("the tree to be up", || {
-        let members = session_members(sid).unwrap();
+        let members = sid_members(sid).unwrap();
         (members.len() == count && members.iter().all(|stat| stat.comm == "sleep")).then_some(members)
     })
     .await
@@ -33,13 +33,13 @@ async fn stopping_takes_the_whole_tree_even_a_grandchild_in_another_group() {
     let escaped = members.iter().find(|stat| pid_of(stat.pgrp) != Some(sid)).expect("one left the group");
     assert_eq!(pid_of(escaped.session), Some(sid), "it kept the session");
     assert_ne!(pid_of(escaped.ppid), Some(sid), "its parent is gone");
-    assert!(session_alive(sid));
+    assert!(sid_alive(sid));
 
     let started = Instant::now();
-    let outcome = stop_session(sid, Signal::SIGTERM, GRACE, POLL).await.unwrap();
+    let outcome = stop_sid(sid, Signal::SIGTERM, GRACE, POLL).await.unwrap();
     assert_eq!(outcome, StopOutcome::Exited);
     assert!(started.elapsed() < GRACE);
-    assert!(!session_alive(sid));
+    assert!(!sid_alive(sid));
     for stat in &members {
         let pid = pid_of(stat.pid).unwrap();
         let identity = crate::process::ProcessIdentity { pid, start_time: stat.starttime };
@@ -60,10 +60,10 @@ async fn a_tree_that_ignores_term_is_killed_once_the_grace_is_over() {
 
     let grace = Duration::from_millis(300);
     let started = Instant::now();
-    let outcome = stop_session(sid, Signal::SIGTERM, grace, POLL).await.unwrap();
+    let outcome = stop_sid(sid, Signal::SIGTERM, grace, POLL).await.unwrap();
     assert_eq!(outcome, StopOutcome::Killed);
     assert!(started.elapsed() >= grace, "killed after {:?}", started.elapsed());
-    assert!(!session_alive(sid));
+    assert!(!sid_alive(sid));
     let status = within("the leader to be reaped", spawned.child.wait()).await.unwrap();
     assert_eq!(status.signal(), Some(Signal::SIGKILL as i32));
     agents.finish().await;
@@ -75,9 +75,9 @@ async fn a_session_that_is_already_gone_is_no_error() {
     let mut spawned = agents.spawn(&agents.spec(&["true"]));
     let sid = spawned.identity.pid;
     within("true to exit", spawned.child.wait()).await.unwrap();
-    assert!(!session_alive(sid));
-    signal_session(sid, Signal::SIGTERM).unwrap();
-    assert_eq!(stop_session(sid, Signal::SIGTERM, GRACE, POLL).await.unwrap(), StopOutcome::Exited);
+    assert!(!sid_alive(sid));
+    signal_sid(sid, Signal::SIGTERM).unwrap();
+    assert_eq!(stop_sid(sid, Signal::SIGTERM, GRACE, POLL).await.unwrap(), StopOutcome::Exited);
     agents.finish().await;
 }
 
@@ -86,11 +86,11 @@ async fn a_zombie_leader_does_not_keep_its_session_alive() {
     let mut agents = Agents::new();
     let mut spawned = agents.spawn(&agents.spec(&["sleep", "1000"]));
     let sid = spawned.identity.pid;
-    assert!(session_alive(sid));
+    assert!(sid_alive(sid));
     // Not waited for while it stops: it stays a zombie child of this process.
-    assert_eq!(stop_session(sid, Signal::SIGTERM, GRACE, POLL).await.unwrap(), StopOutcome::Exited);
+    assert_eq!(stop_sid(sid, Signal::SIGTERM, GRACE, POLL).await.unwrap(), StopOutcome::Exited);
     assert_eq!(stat_of(sid).unwrap().state, 'Z');
-    assert!(!session_alive(sid));
+    assert!(!sid_alive(sid));
     within("the leader to be reaped", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }
@@ -100,11 +100,11 @@ fn sessions_that_cannot_be_an_agents_are_refused() {
     let own_session = getsid(None).unwrap().as_raw().try_into().unwrap();
     let own_group = getpgrp().as_raw().try_into().unwrap();
     for sid in [0, 1, own_session, own_group, std::process::id(), u32::MAX] {
-        let err = signal_session(sid, Signal::SIGTERM).unwrap_err();
-        assert!(matches!(err, StopError::NotAnAgentSession { sid: refused, .. } if refused == sid), "{err:?}");
+        let err = signal_sid(sid, Signal::SIGTERM).unwrap_err();
+        assert!(matches!(err, StopError::NotAnAgentSid { sid: refused, .. } if refused == sid), "{err:?}");
     }
     assert_eq!(
-        signal_session(1, Signal::SIGKILL).unwrap_err().to_string(),
-        "refusing to signal session 1: it would signal every process, or init"
+        signal_sid(1, Signal::SIGKILL).unwrap_err().to_string(),
+        "refusing to signal POSIX session 1: it would signal every process, or init"
     );
 }

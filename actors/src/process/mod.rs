@@ -8,6 +8,10 @@
 //! back after a crash must know its agents again without being fooled by a
 //! reused pid.
 //!
+//! In this module "session" is always the kernel's POSIX session (`setsid`,
+//! named by its `sid`), never a baton session; functions and errors say `sid`
+//! or "POSIX session".
+//!
 //! Every agent runs as the leader of a new *session* (`setsid`), so its session
 //! id is its pid, it has no controlling terminal, and every process it starts
 //! keeps that session id unless it calls `setsid` itself. A process group is
@@ -23,7 +27,7 @@
 //!   waited for through a pidfd.
 //! - [`Environment`]: what an agent's environment holds, and nothing else.
 //! - [`ProcessIdentity`]: a pid and its start time, so pid reuse never fools us.
-//! - [`SessionUsage`]: memory and CPU of every process of an agent's session.
+//! - [`TreeUsage`]: memory and CPU of every process of an agent's tree.
 //! - [`Tracking`], [`AgentTree`], [`AgentCgroup`]: every process of an agent,
 //!   by its cgroup v2 or by `BATON_AGENT_ID` in its environment.
 //! - [`signal_tree`], [`stop_tree`]: signal, wait out a grace period, kill.
@@ -53,13 +57,11 @@ pub use child::Child;
 pub use env::{AllowList, BatonContext, Environment, STANDARD_ALLOW_LIST};
 pub use env::{BATON_AGENT_ID, BATON_CONFIG, BATON_DATA_DIR, BATON_SESSION_ID, BATON_SOCKET};
 pub use identity::ProcessIdentity;
-pub use kill::{
-    KILL_WAIT, StopError, StopOutcome, session_alive, signal_session, signal_tree, stop_session, stop_tree,
-};
+pub use kill::{KILL_WAIT, StopError, StopOutcome, sid_alive, signal_sid, signal_tree, stop_sid, stop_tree};
 pub use log_cursor::{LogChunk, LogCursor, LogLines, READ_LIMIT};
 pub use logs::{LogPaths, OutputStream, rotate_if_over, tail_lines};
 pub use nix::sys::signal::Signal;
 pub use reaper::{ReapedOrphan, become_subreaper, is_subreaper, orphan_candidates, reap_orphans, reap_zombies};
 pub use spawn::{ProcessSpec, SpawnError, Spawned, Stdin, spawn};
 pub use tree::{AgentTree, Tracking, TrackingMode};
-pub use usage::SessionUsage;
+pub use usage::TreeUsage;

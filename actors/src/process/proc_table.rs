@@ -218,7 +218,7 @@ fn read_into(path: &str, buf: &mut [u8]) -> io::Result<usize> {
 
 /// The live members of session `sid`: every process whose session id is `sid`
 /// and that is not a zombie.
-pub(super) fn session_members(sid: u32) -> io::Result<Vec<Stat>> {
+pub(super) fn sid_members(sid: u32) -> io::Result<Vec<Stat>> {
     Ok(all_stats()?.iter().filter(|stat| is_member(stat, sid)).cloned().collect())
 }
 

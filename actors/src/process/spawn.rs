@@ -240,7 +240,7 @@ pub fn spawn(spec: &ProcessSpec) -> Result<Spawned, SpawnError> {
         .map_err(|errno| failed(errno.into()))?;
     add_chdir(&mut actions, &cwd).map_err(failed)?;
     add_close_from(&mut actions, 3).map_err(failed)?;
-    let attributes = new_session_attributes().map_err(|errno| failed(errno.into()))?;
+    let attributes = setsid_attributes().map_err(|errno| failed(errno.into()))?;
 
     let pid = posix_spawn(path.as_path(), &actions, &attributes, &argv, &envp).map_err(|errno| match errno {
         Errno::ENOENT => not_found(),
@@ -296,7 +296,7 @@ fn c_strings(strings: impl Iterator<Item = Vec<u8>>) -> io::Result<Vec<CString>>
 
 /// Attributes that start the child as the leader of a new session, with
 /// every signal at its default disposition and none blocked.
-fn new_session_attributes() -> nix::Result<PosixSpawnAttr> {
+fn setsid_attributes() -> nix::Result<PosixSpawnAttr> {
     let mut attributes = PosixSpawnAttr::init()?;
     // glibc has `POSIX_SPAWN_SETSID` since 2.26; nix's flags do not name it.
     let new_session = PosixSpawnFlags::from_bits_retain(c_int::from(nix::libc::POSIX_SPAWN_SETSID));

@@ -5,7 +5,7 @@ use tokio::io::AsyncWriteExt;
 use super::*;
 use crate::process::proc_table::stat_of;
 use crate::process::test_support::{Agents, read, within};
-use crate::process::{Signal, signal_session};
+use crate::process::{Signal, signal_sid};
 
 #[tokio::test]
 async fn arguments_reach_the_program_as_given_without_a_shell() {
@@ -31,7 +31,7 @@ async fn the_agent_leads_a_session_and_group_of_its_own_without_a_terminal() {
     assert_eq!(spawned.identity.start_time, stat.starttime);
     assert!(spawned.stdin.is_none());
 
-    signal_session(pid, Signal::SIGKILL).unwrap();
+    signal_sid(pid, Signal::SIGKILL).unwrap();
     within("sleep to die", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }
@@ -203,14 +203,14 @@ async fn a_wait_dropped_before_the_end_leaves_the_child_to_wait_for_again_or_to_
     let pid = spawned.identity.pid;
     let gave_up = tokio::time::timeout(std::time::Duration::from_millis(20), spawned.child.wait()).await;
     assert!(gave_up.is_err(), "sleep 1000 ended within 20 ms");
-    signal_session(pid, Signal::SIGTERM).unwrap();
+    signal_sid(pid, Signal::SIGTERM).unwrap();
     let status = within("sleep to die", spawned.child.wait()).await.unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(15));
 
     // Dropped in the middle of a wait, then killed: still reaped.
     let mut again = agents.spawn(&agents.spec(&["sleep", "1000"]));
     assert!(tokio::time::timeout(std::time::Duration::from_millis(20), again.child.wait()).await.is_err());
-    signal_session(again.identity.pid, Signal::SIGKILL).unwrap();
+    signal_sid(again.identity.pid, Signal::SIGKILL).unwrap();
     drop(again);
     agents.finish().await;
 }
@@ -232,7 +232,7 @@ async fn the_agent_holds_only_its_standard_streams_whatever_its_host_left_open()
     drop(leaky);
     assert_eq!(held, [0, 1, 2], "the agent holds more than its standard streams");
 
-    signal_session(pid, Signal::SIGKILL).unwrap();
+    signal_sid(pid, Signal::SIGKILL).unwrap();
     within("sleep to die", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }

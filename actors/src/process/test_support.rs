@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use tokio::time::{Instant, sleep};
 
 use super::proc_table::{all_stats, pid_of};
-use super::{AllowList, BatonContext, Environment, LogPaths, ProcessSpec, Signal, Spawned, signal_session, spawn};
+use super::{AllowList, BatonContext, Environment, LogPaths, ProcessSpec, Signal, Spawned, signal_sid, spawn};
 use crate::model::{AgentId, SessionId};
 
 /// How long a test waits for something that should happen "soon" before it
@@ -101,7 +101,7 @@ impl Drop for Agents {
             return;
         }
         for &sid in &self.sessions {
-            let _ = signal_session(sid, Signal::SIGKILL);
+            let _ = signal_sid(sid, Signal::SIGKILL);
         }
     }
 }

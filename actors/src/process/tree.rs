@@ -147,7 +147,7 @@ pub struct AgentTree {
 impl AgentTree {
     /// Only the process session `sid`: what a process spawned without an
     /// agent id has.
-    pub fn session(sid: u32) -> Self {
+    pub fn of_sid(sid: u32) -> Self {
         Self { sid: Some(sid), agent: String::new(), cgroup: None }
     }
 

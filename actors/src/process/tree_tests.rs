@@ -46,7 +46,7 @@ async fn by_environment_a_stop_takes_a_grandchild_that_called_setsid() {
     let sid = spawned.identity.pid;
     let tree = AgentTree { sid: Some(sid), agent: agent_of(&spec), cgroup: None };
     let members = both_sleeping(&tree, sid).await;
-    assert!(AgentTree::session(sid).pids().await.unwrap().len() < 2, "the session alone misses one");
+    assert!(AgentTree::of_sid(sid).pids().await.unwrap().len() < 2, "the session alone misses one");
 
     assert_eq!(stop_tree(&tree, Signal::SIGTERM, GRACE, POLL).await.unwrap(), StopOutcome::Exited);
     for identity in members {

@@ -14,13 +14,13 @@ use std::time::Duration;
 use procfs::process::Stat;
 
 use super::proc_table::{
-    Scan, all_stats, all_stats_async, blocking_scan, is_running, pid_of, session_members, ticks_to_duration,
+    Scan, all_stats, all_stats_async, blocking_scan, is_running, pid_of, sid_members, ticks_to_duration,
 };
 use super::tree::{AgentTree, scan_for_trees};
 
 /// The resources used by every live process of one agent's session, at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionUsage {
+pub struct TreeUsage {
     /// Resident memory, in bytes, summed over the processes (memory they share,
     /// such as libraries, is counted once per process, as `ps` does): what a
     /// max-RSS limit is checked against.
@@ -35,13 +35,13 @@ pub struct SessionUsage {
     pub pids: Vec<u32>,
 }
 
-impl SessionUsage {
+impl TreeUsage {
     /// Measures session `sid` (an agent's pid, since it leads its own
     /// session). Processes that exit during the scan are left out; a session
     /// with no live process has zero usage. Fails only when `/proc` cannot be
     /// listed. Blocks while `/proc` is scanned.
     pub fn measure(sid: u32) -> io::Result<Self> {
-        Ok(Self::of(session_members(sid)?))
+        Ok(Self::of(sid_members(sid)?))
     }
 
     /// [`measure`](Self::measure) without blocking: the scan runs on the
@@ -109,7 +109,7 @@ impl SessionUsage {
 
     fn of(stats: Vec<Stat>) -> Self {
         let page_size = procfs::page_size();
-        let mut usage = SessionUsage::default();
+        let mut usage = TreeUsage::default();
         let mut ticks: u64 = 0;
         for stat in stats {
             let Some(pid) = pid_of(stat.pid) else { continue };

@@ -1,6 +1,6 @@
 use super::*;
 use crate::process::test_support::{Agents, eventually, eventually_some, read, within};
-use crate::process::{Signal, signal_session};
+use crate::process::{Signal, signal_sid};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -15,7 +15,7 @@ async fn memory_of_every_process_in_the_session_adds_up() {
     let sid = spawned.identity.pid;
 
     let usage = eventually_some("both perls to fill their strings", || {
-        let usage = SessionUsage::measure(sid).unwrap();
+        let usage = TreeUsage::measure(sid).unwrap();
         (usage.rss_bytes >= 2 * 64 * MIB).then_some(usage)
     })
     .await;
@@ -24,7 +24,7 @@ async fn memory_of_every_process_in_the_session_adds_up() {
     assert!(usage.pids.windows(2).all(|pair| pair[0] < pair[1]), "{usage:?}");
     assert!(usage.rss_bytes < 1024 * MIB, "{usage:?}");
 
-    signal_session(sid, Signal::SIGKILL).unwrap();
+    signal_sid(sid, Signal::SIGKILL).unwrap();
     within("sh to die", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }
@@ -36,18 +36,18 @@ async fn cpu_time_grows_while_a_process_is_busy() {
     let sid = spawned.identity.pid;
 
     let first = eventually_some("the loop to burn 200ms of CPU", || {
-        let usage = SessionUsage::measure(sid).unwrap();
+        let usage = TreeUsage::measure(sid).unwrap();
         (usage.cpu_time >= Duration::from_millis(200)).then_some(usage)
     })
     .await;
     let later = eventually_some("the loop to burn 200ms more", || {
-        let usage = SessionUsage::measure(sid).unwrap();
+        let usage = TreeUsage::measure(sid).unwrap();
         (usage.cpu_time >= first.cpu_time + Duration::from_millis(200)).then_some(usage)
     })
     .await;
     assert_eq!(later.pids, vec![sid]);
 
-    signal_session(sid, Signal::SIGKILL).unwrap();
+    signal_sid(sid, Signal::SIGKILL).unwrap();
     within("the loop to die", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }
@@ -63,11 +63,11 @@ async fn cpu_time_of_children_already_reaped_still_counts() {
     let sid = spawned.identity.pid;
     eventually("the busy child to be done", || read(&spec.stdout_log) == "done\n").await;
 
-    let usage = SessionUsage::measure(sid).unwrap();
+    let usage = TreeUsage::measure(sid).unwrap();
     assert_eq!(usage.pids, vec![sid], "only the sleeping parent is left");
     assert!(usage.cpu_time >= Duration::from_millis(300), "{usage:?}");
 
-    signal_session(sid, Signal::SIGKILL).unwrap();
+    signal_sid(sid, Signal::SIGKILL).unwrap();
     within("sleep to die", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }
@@ -80,7 +80,7 @@ async fn processes_that_come_and_go_during_a_scan_are_no_error() {
 
     // Whether a scan, which must not fail, saw one of the loop's children.
     let scan_sees_a_child = || {
-        let usage = SessionUsage::measure(sid).expect("a scan never fails for a vanished process");
+        let usage = TreeUsage::measure(sid).expect("a scan never fails for a vanished process");
         assert!(usage.pids.contains(&sid), "{usage:?}");
         usage.processes() > 1
     };
@@ -93,7 +93,7 @@ async fn processes_that_come_and_go_during_a_scan_are_no_error() {
         eventually("a scan to see one of the loop's children", scan_sees_a_child).await;
     }
 
-    signal_session(sid, Signal::SIGKILL).unwrap();
+    signal_sid(sid, Signal::SIGKILL).unwrap();
     within("the loop to die", spawned.child.wait()).await.unwrap();
     agents.finish().await;
 }
@@ -103,8 +103,8 @@ async fn a_session_without_processes_uses_nothing() {
     let mut agents = Agents::new();
     let mut spawned = agents.spawn(&agents.spec(&["true"]));
     within("true to exit", spawned.child.wait()).await.unwrap();
-    let usage = SessionUsage::measure(spawned.identity.pid).unwrap();
-    assert_eq!(usage, SessionUsage::default());
+    let usage = TreeUsage::measure(spawned.identity.pid).unwrap();
+    assert_eq!(usage, TreeUsage::default());
     assert!(usage.is_empty());
     agents.finish().await;
 }

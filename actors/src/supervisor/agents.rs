@@ -24,7 +24,7 @@ use super::{Reply, Supervisor, commit_agent_in_background, ready};
 use crate::agent_actor::{AgentActor, Launch, StopRun};
 use crate::error::EngineError;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, NewEvent, SessionId};
-use crate::process::{AgentTree, LogPaths, SessionUsage};
+use crate::process::{AgentTree, LogPaths, TreeUsage};
 use crate::supervision::{CrashDecision, CrashHistory};
 
 /// The most ended agents removed on one tick, so that a store far past its
@@ -238,7 +238,7 @@ impl Supervisor {
         let scans = async move {
             let usage = match trees.is_empty() {
                 true => None,
-                false => Some(SessionUsage::measure_trees_async(&trees).await),
+                false => Some(TreeUsage::measure_trees_async(&trees).await),
             };
             let reaped = match reap {
                 true => Some(crate::agent_actor::reap_orphans().await),

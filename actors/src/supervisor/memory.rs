@@ -19,7 +19,7 @@ use super::Supervisor;
 use super::agents::AgentSlot;
 use crate::agent_actor::{AgentActor, StopRun};
 use crate::model::{Agent, AgentState};
-use crate::process::SessionUsage;
+use crate::process::TreeUsage;
 
 /// A running agent whose memory counts against the budget, and its actor.
 pub(super) type Weighed = (Agent, Addr<AgentActor>);
@@ -44,7 +44,7 @@ impl Supervisor {
 
     /// Stops agents of `running`, lowest priority first, while together they
     /// use more memory than `budget`, as `usage` (by session id) measured them.
-    pub(super) fn shed_for_memory(&self, mut running: Vec<Weighed>, budget: u64, usage: &HashMap<u32, SessionUsage>) {
+    pub(super) fn shed_for_memory(&self, mut running: Vec<Weighed>, budget: u64, usage: &HashMap<u32, TreeUsage>) {
         let rss = |agent: &Agent| agent.pid.and_then(|pid| usage.get(&pid)).map_or(0, |usage| usage.rss_bytes);
         let total: u64 = running.iter().map(|(agent, _)| rss(agent)).sum();
         if total <= budget {

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use baton_actors::model::{
     AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, RestartPolicy, SessionId, ShutdownPolicy,
 };
-use baton_actors::process::{AgentTree, OutputStream, SessionUsage, tail_lines};
+use baton_actors::process::{AgentTree, OutputStream, TreeUsage, tail_lines};
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -331,7 +331,7 @@ fn tail_or_empty(path: &std::path::Path, n: usize) -> Vec<String> {
 /// An agent's record with its uptime and the tail of its output, and the
 /// usage given (measured by the caller, which may measure many at once, or
 /// not at all: a spawn's answer does not wait for a scan of `/proc`).
-pub fn view(baton: &Baton, agent: Agent, usage: Option<&SessionUsage>) -> AgentView {
+pub fn view(baton: &Baton, agent: Agent, usage: Option<&TreeUsage>) -> AgentView {
     let paths = baton.agent_logs(agent.id);
     let running = agent.state == AgentState::Running;
     let usage = usage.filter(|usage| running && !usage.is_empty()).map(|usage| AgentUsage {
@@ -362,7 +362,7 @@ fn measured_views(baton: &Baton, agents: Vec<Agent>) -> Vec<AgentView> {
         .filter_map(|agent| Some((agent.pid?, agent.process_tree()?)))
         .collect();
     let usage =
-        if running.is_empty() { Default::default() } else { SessionUsage::measure_trees(&running).unwrap_or_default() };
+        if running.is_empty() { Default::default() } else { TreeUsage::measure_trees(&running).unwrap_or_default() };
     agents
         .into_iter()
         .map(|agent| {
