@@ -39,7 +39,7 @@ pub async fn spawn(
 ) -> Result<web::Json<AgentView>, ApiError> {
     let message = spawn_message(body.into_inner())?;
     let agent = state.baton.spawn_agent(message).await?;
-    Ok(web::Json(view(&state.baton, agent, None)))
+    Ok(web::Json(unmeasured_view(&state.baton, agent).await?))
 }
 
 /// Says in the API document what the derive cannot of a spawn request:
@@ -183,10 +183,7 @@ pub async fn list(
     let agents = state.baton.agents(query.session).await?;
     // Measuring reads /proc and the log files: off the server's threads.
     let baton = state.baton.clone();
-    let views = web::block(move || measured_views(&baton, agents))
-        .await
-        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot measure the agents: {err}")))?;
-    Ok(web::Json(views))
+    Ok(web::Json(off_the_workers("measure the agents", move || measured_views(&baton, agents)).await?))
 }
 
 /// Shows one agent.
@@ -199,9 +196,7 @@ pub async fn list(
 pub async fn show(state: web::Data<AppState>, id: web::Path<AgentId>) -> Result<web::Json<AgentView>, ApiError> {
     let agent = state.baton.agent(id.into_inner()).await?;
     let baton = state.baton.clone();
-    let mut views = web::block(move || measured_views(&baton, vec![agent]))
-        .await
-        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot measure the agent: {err}")))?;
+    let mut views = off_the_workers("measure the agent", move || measured_views(&baton, vec![agent])).await?;
     Ok(web::Json(views.remove(0)))
 }
 
@@ -226,7 +221,7 @@ pub async fn stop(
     let request: StopAgentRequest = super::optional_json(&request, body).await?;
     let grace = bounds::millis_some("grace_ms", request.grace_ms, STOP_GRACE)?;
     let agent = state.baton.stop_agent(id.into_inner(), grace).await.map_err(ApiError::from)?;
-    Ok(web::Json(view(&state.baton, agent, None)))
+    Ok(web::Json(unmeasured_view(&state.baton, agent).await?))
 }
 
 /// Stops every queued or running agent of a session, all at once (the
@@ -250,7 +245,11 @@ pub async fn stop_session(
     let request: StopAgentRequest = super::optional_json(&request, body).await?;
     let grace = bounds::millis_some("grace_ms", request.grace_ms, STOP_GRACE)?;
     let agents = state.baton.stop_session_agents(id.into_inner(), grace).await.map_err(ApiError::from)?;
-    Ok(web::Json(agents.into_iter().map(|agent| view(&state.baton, agent, None)).collect()))
+    let baton = state.baton.clone();
+    let views = off_the_workers("read the agents' logs", move || {
+        agents.into_iter().map(|agent| view(&baton, agent, None)).collect()
+    });
+    Ok(web::Json(views.await?))
 }
 
 /// Runs again an agent whose run is over (queued when a cap is reached).
@@ -265,7 +264,7 @@ pub async fn stop_session(
 #[post("/v1/agents/{id}/restart")]
 pub async fn restart(state: web::Data<AppState>, id: web::Path<AgentId>) -> Result<web::Json<AgentView>, ApiError> {
     let agent = state.baton.restart_agent(id.into_inner()).await?;
-    Ok(web::Json(view(&state.baton, agent, None)))
+    Ok(web::Json(unmeasured_view(&state.baton, agent).await?))
 }
 
 /// Which output, and how much of it.
@@ -304,15 +303,30 @@ pub async fn logs(
     let lines = super::bounds::size("lines", query.lines.unwrap_or(100), super::bounds::LIST_LIMIT)?;
     let agent = state.baton.agent(id.into_inner()).await?;
     let path = state.baton.agent_logs(agent.id).of(stream).to_path_buf();
-    let tail = web::block(move || tail_or_empty(&path, lines))
-        .await
-        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot read the log: {err}")))?;
+    let tail = off_the_workers("read the log", move || tail_or_empty(&path, lines)).await?;
     let mut text = String::new();
     for line in tail {
         text.push_str(&line);
         text.push('\n');
     }
     Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text))
+}
+
+/// Runs `work`, which reads `/proc` or log files, on actix's blocking pool,
+/// so that no HTTP worker waits on the disk; `what` names it in the error.
+async fn off_the_workers<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(work).await.map_err(|err| ApiError::new(ErrorCode::Internal, format!("cannot {what}: {err}")))
+}
+
+/// An agent's view without its usage (the answer to a spawn, a stop or a
+/// restart does not wait for a scan of `/proc`), its log tails read off the
+/// HTTP workers.
+async fn unmeasured_view(baton: &Baton, agent: Agent) -> Result<AgentView, ApiError> {
+    let baton = baton.clone();
+    off_the_workers("read the agent's logs", move || view(&baton, agent, None)).await
 }
 
 /// The last `n` lines of a log file; none when it does not exist yet or
