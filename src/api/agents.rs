@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use baton_actors::model::{Agent, SessionId};
+use baton_actors::model::{AdoptPolicy, Agent, RestartPolicy, SessionId, ShutdownPolicy};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -42,8 +42,7 @@ pub struct SpawnAgentRequest {
     /// When it is run again after it ends: `never` (the default),
     /// `on-failure` or `always`.
     #[serde(default)]
-    #[schema(value_type = Option<baton_actors::model::RestartPolicy>)]
-    pub restart: Option<String>,
+    pub restart: Option<RestartPolicy>,
     /// The most restarts within the restart window before it is `failed`.
     #[serde(default, deserialize_with = "crate::api::integral::integral")]
     #[schema(minimum = 0, maximum = 4294967295.0)]
@@ -76,13 +75,11 @@ pub struct SpawnAgentRequest {
     /// What a clean shutdown of the daemon does with it: `keep` it running
     /// (the default; the next daemon adopts it) or `stop` it.
     #[serde(default)]
-    #[schema(value_type = Option<baton_actors::model::ShutdownPolicy>)]
-    pub on_shutdown: Option<String>,
+    pub on_shutdown: Option<ShutdownPolicy>,
     /// What a restarted daemon does with it when it finds it running: `adopt`
     /// it (the default) or `restart` it afresh.
     #[serde(default)]
-    #[schema(value_type = Option<baton_actors::model::AdoptPolicy>)]
-    pub on_adopt: Option<String>,
+    pub on_adopt: Option<AdoptPolicy>,
 }
 
 impl fmt::Debug for SpawnAgentRequest {

@@ -79,7 +79,7 @@ pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
         // The last resort, after the role's template and the session.
         caller_cwd: std::env::current_dir().ok(),
         env: args.env.into_iter().collect::<BTreeMap<_, _>>(),
-        restart: args.restart.map(|policy| policy.to_string()),
+        restart: args.restart,
         max_restarts: args.max_restarts,
         max_runtime_ms: args.max_runtime.map(millis),
         stale_after_ms: args.stale_after.map(millis),
@@ -87,8 +87,8 @@ pub async fn run(context: &Context, args: SpawnArgs) -> anyhow::Result<()> {
         max_cpu_time_ms: args.max_cpu_time.map(millis),
         stdin_pipe: args.stdin_pipe,
         priority: args.priority,
-        on_shutdown: args.on_shutdown.map(|policy| policy.as_str().to_owned()),
-        on_adopt: args.on_adopt.map(|policy| policy.as_str().to_owned()),
+        on_shutdown: args.on_shutdown,
+        on_adopt: args.on_adopt,
     };
     let view: AgentView = context.connect().await?.post("/v1/agents", &request).await?;
     if context.json {

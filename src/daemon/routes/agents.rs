@@ -1,9 +1,7 @@
 //! Agents: spawn, list, show, stop, restart, logs.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use baton_actors::model::{
-    AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, RestartPolicy, SessionId, ShutdownPolicy,
-};
+use baton_actors::model::{Agent, AgentId, AgentLimits, AgentState, SessionId};
 use baton_actors::process::{AgentTree, OutputStream, TreeUsage, tail_lines};
 use chrono::Utc;
 use serde::Deserialize;
@@ -131,11 +129,9 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
         message = message.priority(priority);
     }
     if let Some(policy) = on_shutdown {
-        let policy: ShutdownPolicy = policy.parse().map_err(ApiError::bad_request)?;
         message = message.on_shutdown(policy);
     }
     if let Some(policy) = on_adopt {
-        let policy: AdoptPolicy = policy.parse().map_err(ApiError::bad_request)?;
         message = message.on_adopt(policy);
     }
     if let Some(role) = role {
@@ -151,7 +147,6 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
         message = message.env(key, value);
     }
     if let Some(policy) = policy {
-        let policy: RestartPolicy = policy.parse().map_err(|err| ApiError::bad_request(format!("{err}")))?;
         message = message.restart(policy);
     }
     if let Some(max_restarts) = max_restarts {
