@@ -615,3 +615,25 @@ async fn a_session_closed_by_its_max_lifetime_stops_its_agents() {
     assert_eq!((closed.state, closed.reason.as_deref()), (SessionState::Closed, Some("max lifetime reached")));
     finish(engine).await;
 }
+
+/// Issue 20: the engine refuses what the daemon refuses, so a library caller
+/// cannot spawn what `POST /v1/agents` would not.
+#[tokio::test]
+async fn the_engine_refuses_a_spawn_it_cannot_run_as_asked_and_spawns_nothing() {
+    let engine = engine();
+    let session = session(&engine).await;
+    let cases = [
+        (SpawnAgent::new(session, ["sleep", "1"]).env("A=B", "1"), "environment variable's name"),
+        (SpawnAgent::new(session, ["sleep", "1"]).env("A\0", "1"), "environment variable's name"),
+        (SpawnAgent::new(session, ["sleep", "1"]).env("", "1"), "environment variable's name"),
+        (SpawnAgent::new(session, [""]), "argv must name a command"),
+        (SpawnAgent::new(session, ["sleep", "1"]).role(" "), "a role must not be empty"),
+    ];
+    for (spawn, says) in cases {
+        let err = engine.baton.spawn_agent(spawn).await.unwrap_err();
+        assert!(matches!(err, baton::Error::Engine(baton::EngineError::InvalidRequest(_))), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert_eq!(engine.baton.agents(Some(session)).await.unwrap(), Vec::new(), "nothing was spawned");
+    finish(engine).await;
+}

@@ -25,7 +25,7 @@ impl Handler<SpawnAgent> for Supervisor {
         if self.shutting_down {
             return ready(Err(EngineError::ShuttingDown));
         }
-        if let Err(err) = check_limits(&spec.limits) {
+        if let Err(err) = check_limits(&spec.limits).and_then(|()| check_spawn(&spec)) {
             return ready(Err(err));
         }
         if spec.argv.is_empty() {
@@ -230,6 +230,23 @@ impl Handler<RerunAgent> for Supervisor {
 }
 
 /// An agent's limits, each within its bound.
+/// Refuses a spawn the engine cannot run as asked: a command with an empty
+/// program name, an empty role, or a variable whose name the environment
+/// cannot hold.
+fn check_spawn(spec: &Agent) -> Result<(), EngineError> {
+    let refuse = |why: &str| Err(EngineError::InvalidRequest(why.to_owned()));
+    if spec.argv.first().is_some_and(String::is_empty) {
+        return refuse("argv must name a command to run (or be empty, with a role whose template to run)");
+    }
+    if spec.role.as_deref().is_some_and(|role| role.trim().is_empty()) {
+        return refuse("a role must not be empty");
+    }
+    if spec.env.keys().any(|key| key.is_empty() || key.contains('=') || key.contains('\0')) {
+        return refuse("an environment variable's name must be non-empty, without '=' or NUL");
+    }
+    Ok(())
+}
+
 fn check_limits(limits: &crate::model::AgentLimits) -> Result<(), EngineError> {
     for limit in [limits.max_runtime, limits.stale_after, limits.max_cpu_time] {
         bounds::AGENT_TIME_LIMIT.check_some(limit)?;

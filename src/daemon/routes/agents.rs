@@ -104,26 +104,12 @@ fn spawn_message(request: SpawnAgentRequest) -> Result<SpawnAgent, ApiError> {
         on_shutdown,
         on_adopt,
     } = request;
-    // No command at all, with a role, runs the role's template (the engine
-    // says so when the role has none).
-    let from_template = argv.is_empty() && role.is_some();
-    if !from_template && argv.first().is_none_or(|program| program.is_empty()) {
-        return Err(ApiError::bad_request(
-            "argv must name a command to run (or be empty, with a role whose template to run)",
-        ));
-    }
-    if role.as_deref().is_some_and(|role| role.trim().is_empty()) {
-        return Err(ApiError::bad_request("a role must not be empty"));
-    }
     let limits = AgentLimits {
         max_runtime: bounds::millis_some("max_runtime_ms", max_runtime_ms, AGENT_TIME_LIMIT)?,
         stale_after: bounds::millis_some("stale_after_ms", stale_after_ms, AGENT_TIME_LIMIT)?,
         max_rss_bytes: max_rss_bytes.map(|bytes| bounds::count("max_rss_bytes", bytes, AGENT_MAX_RSS)).transpose()?,
         max_cpu_time: bounds::millis_some("max_cpu_time_ms", max_cpu_time_ms, AGENT_TIME_LIMIT)?,
     };
-    if env.keys().any(|key| key.is_empty() || key.contains('=') || key.contains('\0')) {
-        return Err(ApiError::bad_request("an environment variable's name must be non-empty, without '=' or NUL"));
-    }
     let mut message = SpawnAgent::new(session, argv).stdin_pipe(stdin_pipe);
     if let Some(priority) = priority {
         message = message.priority(priority);
