@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, get, post, put, web};
 use baton_actors::messages::{
     CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, ListHandoffs, UpdateHandoff,
 };
-use baton_actors::model::{AgentId, Handoff, HandoffId, HandoffState, HandoffStats, HandoffTarget, Session, SessionId};
+use baton_actors::model::{AgentId, Handoff, HandoffId, HandoffState, HandoffStats, Session, SessionId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -41,12 +41,6 @@ pub async fn create(
 fn create_message(request: CreateHandoffRequest) -> Result<CreateHandoff, ApiError> {
     let CreateHandoffRequest { session, from, to, task, payload, ack_within_ms, complete_within_ms, redeliver } =
         request;
-    if task.trim().is_empty() {
-        return Err(ApiError::bad_request("a handoff needs a task"));
-    }
-    if matches!(&to, HandoffTarget::Role(role) if role.trim().is_empty()) {
-        return Err(ApiError::bad_request("a handoff to a role must name the role"));
-    }
     let ack_within = super::bounds::millis_some("ack_within_ms", ack_within_ms, bounds::HANDOFF_DEADLINE)?;
     let complete_within =
         super::bounds::millis_some("complete_within_ms", complete_within_ms, bounds::HANDOFF_DEADLINE)?;
@@ -263,9 +257,6 @@ pub async fn fallback(
     body: super::JsonObject<FallbackRequest>,
 ) -> Result<web::Json<Session>, ApiError> {
     let fallback = body.into_inner().fallback;
-    if matches!(&fallback, Some(HandoffTarget::Role(role)) if role.trim().is_empty()) {
-        return Err(ApiError::bad_request("a fallback role must be named"));
-    }
     match state.baton.set_fallback(id.into_inner(), fallback).await {
         Ok(session) => Ok(web::Json(session)),
         // A 404 says the session is not there: an agent the body names that
