@@ -106,10 +106,22 @@ pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::ContentType => {
             ApiError::bad_request("the body must be JSON (Content-Type: application/json)")
         }
-        JsonPayloadError::Deserialize(cause) => ApiError::bad_request(format!("malformed JSON body: {cause}")),
+        JsonPayloadError::Deserialize(cause) => ApiError::of_body(&cause),
         other => ApiError::bad_request(format!("cannot read the body: {other}")),
     };
     api.into()
+}
+
+impl ApiError {
+    /// A request body that does not read: JSON that does not parse is
+    /// malformed; JSON that does, with a value the request cannot take (an
+    /// unknown policy, a missing field), is invalid, and says which.
+    pub fn of_body(err: &serde_json::Error) -> Self {
+        match err.classify() {
+            serde_json::error::Category::Data => ApiError::bad_request(format!("invalid request body: {err}")),
+            _ => ApiError::bad_request(format!("malformed JSON body: {err}")),
+        }
+    }
 }
 
 /// Maps a path segment that does not parse (a malformed id) to 400.

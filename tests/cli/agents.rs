@@ -369,7 +369,10 @@ fn policies_priority_and_the_stdin_pipe_reach_the_record_and_bad_values_are_usag
     let body = json!({"session": session, "argv": ["true"], "on_shutdown": "linger"}).to_string();
     let (code, answer) = request(&home.socket(), "POST", "/v1/agents", Some(body.as_bytes())).unwrap();
     assert_eq!((code, error_code(&answer).as_str()), (400, "bad_request"), "{answer}");
-    assert!(answer.contains("linger"), "{answer}");
+    assert!(answer.contains(r#"invalid request body: \"linger\" is not a shutdown policy"#), "{answer}");
+    let (code, answer) = request(&home.socket(), "POST", "/v1/agents", Some(br#"{"session": "#)).unwrap();
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("malformed JSON body"), "{answer}");
     assert_eq!(json_of(&home.ok(&["ps", "--json"])).as_array().unwrap().len(), 1);
     home.ok(&["stop", &id]);
 }

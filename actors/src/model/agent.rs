@@ -118,7 +118,7 @@ impl AgentState {
 /// of baton leaves every agent running, to be adopted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum ShutdownPolicy {
     /// It keeps running; the next baton on the same data dir adopts it.
     #[default]
@@ -134,6 +134,15 @@ impl ShutdownPolicy {
             ShutdownPolicy::Keep => "keep",
             ShutdownPolicy::Stop => "stop",
         }
+    }
+}
+
+/// Read by its name, refused with [`FromStr`]'s message (in a request body too).
+impl TryFrom<String> for ShutdownPolicy {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
     }
 }
 
@@ -153,7 +162,7 @@ impl FromStr for ShutdownPolicy {
 /// agent's process that it finds still running.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum AdoptPolicy {
     /// Adopts it: watches it until it exits, tails its logs, enforces its limits.
     #[default]
@@ -170,6 +179,15 @@ impl AdoptPolicy {
             AdoptPolicy::Adopt => "adopt",
             AdoptPolicy::Restart => "restart",
         }
+    }
+}
+
+/// Read by its name, refused with [`FromStr`]'s message (in a request body too).
+impl TryFrom<String> for AdoptPolicy {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
     }
 }
 
@@ -190,7 +208,7 @@ impl FromStr for AdoptPolicy {
 /// A stop asked for by a user is never undone by the policy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum RestartPolicy {
     /// Never: one run only.
     #[default]
@@ -230,6 +248,15 @@ impl RestartPolicy {
 impl fmt::Display for RestartPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Read by its name, refused with [`FromStr`]'s message (in a request body too).
+impl TryFrom<String> for RestartPolicy {
+    type Error = UnknownRestartPolicy;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
     }
 }
 

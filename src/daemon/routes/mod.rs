@@ -147,8 +147,7 @@ fn object_of<T: DeserializeOwned>(text: &str) -> Result<T, actix_web::Error> {
     if !text.starts_with('{') {
         return Err(crate::daemon::error::ApiError::bad_request("the body must be a JSON object").into());
     }
-    serde_json::from_str(text)
-        .map_err(|err| crate::daemon::error::ApiError::bad_request(format!("malformed JSON body: {err}")).into())
+    serde_json::from_str(text).map_err(|err| crate::daemon::error::ApiError::of_body(&err).into())
 }
 
 /// Every route's path pattern and the methods it takes, from the API
