@@ -106,7 +106,7 @@ pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::ContentType => {
             ApiError::bad_request("the body must be JSON (Content-Type: application/json)")
         }
-        JsonPayloadError::Deserialize(cause) => ApiError::of_body(&cause),
+        JsonPayloadError::Deserialize(cause) => ApiError::of_body(cause),
         other => ApiError::bad_request(format!("cannot read the body: {other}")),
     };
     api.into()

@@ -773,7 +773,6 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
-/// The ids of the ended agents in `agents`, oldest first, and how many agents there are.
 impl SledStore {
     /// Removes these sessions with their external ids, queues and handoffs,
     /// all or nothing; returns the ids of the handoffs removed.
@@ -831,6 +830,7 @@ fn ended_sessions(sessions: &sled::Tree) -> Result<(BTreeSet<SessionId>, u64), S
     Ok((ended, count))
 }
 
+/// The ids of the ended agents in `agents`, oldest first, and how many agents there are.
 fn ended_agents(agents: &sled::Tree) -> Result<(BTreeSet<AgentId>, u64), StoreError> {
     let (mut ended, mut count) = (BTreeSet::new(), 0);
     for entry in agents.iter() {
