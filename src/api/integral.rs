@@ -76,4 +76,13 @@ mod tests {
         assert!(read(r#"{"wait_ms": 1e300}"#).is_err());
         assert!(read(r#"{"priority": 3000000000.0}"#).is_err());
     }
+
+    /// Found by schemathesis: serde_json's fast float parsing read
+    /// `1992923808120651.0` as `1992923808120651.2`, a fraction, and refused it;
+    /// with `float_roundtrip` every whole float below 2^53 reads exactly.
+    #[test]
+    fn large_whole_floats_read_exactly() {
+        let body = read(r#"{"seqs": [1992923808120651.0, 9007199254740991.0, 4503599627370497.0]}"#).unwrap();
+        assert_eq!(body.seqs, [1_992_923_808_120_651, 9_007_199_254_740_991, 4_503_599_627_370_497]);
+    }
 }
