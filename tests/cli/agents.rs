@@ -560,3 +560,57 @@ fn an_agent_without_a_cwd_runs_in_its_sessions_else_in_the_callers() {
     assert_eq!(pwd_of(&without, &["--", "/bin/pwd"]), elsewhere_text, "else the caller's dir");
     assert_eq!(pwd_of(&without, &["--role", "where"]), elsewhere_text);
 }
+
+/// Threads of process `pid` asleep opening a FIFO that no one writes.
+fn threads_waiting_on_a_fifo(pid: u32) -> usize {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map(|dir| dir.flatten().collect()).unwrap_or(Vec::new());
+    tasks
+        .iter()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|wchan| wchan == "wait_for_partner")
+        })
+        .count()
+}
+
+/// Issue 20: answers that read an agent's log tails read them off the HTTP
+/// workers. With the log a FIFO that no one writes, each such read waits, and
+/// more of them than there are workers still leave the daemon answering.
+#[test]
+fn answers_waiting_on_a_log_leave_the_daemon_answering() {
+    let home = Home::new();
+    let daemon = home.serve();
+    let session = open_session(&home);
+    let id = home.ok(&["spawn", "--session", &session, "--", "sleep", "3613"]).trim().to_owned();
+    let log = std::path::PathBuf::from(view_of(&home, &id)["logs"]["stdout"].as_str().unwrap());
+    std::fs::remove_file(&log).unwrap();
+    nix::unistd::mkfifo(&log, nix::sys::stat::Mode::S_IRWXU).unwrap();
+
+    // A stop, then stops of the stopped agent and log reads: each answer reads the FIFO.
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let waiting: Vec<_> = (0..workers + 2)
+        .map(|n| {
+            let (socket, id) = (home.socket(), id.clone());
+            let (method, path) = if n % 2 == 0 {
+                ("POST", format!("/v1/agents/{id}/stop"))
+            } else {
+                ("GET", format!("/v1/agents/{id}/logs"))
+            };
+            std::thread::spawn(move || request(&socket, method, &path, None))
+        })
+        .collect();
+    let pid = daemon.child.id();
+    eventually("every answer to wait on the log", || (threads_waiting_on_a_fifo(pid) == workers + 2).then_some(()));
+    let (code, _) = request(&home.socket(), "GET", "/v1/health", None).expect("the daemon answers");
+    assert_eq!(code, 200);
+
+    // A writer that opens and closes the FIFO lets every reader finish.
+    drop(std::fs::OpenOptions::new().write(true).open(&log).unwrap());
+    for answer in waiting {
+        let (code, body) = answer.join().unwrap().expect("an answer");
+        assert_eq!(code, 200, "{body}");
+    }
+    // A log that is a file again reads as one.
+    std::fs::remove_file(&log).unwrap();
+    std::fs::write(&log, "").unwrap();
+    assert_eq!(view_of(&home, &id)["agent"]["state"], "stopped");
+}
