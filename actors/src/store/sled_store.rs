@@ -531,19 +531,28 @@ impl Store for SledStore {
         if excess == 0 {
             return Ok(Vec::new());
         }
-        let holding_open_handoffs: BTreeSet<SessionId> = lock(&self.handoff_summaries)
-            .values()
-            .filter(|summary| !summary.state.is_terminal())
-            .map(|summary| summary.session)
-            .collect();
-        let doomed: Vec<SessionId> =
-            ended.iter().filter(|id| !holding_open_handoffs.contains(id)).take(excess).copied().collect();
-        let handoffs = self.remove_sessions(&doomed)?;
+        // Oldest first; one with a handoff still open stays until it ends.
+        let (mut doomed, mut handoffs) = (Vec::new(), Vec::new());
+        for &id in ended.iter() {
+            if doomed.len() == excess {
+                break;
+            }
+            let its = self.handoff_keys_of(id)?;
+            let summaries = lock(&self.handoff_summaries);
+            if its.iter().any(|(handoff, _)| summaries.get(handoff).is_some_and(|s| !s.state.is_terminal())) {
+                continue;
+            }
+            drop(summaries);
+            doomed.push(id);
+            handoffs.extend(its);
+        }
+        self.remove_sessions(&doomed, &handoffs)?;
         self.sealing.counts.sessions.fetch_sub(u64::try_from(doomed.len()).unwrap_or(0), Ordering::SeqCst);
         for id in &doomed {
             ended.remove(id);
         }
-        self.forget_handoffs(&handoffs);
+        let removed: Vec<HandoffId> = handoffs.into_iter().map(|(id, _)| id).collect();
+        self.forget_handoffs(&removed);
         Ok(doomed)
     }
 
@@ -774,10 +783,10 @@ impl std::fmt::Debug for SledStore {
 }
 
 impl SledStore {
-    /// Removes these sessions with their external ids, queues and handoffs,
-    /// all or nothing; returns the ids of the handoffs removed.
-    fn remove_sessions(&self, doomed: &[SessionId]) -> Result<Vec<HandoffId>, StoreError> {
-        let (mut external_ids, mut queue_keys, mut handoffs) = (Vec::new(), Vec::new(), Vec::new());
+    /// Removes these sessions with their external ids and queues, and
+    /// `handoffs` (theirs: ids and record keys), all or nothing.
+    fn remove_sessions(&self, doomed: &[SessionId], handoffs: &[(HandoffId, sled::IVec)]) -> Result<(), StoreError> {
+        let (mut external_ids, mut queue_keys) = (Vec::new(), Vec::new());
         for &id in doomed {
             if let Some(external_id) = self.session(id).ok().flatten().and_then(|session| session.external_id) {
                 external_ids.push((external_id, id.to_bytes()));
@@ -785,7 +794,6 @@ impl SledStore {
             for key in self.observations.scan_prefix(id.to_bytes()).keys() {
                 queue_keys.push(key?);
             }
-            handoffs.extend(self.handoff_keys_of(id)?);
         }
         let trees = (&self.sessions, &self.external_ids, &self.observations, &self.handoffs, &self.handoff_sessions);
         trees
@@ -802,14 +810,14 @@ impl SledStore {
                 for key in &queue_keys {
                     observations.remove(key)?;
                 }
-                for (id, key) in &handoffs {
+                for (id, key) in handoffs {
                     handoff_tree.remove(key)?;
                     handoff_index.remove(&id.to_bytes()[..])?;
                 }
                 Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(storage_error)?;
-        Ok(handoffs.into_iter().map(|(id, _)| id).collect())
+        Ok(())
     }
 }
 
