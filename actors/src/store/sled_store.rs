@@ -396,11 +396,10 @@ fn check_against(dir: &Path, record: &CommitRecord, found: &CommitRecord) -> Res
     if found.last_event_seq < record.last_event_seq {
         missing.push(format!("its last event is {} of {}", found.last_event_seq, record.last_event_seq));
     }
-    // Sessions are never removed, so fewer than were recorded were lost.
-    // (Agents and handoffs are trimmed, so their counts may fall.)
-    if found.sessions < record.sessions {
-        missing.push(format!("it holds {} of {} sessions", found.sessions, record.sessions));
-    }
+    // Sessions, agents and handoffs are all trimmed, and sled may make a
+    // trim durable before the next commit records the lower count: a count
+    // below the record's is no proof of loss (`baton doctor` compares them
+    // exactly, after a commit).
     if missing.is_empty() {
         Ok(())
     } else {
