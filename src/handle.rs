@@ -172,21 +172,6 @@ impl Baton {
         &self.inner.faults
     }
 
-    /// Sends `message`, which carries its own answer channel, with no reply.
-    pub(crate) fn tell<M>(&self, message: M)
-    where
-        M: actix::Message<Result = ()> + Send + 'static,
-        Supervisor: actix::Handler<M>,
-    {
-        self.inner.supervisor.do_send(message);
-    }
-
-    /// Whether the engine still runs (after an answer channel was dropped:
-    /// a stopped engine, rather than a crashed actor).
-    pub(crate) fn running(&self) -> bool {
-        self.inner.supervisor.connected()
-    }
-
     pub(crate) async fn ask<M, T>(&self, message: M) -> Result<T>
     where
         M: actix::Message<Result = std::result::Result<T, baton_actors::EngineError>> + Send + 'static,

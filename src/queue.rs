@@ -15,12 +15,8 @@ use baton_actors::messages::{
 };
 use baton_actors::model::{AckReport, Enqueued, NewObservation, Observation, ObservationState, QueueStats, SessionId};
 
-use baton_actors::EngineError;
-use baton_actors::model::ActorRef;
-use tokio::sync::oneshot;
-
 use crate::Baton;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What a consumer asks for when it claims observations.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,14 +63,7 @@ impl Baton {
     /// is durable. A repeated idempotency key returns the first sequence number
     /// and stores nothing new.
     pub async fn observe(&self, session: SessionId, observation: NewObservation) -> Result<Enqueued> {
-        let (answer, answered) = oneshot::channel();
-        self.tell(Observe { session, observation, answer });
-        match answered.await {
-            Ok(answer) => Ok(answer?),
-            Err(_) if !self.running() => Err(Error::Stopped),
-            // The session's actor crashed before it answered.
-            Err(_) => Err(EngineError::ActorCrashed { actor: ActorRef::Session(session) }.into()),
-        }
+        self.ask(Observe { session, observation }).await
     }
 
     /// Claims the oldest available observations of a session, in order, under a lease.

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use actix::Message;
 use chrono::{DateTime, Utc};
-use tokio::sync::oneshot;
 
 use crate::error::EngineError;
 use crate::model::{
@@ -58,28 +57,14 @@ pub struct CloseSession {
     pub mode: CloseMode,
 }
 
-/// Queues an observation in a session. The answer comes on `answer`, once
-/// the observation is durable (or at once, refused): the message itself has
-/// none, so the supervisor hands it to a running session's actor as it is,
-/// and the actor answers the sender directly. A dropped `answer` means the
-/// session's actor crashed (or the engine stopped) before it answered.
+/// Queues an observation in a session; answers with its sequence number
+/// once it is durable.
 #[derive(Debug, Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<Enqueued, EngineError>")]
 pub struct Observe {
     /// Which session's queue.
     pub session: SessionId,
     /// What to queue, its payload already JSON text.
-    pub observation: NewObservation,
-    /// Where the answer goes.
-    pub answer: oneshot::Sender<Result<Enqueued, EngineError>>,
-}
-
-/// [`Observe`] as a request with a reply, for the supervisor's general way
-/// to a session (one that sleeps, retires or restarts).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Enqueued, EngineError>")]
-pub(crate) struct Enqueue {
-    /// What to queue.
     pub observation: NewObservation,
 }
 

@@ -9,12 +9,9 @@
 //! It changes only by [`QueueIndex::apply`], after the store took the write, so it
 //! never runs ahead of what is durable.
 //!
-//! Observations enqueued together may be stored as one *bundle* record (see
-//! [`Store::enqueue_bundle`](crate::store::Store::enqueue_bundle)). The index
-//! knows which live observations are still only in their bundle: an
-//! observation's first change gives it a record of its own, a removal within a
-//! bundle leaves a tombstone, and the write after which no observation is
-//! only in its bundle any more drops the bundle and its tombstones.
+//! How the store lays records out (observations enqueued together share a
+//! record, for one) is the store's business: the index speaks of
+//! observations, puts and removes.
 //!
 //! The batching rule: a summarize marker ends a batch. A claim returns
 //! observations in order and never one past a summarize marker that is not yet
@@ -71,8 +68,6 @@ struct Entry {
     key: Option<String>,
     lease: Option<Lease>,
     available_at: Option<DateTime<Utc>>,
-    /// Whether its only record is its entry in its bundle.
-    bundled: bool,
 }
 
 impl Entry {
@@ -83,7 +78,6 @@ impl Entry {
             key: observation.key.clone(),
             lease: observation.lease.clone(),
             available_at: observation.available_at,
-            bundled: false,
         }
     }
 
@@ -118,17 +112,6 @@ pub(crate) struct QueueIndex {
     /// Keys remembered after their observations were compacted away, by
     /// sequence number (so the oldest go first), with when they were set aside.
     remembered: BTreeMap<u64, (String, DateTime<Utc>)>,
-    /// The stored bundles, by their first sequence number.
-    bundles: BTreeMap<u64, Bundle>,
-}
-
-/// A stored bundle of observations enqueued together.
-#[derive(Debug, Clone, Copy)]
-struct Bundle {
-    /// How many sequence numbers it covers, from its first.
-    len: u64,
-    /// How many of its observations are live with no record of their own.
-    bundled: u64,
 }
 
 impl QueueIndex {
@@ -138,16 +121,8 @@ impl QueueIndex {
     /// only batches change, from the stats.
     pub(crate) fn load(stored: StoredQueue) -> Self {
         let mut stats = stored.stats.unwrap_or_else(QueueStats::empty);
-        let mut live: BTreeMap<u64, Entry> =
+        let live: BTreeMap<u64, Entry> =
             stored.live.iter().map(|observation| (observation.seq, Entry::of(observation))).collect();
-        let mut bundles: BTreeMap<u64, Bundle> =
-            stored.bundles.into_iter().map(|(first, len)| (first, Bundle { len, bundled: 0 })).collect();
-        for seq in stored.bundled {
-            if let (Some(entry), Some((_, bundle))) = (live.get_mut(&seq), bundles.range_mut(..=seq).next_back()) {
-                entry.bundled = true;
-                bundle.bundled += 1;
-            }
-        }
         let kept: BTreeMap<u64, Option<String>> = stored.kept.into_iter().collect();
         let highest = live.keys().chain(kept.keys()).max().copied().unwrap_or(0);
         stats.next_seq = stats.next_seq.max(highest + 1);
@@ -160,7 +135,7 @@ impl QueueIndex {
         let kept_keys = kept.iter().filter_map(|(&seq, key)| Some((key.clone()?, seq)));
         let remembered_keys = remembered.iter().map(|(&seq, (key, _))| (key.clone(), seq));
         let keys = remembered_keys.chain(live_keys).chain(kept_keys).collect();
-        Self { stats, live, kept, keys, remembered, bundles }
+        Self { stats, live, kept, keys, remembered }
     }
 
     /// The sequence number of the live or kept observation posted with `key`.
@@ -168,47 +143,23 @@ impl QueueIndex {
         self.keys.get(key).copied()
     }
 
-    /// Takes in a new pending observation the store accepted as a record of its own.
-    pub(crate) fn enqueued(&mut self, observation: &PendingObservation) {
-        self.take_in(observation, false);
-    }
-
-    /// Takes in new pending observations, with consecutive sequence numbers,
-    /// that the store accepted as one bundle.
-    pub(crate) fn enqueued_bundle(&mut self, observations: &[PendingObservation]) {
-        let Some(first) = observations.first() else { return };
-        for observation in observations {
-            self.take_in(observation, true);
+    /// Takes in new pending observations the store accepted.
+    pub(crate) fn enqueued(&mut self, batch: &[PendingObservation]) {
+        for observation in batch {
+            if let Some(key) = &observation.key {
+                self.keys.insert(key.clone(), observation.seq);
+            }
+            let entry = Entry {
+                kind: observation.kind,
+                state: ObservationState::Pending,
+                key: observation.key.clone(),
+                lease: None,
+                available_at: None,
+            };
+            self.live.insert(observation.seq, entry);
+            self.stats.pending += 1;
+            self.stats.next_seq = self.stats.next_seq.max(observation.seq + 1);
         }
-        let len = u64::try_from(observations.len()).unwrap_or(u64::MAX);
-        self.bundles.insert(first.seq, Bundle { len, bundled: len });
-    }
-
-    fn take_in(&mut self, observation: &PendingObservation, bundled: bool) {
-        if let Some(key) = &observation.key {
-            self.keys.insert(key.clone(), observation.seq);
-        }
-        let entry = Entry {
-            kind: observation.kind,
-            state: ObservationState::Pending,
-            key: observation.key.clone(),
-            lease: None,
-            available_at: None,
-            bundled,
-        };
-        self.live.insert(observation.seq, entry);
-        self.stats.pending += 1;
-        self.stats.next_seq = self.stats.next_seq.max(observation.seq + 1);
-    }
-
-    /// The bundle that covers `seq`, by its first sequence number.
-    fn bundle_of(&self, seq: u64) -> Option<(u64, Bundle)> {
-        let (&first, &bundle) = self.bundles.range(..=seq).next_back()?;
-        (seq < first + bundle.len).then_some((first, bundle))
-    }
-
-    fn is_bundled(&self, seq: u64) -> bool {
-        self.live.get(&seq).is_some_and(|entry| entry.bundled)
     }
 
     /// The queue's counts and next sequence number.
@@ -299,45 +250,17 @@ impl QueueIndex {
 
     /// The write that makes `ops`, with the stats that follow from them. Each
     /// observation appears at most once in `ops`.
-    /// It adds what the bundles need: a tombstone for a removal within a
-    /// bundle that stays, and the drop of a bundle none of whose
-    /// observations is left only in it.
-    pub(crate) fn write(&self, mut ops: Vec<QueueOp>) -> QueueWrite {
+    pub(crate) fn write(&self, ops: Vec<QueueOp>) -> QueueWrite {
         let mut stats = self.stats;
-        // The bundles this write touches: how many of their observations
-        // stay only in them, and the removals within them.
-        let mut touched: BTreeMap<u64, (Bundle, Vec<u64>)> = BTreeMap::new();
         for op in &ops {
-            let seq = match op {
+            match op {
                 QueueOp::Put(observation) => {
                     let before = self.live.get(&observation.seq).map(|entry| entry.state);
                     adjust(&mut stats, before, Some(observation.state));
                     stats.next_seq = stats.next_seq.max(observation.seq + 1);
-                    observation.seq
                 }
-                QueueOp::Remove { seq, .. } => {
-                    adjust(&mut stats, self.live.get(seq).map(|entry| entry.state), None);
-                    *seq
-                }
-                QueueOp::Bury { .. }
-                | QueueOp::DropBundle { .. }
-                | QueueOp::Remember { .. }
-                | QueueOp::Forget { .. } => continue,
-            };
-            let Some((first, bundle)) = self.bundle_of(seq) else { continue };
-            let (left, removed) = touched.entry(first).or_insert((bundle, Vec::new()));
-            if self.is_bundled(seq) {
-                left.bundled -= 1;
-            }
-            if matches!(op, QueueOp::Remove { .. }) {
-                removed.push(seq);
-            }
-        }
-        for (first, (bundle, removed)) in touched {
-            if bundle.bundled == 0 {
-                ops.push(QueueOp::DropBundle { seqs: first..first + bundle.len });
-            } else {
-                ops.extend(removed.into_iter().map(|seq| QueueOp::Bury { seq }));
+                QueueOp::Remove { seq, .. } => adjust(&mut stats, self.live.get(seq).map(|entry| entry.state), None),
+                QueueOp::Remember { .. } | QueueOp::Forget { .. } => {}
             }
         }
         QueueWrite { stats, ops }
@@ -347,9 +270,6 @@ impl QueueIndex {
     pub(crate) fn apply(&mut self, write: &QueueWrite) {
         self.stats = write.stats;
         for op in &write.ops {
-            if let QueueOp::Put(Observation { seq, .. }) | QueueOp::Remove { seq, .. } = op {
-                self.unbundle(*seq);
-            }
             match op {
                 QueueOp::Put(observation) if observation.state == ObservationState::Acked => {
                     self.live.remove(&observation.seq);
@@ -377,21 +297,7 @@ impl QueueIndex {
                         self.remembered.remove(&seq);
                     }
                 }
-                QueueOp::Bury { .. } => {}
-                QueueOp::DropBundle { seqs } => {
-                    self.bundles.remove(&seqs.start);
-                }
             }
-        }
-    }
-
-    /// Counts `seq` out of its bundle, if it was only there.
-    fn unbundle(&mut self, seq: u64) {
-        let Some(entry) = self.live.get_mut(&seq).filter(|entry| entry.bundled) else { return };
-        entry.bundled = false;
-        // A bundled observation's bundle is the last one that starts at or before it.
-        if let Some((_, bundle)) = self.bundles.range_mut(..=seq).next_back() {
-            bundle.bundled -= 1;
         }
     }
 }

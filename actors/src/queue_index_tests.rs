@@ -2,7 +2,7 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::model::{NewObservation, SessionId};
+use crate::model::SessionId;
 
 /// A queue holding one pending observation of each kind given, numbered from 1.
 fn queue_of(kinds: &[ObservationKind], now: DateTime<Utc>) -> (QueueIndex, Vec<Observation>) {
@@ -151,94 +151,4 @@ fn loading_recounts_from_the_records_and_never_reuses_a_sequence_number() {
 
     let no_stats = QueueIndex::load(StoredQueue { stats: None, live: records, ..StoredQueue::default() });
     assert_eq!(no_stats.stats().next_seq, 3);
-}
-
-/// A queue holding `n` pending observations, numbered from 1, enqueued as one bundle.
-fn bundled_queue(n: u64, now: DateTime<Utc>) -> (QueueIndex, Vec<Observation>) {
-    let session = SessionId::new();
-    let records: Vec<Observation> =
-        (1..=n).map(|seq| Observation::new(session, seq, ToolUse, json!({"n": seq}), None, now)).collect();
-    let mut queue = QueueIndex::load(StoredQueue::default());
-    queue.enqueued_bundle(&records.iter().map(pending).collect::<Vec<_>>());
-    (queue, records)
-}
-
-fn pending(observation: &Observation) -> PendingObservation {
-    let posted = NewObservation::new(observation.kind, observation.payload.clone());
-    PendingObservation::new(observation.session, observation.seq, posted, observation.created_at)
-}
-
-fn bundle_ops(write: &QueueWrite) -> Vec<String> {
-    write
-        .ops
-        .iter()
-        .filter_map(|op| match op {
-            QueueOp::Bury { seq } => Some(format!("bury {seq}")),
-            QueueOp::DropBundle { seqs } => Some(format!("drop {seqs:?}")),
-            QueueOp::Put(_) | QueueOp::Remove { .. } | QueueOp::Remember { .. } | QueueOp::Forget { .. } => None,
-        })
-        .collect()
-}
-
-#[test]
-fn a_bundle_is_dropped_by_the_write_that_gives_its_last_observation_a_record_of_its_own() {
-    let now = Utc::now();
-    let until = now + Duration::seconds(30);
-    let (mut queue, mut records) = bundled_queue(3, now);
-    assert_eq!(queue.stats().pending, 3);
-
-    // Claiming two of three gives them records of their own; the bundle stays.
-    for record in &mut records[..2] {
-        record.lease_to("c", until, now).unwrap();
-    }
-    let write = queue.write(records[..2].iter().cloned().map(QueueOp::Put).collect());
-    assert!(bundle_ops(&write).is_empty(), "{:?}", bundle_ops(&write));
-    queue.apply(&write);
-
-    // The third one's first change drops the bundle with it.
-    records[2].lease_to("c", until, now).unwrap();
-    let write = queue.write(vec![QueueOp::Put(records[2].clone())]);
-    assert_eq!(bundle_ops(&write), ["drop 1..4"]);
-    queue.apply(&write);
-    assert_eq!(queue.stats().leased, 3);
-
-    // Later changes have nothing more to do with bundles.
-    let write = queue.write(vec![QueueOp::Remove { seq: 1, key: None }]);
-    assert!(bundle_ops(&write).is_empty());
-}
-
-#[test]
-fn a_removal_from_a_bundle_that_stays_leaves_a_tombstone() {
-    let now = Utc::now();
-    let (mut queue, _) = bundled_queue(3, now);
-    // Discarding two of three: the third keeps the bundle, so the two are buried.
-    let write = queue.write(vec![QueueOp::Remove { seq: 1, key: None }, QueueOp::Remove { seq: 2, key: None }]);
-    assert_eq!(bundle_ops(&write), ["bury 1", "bury 2"]);
-    queue.apply(&write);
-    assert_eq!(queue.stats().pending, 1);
-    // Removing the last one drops the bundle, tombstones included: nothing to bury.
-    let write = queue.write(vec![QueueOp::Remove { seq: 3, key: None }]);
-    assert_eq!(bundle_ops(&write), ["drop 1..4"]);
-}
-
-#[test]
-fn loading_counts_the_observations_still_only_in_their_bundles() {
-    let now = Utc::now();
-    let (_, mut records) = bundled_queue(4, now);
-    records[0].lease_to("c", now + Duration::seconds(30), now).unwrap();
-    // Stored: 1 has its own (leased) record, 2 and 3 are only in the bundle, 4 is gone.
-    let stored = StoredQueue {
-        stats: None,
-        live: records[..3].to_vec(),
-        bundles: vec![(1, 4)],
-        bundled: vec![2, 3],
-        ..StoredQueue::default()
-    };
-    let loaded = QueueIndex::load(stored);
-    assert_eq!((loaded.stats().pending, loaded.stats().leased, loaded.stats().next_seq), (2, 1, 4));
-    // Changing 2 leaves 3 in the bundle; changing 3 then drops it.
-    let write = loaded.write(vec![QueueOp::Remove { seq: 2, key: None }]);
-    assert_eq!(bundle_ops(&write), ["bury 2"]);
-    let write = loaded.write(vec![QueueOp::Remove { seq: 2, key: None }, QueueOp::Remove { seq: 3, key: None }]);
-    assert_eq!(bundle_ops(&write), ["drop 1..5"]);
 }

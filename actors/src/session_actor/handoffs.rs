@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 use super::hang_up::{HangUpGuard, Wait};
-use super::{SessionActor, SessionRequest, queue_without_actor};
+use super::{Handles, Preamble, SessionActor, SessionRequest, queue_without_actor};
 use crate::awaited::Awaited;
 use crate::error::EngineError;
 use crate::messages::{
@@ -708,15 +708,13 @@ impl SessionRequest for Inbox {
     }
 }
 
-impl Handler<CreateHandoff> for SessionActor {
-    type Result = Reply<Handoff>;
+impl Handles<CreateHandoff> for SessionActor {
+    type Reply = Reply<Handoff>;
 
     /// A handoff for an agent by id is written routed; one for a role is
     /// routed first (the supervisor picks or spawns its agent) and written
     /// once, routed or waiting. Either way the answer comes once it is durable.
-    fn handle(&mut self, request: CreateHandoff, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, request: CreateHandoff, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let handoff = match self.touch(now).and_then(|()| self.new_handoff(request, now)) {
             Ok(handoff) => handoff,
@@ -774,12 +772,10 @@ impl Handler<CreateHandoff> for SessionActor {
     }
 }
 
-impl Handler<UpdateHandoff> for SessionActor {
-    type Result = Reply<Handoff>;
+impl Handles<UpdateHandoff> for SessionActor {
+    type Reply = Reply<Handoff>;
 
-    fn handle(&mut self, request: UpdateHandoff, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, request: UpdateHandoff, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         match self.update(request, now) {
             Ok((handoff, commit)) => {
@@ -800,12 +796,10 @@ impl Handler<UpdateHandoff> for SessionActor {
     }
 }
 
-impl Handler<SetFallback> for SessionActor {
-    type Result = Reply<Session>;
+impl Handles<SetFallback> for SessionActor {
+    type Reply = Reply<Session>;
 
-    fn handle(&mut self, SetFallback { fallback, .. }: SetFallback, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, SetFallback { fallback, .. }: SetFallback, _: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let change = (|| {
             self.accepting(&[SessionState::Active, SessionState::Idle], "changes")?;
@@ -829,14 +823,12 @@ impl Handler<SetFallback> for SessionActor {
     }
 }
 
-impl Handler<Inbox> for SessionActor {
-    type Result = Awaited<Result<InboxItems, EngineError>>;
+impl Handles<Inbox> for SessionActor {
+    type Reply = Awaited<Result<InboxItems, EngineError>>;
 
     /// Answers at once, or parks the read until something arrives or the
     /// wait ends; a parked read whose caller hangs up is dropped unserved.
-    fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let outcome = self
             .accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "inbox requests")
@@ -878,11 +870,11 @@ impl Handler<Inbox> for SessionActor {
 #[rtype(result = "()")]
 pub(crate) struct AgentGone(pub(crate) AgentId);
 
-impl Handler<AgentGone> for SessionActor {
-    type Result = ();
+impl Handles<AgentGone> for SessionActor {
+    const PREAMBLE: Preamble = Preamble::Housekeeping;
+    type Reply = ();
 
     fn handle(&mut self, AgentGone(agent): AgentGone, ctx: &mut Context<Self>) {
-        self.write_enqueued(ctx);
         if self.session.is_open() && !self.retiring {
             self.agent_gone(agent, ctx);
         }

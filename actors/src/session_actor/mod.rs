@@ -275,6 +275,51 @@ impl Actor for SessionActor {
     }
 }
 
+/// Which shared steps run before a message's handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preamble {
+    /// A caller's request: the enqueues taken so far are written first, so
+    /// that it sees them, and a test may inject a panic.
+    Request,
+    /// An enqueue: it joins the enqueues taken so far, which are written
+    /// together once the mailbox is empty; a test may inject a panic.
+    Enqueue,
+    /// The engine's own housekeeping (ticks, stops, hang-ups): the enqueues
+    /// taken so far are written first.
+    Housekeeping,
+}
+
+/// How the session actor handles message `M`. Every message reaches its
+/// handler through the one [`Handler`] impl below, which runs the
+/// [`Preamble`] the handler names first: no handler can forget it.
+pub trait Handles<M: Message> {
+    /// The steps to run first.
+    const PREAMBLE: Preamble = Preamble::Request;
+    /// What the handler answers with.
+    type Reply: actix::dev::MessageResponse<SessionActor, M>;
+
+    /// Handles `message`, once the preamble ran.
+    fn handle(&mut self, message: M, ctx: &mut Context<SessionActor>) -> Self::Reply;
+}
+
+impl<M: Message> Handler<M> for SessionActor
+where
+    Self: Handles<M>,
+{
+    type Result = <Self as Handles<M>>::Reply;
+
+    fn handle(&mut self, message: M, ctx: &mut Context<Self>) -> Self::Result {
+        let preamble = <Self as Handles<M>>::PREAMBLE;
+        if preamble != Preamble::Enqueue {
+            self.write_enqueued(ctx);
+        }
+        if preamble != Preamble::Housekeeping {
+            self.engine.faults.maybe_panic(self.actor());
+        }
+        <Self as Handles<M>>::handle(self, message, ctx)
+    }
+}
+
 /// A request the supervisor routes to a session's actor, with the answer it
 /// gets when no actor runs for the session (it ended, or it is restarting).
 pub(crate) trait SessionRequest: Send + 'static {
@@ -309,12 +354,10 @@ impl SessionRequest for Get {
     }
 }
 
-impl Handler<Get> for SessionActor {
-    type Result = Result<Session, EngineError>;
+impl Handles<Get> for SessionActor {
+    type Reply = Result<Session, EngineError>;
 
-    fn handle(&mut self, _: Get, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, _: Get, _: &mut Context<Self>) -> Self::Reply {
         Ok(self.session.clone())
     }
 }
@@ -332,12 +375,10 @@ impl SessionRequest for Resume {
     }
 }
 
-impl Handler<Resume> for SessionActor {
-    type Result = ResponseFuture<Result<Session, EngineError>>;
+impl Handles<Resume> for SessionActor {
+    type Reply = ResponseFuture<Result<Session, EngineError>>;
 
-    fn handle(&mut self, _: Resume, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, _: Resume, _: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let mut next = self.session.clone();
         let events = match next.record_activity(now) {
@@ -377,12 +418,10 @@ impl SessionRequest for Close {
     }
 }
 
-impl Handler<Close> for SessionActor {
-    type Result = ResponseActFuture<Self, Result<Session, EngineError>>;
+impl Handles<Close> for SessionActor {
+    type Reply = ResponseActFuture<Self, Result<Session, EngineError>>;
 
-    fn handle(&mut self, Close { reason, mode }: Close, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, Close { reason, mode }: Close, _: &mut Context<Self>) -> Self::Reply {
         let change = self.close(self.engine.clock.now(), reason, mode);
         let session = self.session.clone();
         let reply = async move {
@@ -398,11 +437,11 @@ impl Handler<Close> for SessionActor {
     }
 }
 
-impl Handler<WatchdogTick> for SessionActor {
-    type Result = ();
+impl Handles<WatchdogTick> for SessionActor {
+    const PREAMBLE: Preamble = Preamble::Housekeeping;
+    type Reply = ();
 
     fn handle(&mut self, WatchdogTick { now }: WatchdogTick, ctx: &mut Context<Self>) {
-        self.write_enqueued(ctx);
         if self.retiring || !self.session.is_open() {
             return;
         }
@@ -441,20 +480,20 @@ impl Handler<WatchdogTick> for SessionActor {
 #[rtype(result = "()")]
 pub(crate) struct AgentsAtWork(pub(crate) bool);
 
-impl Handler<AgentsAtWork> for SessionActor {
-    type Result = ();
+impl Handles<AgentsAtWork> for SessionActor {
+    const PREAMBLE: Preamble = Preamble::Housekeeping;
+    type Reply = ();
 
-    fn handle(&mut self, AgentsAtWork(at_work): AgentsAtWork, ctx: &mut Context<Self>) {
-        self.write_enqueued(ctx);
+    fn handle(&mut self, AgentsAtWork(at_work): AgentsAtWork, _: &mut Context<Self>) {
         self.agents_at_work = at_work;
     }
 }
 
-impl Handler<hang_up::HungUp> for SessionActor {
-    type Result = ();
+impl Handles<hang_up::HungUp> for SessionActor {
+    const PREAMBLE: Preamble = Preamble::Housekeeping;
+    type Reply = ();
 
     fn handle(&mut self, hang_up::HungUp(wait): hang_up::HungUp, ctx: &mut Context<Self>) {
-        self.write_enqueued(ctx);
         let timer = match wait {
             hang_up::Wait::Claim(id) => self.waiters.remove(id).and_then(|waiter| waiter.timer),
             hang_up::Wait::Inbox(id) => self.handoffs.remove_inbox(id).and_then(|waiter| waiter.timer),
@@ -465,11 +504,11 @@ impl Handler<hang_up::HungUp> for SessionActor {
     }
 }
 
-impl Handler<Stop> for SessionActor {
-    type Result = ();
+impl Handles<Stop> for SessionActor {
+    const PREAMBLE: Preamble = Preamble::Housekeeping;
+    type Reply = ();
 
     fn handle(&mut self, Stop { exit }: Stop, ctx: &mut Context<Self>) {
-        self.write_enqueued(ctx);
         self.notice.set_exit(exit);
         ctx.stop();
     }

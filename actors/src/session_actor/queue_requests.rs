@@ -17,14 +17,12 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::hang_up::{HangUpGuard, Wait};
-use super::{SessionActor, SessionRequest, queue_without_actor};
+use super::{Handles, Preamble, SessionActor, SessionRequest, queue_without_actor};
 use crate::agent_actor::FeedLine;
 use crate::awaited::Awaited;
 use crate::clock::to_chrono;
 use crate::error::EngineError;
-use crate::messages::{
-    AckObservations, ClaimObservations, Enqueue, NackObservations, Observe, RequeueObservations, Selection,
-};
+use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations, Selection};
 use crate::model::bounds;
 use crate::model::{
     AckReport, Enqueued, EventKind, InvalidPayload, NewEvent, NewObservation, Observation, ObservationState,
@@ -82,26 +80,19 @@ impl Waiters {
     }
 }
 
-/// The most observations one bundle record holds. A sled insert costs
-/// about as much for eight observations as for one (docs/benchmarks.md), and
-/// a bundle is rewritten by no one: its observations' later changes are
-/// records of their own.
-const BUNDLE_MAX: usize = 8;
-
 /// Enqueues taken and not yet written, in order, with the callers waiting.
 ///
-/// The actor writes the enqueues it takes one after another together, as
-/// bundles (one store write each, instead of one per enqueue), and asks for
-/// one commit for them all: once its mailbox is empty, or before it handles
-/// any other message, so every other message sees them written
-/// ([`SessionActor::write_enqueued`]). A caller is answered once the commit
-/// covers its enqueue, as before.
+/// The actor writes the enqueues it takes one after another as one batch
+/// ([`Store::enqueue`](crate::store::Store::enqueue): a store writes a batch
+/// far more cheaply than each on its own) with one commit: once its mailbox
+/// is empty, or before it handles any other message, so every other message
+/// sees them written ([`SessionActor::write_enqueued`]). A caller is
+/// answered once the commit covers its enqueue.
 #[derive(Default)]
 pub(super) struct Unwritten {
     observations: Vec<PendingObservation>,
-    /// Each caller, with the index in `observations` of what it waits for
-    /// and the answer it gets once that is durable.
-    answers: Vec<(usize, Enqueued, EnqueueAnswer)>,
+    /// Each caller, with what it is told once its observation is durable.
+    answers: Vec<(Enqueued, EnqueueAnswer)>,
 }
 
 /// Where an enqueue's answer goes.
@@ -112,14 +103,8 @@ impl Unwritten {
         u64::try_from(self.observations.len()).unwrap_or(u64::MAX)
     }
 
-    /// Adds an observation; returns its index.
-    fn push(&mut self, observation: PendingObservation) -> usize {
-        self.observations.push(observation);
-        self.observations.len() - 1
-    }
-
-    fn index_of_key(&self, key: &str) -> Option<usize> {
-        self.observations.iter().position(|observation| observation.key.as_deref() == Some(key))
+    fn seq_of_key(&self, key: &str) -> Option<u64> {
+        self.observations.iter().find(|observation| observation.key.as_deref() == Some(key)).map(|o| o.seq)
     }
 }
 
@@ -148,50 +133,34 @@ impl SessionActor {
         Ok(self.engine.store.commit())
     }
 
-    /// Writes the enqueues taken so far, as bundles of at most
-    /// [`BUNDLE_MAX`], and answers their callers once a commit covers them
-    /// (at once, with the error, those the store refused). Every message but
-    /// an enqueue calls this first.
+    /// Writes the enqueues taken so far as one batch, and answers their
+    /// callers once a commit covers it (at once, with the error, if the
+    /// store refused it). Every message but an enqueue runs this first (see
+    /// [`Preamble`](super::Preamble)).
     pub(super) fn write_enqueued(&mut self, ctx: &mut Context<Self>) {
         if self.unwritten.observations.is_empty() {
             return;
         }
-        let Unwritten { mut observations, answers } = std::mem::take(&mut self.unwritten);
-        let mut written = 0;
-        let mut failure = None;
-        for bundle in observations.chunks(BUNDLE_MAX) {
-            let stored = match bundle {
-                [one] => self.engine.store.enqueue(one),
-                _ => self.engine.store.enqueue_bundle(bundle),
-            };
-            if let Err(err) = stored {
-                failure = Some(EngineError::from(err));
-                break;
+        let Unwritten { observations, answers } = std::mem::take(&mut self.unwritten);
+        let commit = match self.engine.store.enqueue(&observations) {
+            Ok(commit) => commit,
+            Err(err) => {
+                let err = EngineError::from(err);
+                warn!(session_id = %self.session.id, cause = %err, "enqueues not written");
+                for (_, answer) in answers {
+                    let _ = answer.send(Err(err.clone()));
+                }
+                return;
             }
-            match bundle {
-                [one] => self.queue.enqueued(one),
-                _ => self.queue.enqueued_bundle(bundle),
-            }
-            written += bundle.len();
-        }
-        let (durable, refused): (Vec<_>, Vec<_>) = answers.into_iter().partition(|(index, ..)| *index < written);
-        if let Some(err) = failure {
-            warn!(session_id = %self.session.id, cause = %err, "enqueues not written");
-            for (.., answer) in refused {
-                let _ = answer.send(Err(err.clone()));
-            }
-        }
-        if written == 0 {
-            return;
-        }
-        observations.truncate(written);
+        };
+        self.queue.enqueued(&observations);
         // Agents with a stdin pipe get them too, once durable.
         let piped = self.engine.feeds.any(self.session.id).then_some(observations);
         let feeds = self.engine.feeds.clone();
-        // Answered by the committer's thread: this one has the next enqueues to take.
-        self.engine.store.commit_then(Box::new(move |result| {
-            let result = result.map_err(EngineError::from);
-            for (_, enqueued, answer) in durable {
+        // A task of its own, not the actor's: the answers outlive a crash of the actor.
+        actix_rt::spawn(async move {
+            let result = commit.await.map_err(EngineError::from);
+            for (enqueued, answer) in answers {
                 let _ = answer.send(result.clone().map(|()| enqueued));
             }
             if result.is_ok() {
@@ -199,7 +168,7 @@ impl SessionActor {
                     feeds.send(observation.session, || FeedLine::observation(&observation.to_observation()));
                 }
             }
-        }));
+        });
         self.serve_waiters(self.engine.clock.now(), ctx);
     }
 
@@ -389,27 +358,20 @@ macro_rules! queue_requests {
 }
 
 queue_requests! {
-    Enqueue => Enqueued,
+    Observe => Enqueued,
     ClaimObservations => Vec<Observation>,
     AckObservations => AckReport,
     NackObservations => Vec<Observation>,
     RequeueObservations => Vec<Observation>,
 }
 
-impl Handler<Observe> for SessionActor {
-    type Result = ();
+impl Handles<Observe> for SessionActor {
+    const PREAMBLE: Preamble = Preamble::Enqueue;
+    type Reply = Reply<Enqueued>;
 
     /// Takes the enqueue; it is written with the others taken in a row (see
     /// [`Unwritten`]) and answered once a commit covers it.
-    fn handle(&mut self, Observe { observation, answer, .. }: Observe, ctx: &mut Context<Self>) {
-        self.enqueue(observation, answer, ctx);
-    }
-}
-
-impl Handler<Enqueue> for SessionActor {
-    type Result = Reply<Enqueued>;
-
-    fn handle(&mut self, Enqueue { observation }: Enqueue, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Observe { observation, .. }: Observe, ctx: &mut Context<Self>) -> Self::Reply {
         let (answer, answered) = oneshot::channel();
         let actor = self.actor();
         self.enqueue(observation, answer, ctx);
@@ -422,28 +384,26 @@ impl SessionActor {
     /// [`write_enqueued`](Self::write_enqueued); the answer goes to `answer`
     /// (at once if refused, or for a key already written, once durable).
     fn enqueue(&mut self, observation: NewObservation, answer: EnqueueAnswer, ctx: &mut Context<Self>) {
-        self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let taken = (|| -> Result<Taken, EngineError> {
             self.accepting(&[SessionState::Active, SessionState::Idle], "new observations")?;
             self.check_payload(observation.payload_size(), observation.invalid.as_ref())?;
             self.touch(now)?;
             if let Some(key) = observation.key.as_deref() {
-                if let Some(index) = self.unwritten.index_of_key(key) {
-                    let seq = self.unwritten.observations[index].seq;
-                    return Ok(Taken::Unwritten(Enqueued { seq, duplicate: true }, index));
+                if let Some(seq) = self.unwritten.seq_of_key(key) {
+                    return Ok(Taken::Unwritten(Enqueued { seq, duplicate: true }));
                 }
                 if let Some(seq) = self.queue.seq_for_key(key) {
                     return Ok(Taken::Written(Enqueued { seq, duplicate: true }));
                 }
             }
             let seq = self.queue.stats().next_seq + self.unwritten.len();
-            let index = self.unwritten.push(PendingObservation::new(self.session.id, seq, observation, now));
-            if index == 0 {
+            if self.unwritten.observations.is_empty() {
                 // Written once the mailbox is empty, with what came in meanwhile.
                 ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| act.write_enqueued(ctx)));
             }
-            Ok(Taken::Unwritten(Enqueued { seq, duplicate: false }, index))
+            self.unwritten.observations.push(PendingObservation::new(self.session.id, seq, observation, now));
+            Ok(Taken::Unwritten(Enqueued { seq, duplicate: false }))
         })();
         match taken {
             // Answered once the first post is durable, which it may not be yet.
@@ -453,7 +413,7 @@ impl SessionActor {
                     let _ = answer.send(answered.await);
                 });
             }
-            Ok(Taken::Unwritten(enqueued, index)) => self.unwritten.answers.push((index, enqueued, answer)),
+            Ok(Taken::Unwritten(enqueued)) => self.unwritten.answers.push((enqueued, answer)),
             Err(err) => {
                 let _ = answer.send(Err(err));
             }
@@ -465,24 +425,22 @@ impl SessionActor {
 enum Taken {
     /// Its observation is in the store (a repeated idempotency key).
     Written(Enqueued),
-    /// Its observation waits, at this index, among the [`Unwritten`] ones.
-    Unwritten(Enqueued, usize),
+    /// Its observation waits among the [`Unwritten`] ones.
+    Unwritten(Enqueued),
 }
 
-impl Handler<ClaimObservations> for SessionActor {
-    type Result = Awaited<Result<Vec<Observation>, EngineError>>;
+impl Handles<ClaimObservations> for SessionActor {
+    type Reply = Awaited<Result<Vec<Observation>, EngineError>>;
 
     /// Claims at once, or parks the claim until observations arrive or the
     /// wait ends; a parked claim whose caller hangs up is dropped unserved.
-    fn handle(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Self::Reply {
         Awaited::new(self.claim(claim, ctx))
     }
 }
 
 impl SessionActor {
     fn claim(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Reply<Vec<Observation>> {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
         let now = self.engine.clock.now();
         let checked = bounds::CLAIM_MAX
             .check(u64::try_from(claim.max).unwrap_or(u64::MAX))
@@ -523,12 +481,10 @@ impl SessionActor {
     }
 }
 
-impl Handler<AckObservations> for SessionActor {
-    type Result = Reply<AckReport>;
+impl Handles<AckObservations> for SessionActor {
+    type Reply = Reply<AckReport>;
 
-    fn handle(&mut self, ack: AckObservations, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, ack: AckObservations, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let result = (|| {
             self.accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "acks")?;
@@ -554,12 +510,10 @@ impl Handler<AckObservations> for SessionActor {
     }
 }
 
-impl Handler<NackObservations> for SessionActor {
-    type Result = Reply<Vec<Observation>>;
+impl Handles<NackObservations> for SessionActor {
+    type Reply = Reply<Vec<Observation>>;
 
-    fn handle(&mut self, nack: NackObservations, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, nack: NackObservations, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let result = (|| {
             bounds::NACK_DELAY.check(nack.delay)?;
@@ -593,12 +547,10 @@ impl Handler<NackObservations> for SessionActor {
     }
 }
 
-impl Handler<RequeueObservations> for SessionActor {
-    type Result = Reply<Vec<Observation>>;
+impl Handles<RequeueObservations> for SessionActor {
+    type Reply = Reply<Vec<Observation>>;
 
-    fn handle(&mut self, requeue: RequeueObservations, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
-        self.engine.faults.maybe_panic(self.actor());
+    fn handle(&mut self, requeue: RequeueObservations, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let result = (|| {
             self.accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "requeues")?;
@@ -658,11 +610,11 @@ impl Handler<RequeueObservations> for SessionActor {
 #[rtype(result = "QueueStats")]
 pub(crate) struct CurrentQueueStats;
 
-impl Handler<CurrentQueueStats> for SessionActor {
-    type Result = actix::MessageResult<CurrentQueueStats>;
+impl Handles<CurrentQueueStats> for SessionActor {
+    const PREAMBLE: Preamble = Preamble::Housekeeping;
+    type Reply = actix::MessageResult<CurrentQueueStats>;
 
-    fn handle(&mut self, _: CurrentQueueStats, ctx: &mut Context<Self>) -> Self::Result {
-        self.write_enqueued(ctx);
+    fn handle(&mut self, _: CurrentQueueStats, _: &mut Context<Self>) -> Self::Reply {
         actix::MessageResult(self.queue.stats())
     }
 }

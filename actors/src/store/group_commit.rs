@@ -7,10 +7,7 @@
 //! at once. Under load each flush covers many writes, so throughput grows with
 //! the number of writers, while every acknowledged write is still on disk.
 //!
-//! A request names what to do once its flush is over: complete a [`Commit`]
-//! future, or run a callback ([`AfterCommit`]) right there on the committer's
-//! thread, which answers callers without a hop through the thread that
-//! wrote (the engine's, busy with the next writes).
+//! A request is answered by completing its [`Commit`] future.
 //!
 //! [`CommitMode::PerWrite`] turns the batching off (one flush per request), to
 //! measure what group commit buys.
@@ -42,7 +39,7 @@ pub enum CommitMode {
 /// What runs on the committer's thread once a flush covers a request, with
 /// the flush's result. It must be quick and must not block: the next flush
 /// waits for it.
-pub type AfterCommit = Box<dyn FnOnce(Result<(), StoreError>) + Send + 'static>;
+type AfterCommit = Box<dyn FnOnce(Result<(), StoreError>) + Send + 'static>;
 
 /// The committer: a thread that runs flushes for waiting writers.
 pub(crate) struct GroupCommit {
@@ -90,7 +87,7 @@ impl GroupCommit {
     /// Asks for a flush covering every write made so far, and runs `then`
     /// on the committer's thread once it is over (at once, with
     /// [`StoreError::Closed`], if the committer is closing).
-    pub(crate) fn request_then(&self, then: AfterCommit) {
+    fn request_then(&self, then: AfterCommit) {
         let wake = {
             let mut queue = self.shared.lock();
             if queue.closing {

@@ -16,7 +16,7 @@ mod sled_store;
 
 pub use commit_record::{CommitRecord, record_path};
 pub use disk_space::DEFAULT_RESERVE_BYTES;
-pub use group_commit::{AfterCommit, Commit, CommitMode};
+pub use group_commit::{Commit, CommitMode};
 pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
 
 use tokio::sync::broadcast;
@@ -111,32 +111,26 @@ pub trait Store: Send + Sync + 'static {
     /// acked ones kept for inspection, by sequence number and key.
     fn queue(&self, session: SessionId) -> Result<StoredQueue, StoreError>;
 
-    /// A session's queue stats as of its last batch write (see
-    /// [`enqueue`](Store::enqueue)); none if it never had one. While a
-    /// session's actor runs, it has the exact figures.
+    /// A session's queue stats as of its last [`write_queue`](Store::write_queue)
+    /// (an [`enqueue`](Store::enqueue) does not rewrite them); none if it
+    /// never had one. While a session's actor runs, it has the exact figures.
     fn queue_stats(&self, session: SessionId) -> Result<Option<QueueStats>, StoreError>;
 
-    /// Writes a new pending observation: one record, on its own, the cheapest
-    /// write the store has (an enqueue is the engine's hottest write). Its
-    /// idempotency key is in the record; the queue's stats are not rewritten,
-    /// so they are brought up to date at load, from the records.
-    fn enqueue(&self, observation: &PendingObservation) -> Result<(), StoreError>;
-
-    /// Writes new pending observations of one session, with consecutive
-    /// sequence numbers, as one bundle record: one write for them all, which
-    /// costs the store about as much as [`enqueue`](Store::enqueue) of one.
-    /// An observation stays in its bundle until its first change, which
-    /// writes it a record of its own; [`QueueOp::Bury`] and
-    /// [`QueueOp::DropBundle`] keep removals from coming back out of it.
-    fn enqueue_bundle(&self, observations: &[PendingObservation]) -> Result<(), StoreError>;
+    /// Writes a batch of new pending observations of one session, with
+    /// consecutive sequence numbers, all or nothing, and returns the commit
+    /// that makes them durable. An enqueue is the engine's hottest write, so
+    /// the store lays a batch out as cheaply as it can: the caller sees only
+    /// observations, and later changes to them are ordinary
+    /// [`QueueOp`]s.
+    fn enqueue(&self, batch: &[PendingObservation]) -> Result<Commit, StoreError>;
 
     /// One observation of a session, live or kept after its ack.
     fn observation(&self, session: SessionId, seq: u64) -> Result<Option<Observation>, StoreError>;
 
     /// The observations of a session with these sequence numbers (ascending),
     /// each `None` if there is no such observation: cheaper than one
-    /// [`observation`](Store::observation) call each for observations that
-    /// share a bundle.
+    /// [`observation`](Store::observation) call each for observations
+    /// enqueued together.
     fn observations_at(&self, session: SessionId, seqs: &[u64]) -> Result<Vec<Option<Observation>>, StoreError>;
 
     /// Up to `limit` observations of a session in `state` (any, when `None`)
@@ -160,12 +154,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Completes once every write made before this call is durable.
     fn commit(&self) -> Commit;
-
-    /// Runs `then` once every write made before this call is durable (or
-    /// could not be made so), on the thread that made it durable: for
-    /// answers that need nothing else, so they do not wait for the writer's
-    /// thread to be free again. `then` must be quick and must not block.
-    fn commit_then(&self, then: AfterCommit);
 
     /// Makes every write durable now, blocking the calling thread.
     fn flush(&self) -> Result<(), StoreError>;
@@ -217,10 +205,6 @@ pub struct StoredQueue {
     pub live: Vec<Observation>,
     /// Acked observations kept for inspection: sequence number and idempotency key.
     pub kept: Vec<(u64, Option<String>)>,
-    /// The stored bundles: the first sequence number of each and how many it covers.
-    pub bundles: Vec<(u64, u64)>,
-    /// The live observations whose only record is their entry in a bundle.
-    pub bundled: Vec<u64>,
     /// The idempotency keys remembered after their observations were
     /// compacted away: sequence number, key and when it was set aside.
     pub remembered: Vec<(u64, String, chrono::DateTime<chrono::Utc>)>,
@@ -248,12 +232,6 @@ pub enum QueueOp {
         /// Its idempotency key, if it has one.
         key: Option<String>,
     },
-    /// Marks a removed observation as gone from the bundle that still holds
-    /// its first record.
-    Bury {
-        /// Its sequence number.
-        seq: u64,
-    },
     /// Remembers an idempotency key whose observation is compacted away, so
     /// that a repeated post with it is still recognised.
     Remember {
@@ -268,11 +246,5 @@ pub enum QueueOp {
     Forget {
         /// The key.
         key: String,
-    },
-    /// Removes the bundle that covers `seqs`, and the tombstones within it:
-    /// none of its observations is left only in it.
-    DropBundle {
-        /// The sequence numbers it covers.
-        seqs: std::ops::Range<u64>,
     },
 }

@@ -1,16 +1,24 @@
 //! The observation queues in sled: one key range per session in the
 //! `observations` tree (the layout is in `sled_store.rs`).
 //!
-//! An enqueue, the hottest write, is one plain `insert` of its record: the
+//! An enqueue, the hottest write, is plain `insert`s: an observation's
 //! record carries its idempotency key, and the stats are not rewritten (the
-//! index recounts them from the records at load). sled's `apply_batch` costs
-//! several times as much, as it seals its I/O buffer around the batch.
-//! Observations enqueued together go in one plain `insert` of a bundle
-//! record: a sled insert costs about the same for one observation as for
-//! eight, so bundles make enqueues under load several times cheaper. An
-//! observation's own record (`LIVE` or `KEPT`), once it has one, overrides its
-//! bundle entry, and a tombstone (`GONE`) marks one removed from a bundle that
-//! stays; the index decides both (`queue_index.rs`).
+//! queue's index recounts them from the records at load). sled's
+//! `apply_batch` costs several times as much, as it seals its I/O buffer
+//! around the batch. A batch of observations enqueued together goes in as
+//! bundle records of up to [`BUNDLE_MAX`]: a sled insert costs about the
+//! same for one observation as for eight, so bundles make enqueues under load
+//! several times cheaper.
+//!
+//! Bundles are this file's business alone: the rest of the engine sees
+//! observations, and changes them with puts and removes. An observation's own
+//! record (`LIVE` or `KEPT`), once it has one, overrides its bundle entry; a
+//! tombstone (`GONE`) marks one removed from a bundle that stays; and the
+//! write after which none of a bundle's observations is left only in it
+//! removes the bundle and its tombstones. To decide those without reading the
+//! bundles back, the store keeps a [`BundleIndex`] of every session it has
+//! written or loaded the queue of: which observations are still only in
+//! their bundle.
 //!
 //! A bundle is stored LZ4-compressed. sled keeps values in its B-tree's
 //! leaves and writes a leaf out again whole when it consolidates or splits
@@ -18,8 +26,8 @@
 //! takes about as long as the bytes it writes, and the next enqueues wait
 //! for it. Tool uses of source text compress about 2.3x, and the bytes
 //! written per enqueue fall about threefold (docs/benchmarks.md).
-//! A compressed bundle starts with [`LZ4`], which no JSON text starts with,
-//! so the plain bundles of schema 3 still read.
+//! A compressed bundle starts with [`LZ4`], which no JSON text starts with;
+//! a bundle that would not shrink is stored as its plain JSON.
 //!
 //! Any other change (claims, acks, nacks) is one `apply_batch` on that tree,
 //! which sled applies atomically and which costs far less than a transaction,
@@ -27,13 +35,15 @@
 //! dead) runs as a transaction over the queue and the events, like a session
 //! checkpoint.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::sled_store::{SledStore, decode, encode, encode_sized, hex, insert_events, storage_error};
+use super::sled_store::{SledStore, decode, encode, encode_sized, hex, insert_events, lock, storage_error};
+use super::{Commit, Store};
 use super::{QueueOp, QueueWrite, StoredQueue};
 use crate::error::StoreError;
 use crate::model::{Event, NewEvent, Observation, ObservationState, PendingObservation, QueueStats, SessionId};
@@ -43,8 +53,13 @@ const STATS: u8 = 0x00;
 const LIVE: u8 = 0x01;
 const KEPT: u8 = 0x02;
 const KEY: u8 = 0x03;
-pub(super) const BUNDLE: u8 = 0x04;
+const BUNDLE: u8 = 0x04;
 const GONE: u8 = 0x05;
+/// The most observations one bundle record holds. A sled insert costs
+/// about as much for eight observations as for one (docs/benchmarks.md), and
+/// a bundle is rewritten by no one: its observations' later changes are
+/// records of their own.
+const BUNDLE_MAX: usize = 8;
 /// A remembered key's value: its sequence number and when it was set aside
 /// (milliseconds since the epoch), both big-endian.
 const REMEMBERED_LEN: usize = 16;
@@ -62,7 +77,7 @@ fn seq_of(key: &[u8]) -> u64 {
     key.len().checked_sub(8).and_then(|at| key[at..].try_into().ok()).map_or(0, u64::from_be_bytes)
 }
 
-pub(super) fn seq_key(session: SessionId, tag: u8, seq: u64) -> Vec<u8> {
+fn seq_key(session: SessionId, tag: u8, seq: u64) -> Vec<u8> {
     let mut key = prefix(session, tag);
     key.extend_from_slice(&seq.to_be_bytes());
     key
@@ -117,7 +132,7 @@ pub(super) fn check_record(key: &[u8], value: &[u8]) -> Result<(), StoreError> {
     match key.get(16) {
         Some(&STATS) => decode::<QueueStats>(TREE, key, value).map(drop),
         Some(&LIVE | &KEPT) => decode::<Observation>(TREE, key, value).map(drop),
-        Some(&KEY) if value.len() == 8 || value.len() == REMEMBERED_LEN => Ok(()),
+        Some(&KEY) if value.len() == REMEMBERED_LEN => Ok(()),
         Some(&BUNDLE) => unpack(key, value).map(drop),
         Some(&GONE) if value.is_empty() => Ok(()),
         Some(&KEY | &GONE) => Err(corrupt("a value of the wrong size")),
@@ -142,28 +157,108 @@ fn changes(session: SessionId, write: &QueueWrite) -> Result<Vec<Change>, StoreE
                     changes.push((seq_key(session, LIVE, observation.seq), value));
                 }
             }
-            QueueOp::Remove { seq, key } => {
+            QueueOp::Remove { seq, .. } => {
                 changes.push((seq_key(session, LIVE, *seq), None));
                 changes.push((seq_key(session, KEPT, *seq), None));
-                if let Some(key) = key {
-                    // Schema 1 kept keys apart; a store it wrote may still hold one.
-                    changes.push((idempotency_key(session, key), None));
-                }
             }
-            QueueOp::Bury { seq } => changes.push((seq_key(session, GONE, *seq), Some(Vec::new()))),
             QueueOp::Remember { key, seq, at } => {
                 let mut value = seq.to_be_bytes().to_vec();
                 value.extend_from_slice(&at.timestamp_millis().to_be_bytes());
                 changes.push((idempotency_key(session, key), Some(value)));
             }
             QueueOp::Forget { key } => changes.push((idempotency_key(session, key), None)),
-            QueueOp::DropBundle { seqs } => {
-                changes.push((seq_key(session, BUNDLE, seqs.start), None));
-                changes.extend(seqs.clone().map(|seq| (seq_key(session, GONE, seq), None)));
-            }
         }
     }
     Ok(changes)
+}
+
+/// Which observations of each session are still only in their bundle, for
+/// the sessions whose queue the store has written or loaded since it opened:
+/// every write to a session's queue keeps its entry exact.
+pub(super) type BundleIndex = Mutex<HashMap<SessionId, SessionBundles>>;
+
+/// One session's stored bundles, by their first sequence number.
+pub(super) type SessionBundles = BTreeMap<u64, Bundle>;
+
+/// A stored bundle of observations enqueued together.
+#[derive(Debug, Clone)]
+pub(super) struct Bundle {
+    /// How many sequence numbers it covers, from its first.
+    len: u64,
+    /// Its observations that are live and have no record of their own.
+    only_here: BTreeSet<u64>,
+}
+
+/// What a queue write does to a session's bundles.
+#[derive(Default)]
+struct BundlePlan {
+    /// Key changes it adds to the write: tombstones, and removed bundles.
+    changes: Vec<Change>,
+    /// Per bundle touched (by its first sequence number): the observations
+    /// that are no longer only in it, or `None` when it is removed.
+    settled: Vec<(u64, Option<Vec<u64>>)>,
+}
+
+/// Plans what `ops` do to `bundles`: an observation that gets a record of
+/// its own (or goes) is no longer only in its bundle; a removal within a
+/// bundle that stays leaves a tombstone, so its bundle entry does not come
+/// back; a bundle none of whose observations is left only in it goes, with
+/// its tombstones. Each observation appears at most once in `ops`.
+fn plan(session: SessionId, bundles: &SessionBundles, ops: &[QueueOp]) -> BundlePlan {
+    // Per bundle touched: how many stay only in it, who left, who was removed.
+    let mut touched: BTreeMap<u64, (usize, Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    for op in ops {
+        let (seq, removed) = match op {
+            QueueOp::Put(observation) => (observation.seq, false),
+            QueueOp::Remove { seq, .. } => (*seq, true),
+            QueueOp::Remember { .. } | QueueOp::Forget { .. } => continue,
+        };
+        let Some((&first, bundle)) = bundles.range(..=seq).next_back() else { continue };
+        if seq >= first.saturating_add(bundle.len) {
+            continue;
+        }
+        let (left, unbundled, gone) = touched.entry(first).or_insert_with(|| (bundle.only_here.len(), vec![], vec![]));
+        if bundle.only_here.contains(&seq) {
+            *left -= 1;
+            unbundled.push(seq);
+        }
+        if removed {
+            gone.push(seq);
+        }
+    }
+    let mut plan = BundlePlan::default();
+    for (first, (left, unbundled, gone)) in touched {
+        if left == 0 {
+            plan.changes.push((seq_key(session, BUNDLE, first), None));
+            let len = bundles.get(&first).map_or(0, |bundle| bundle.len);
+            plan.changes.extend((first..first.saturating_add(len)).map(|seq| (seq_key(session, GONE, seq), None)));
+            plan.settled.push((first, None));
+        } else {
+            plan.changes.extend(gone.into_iter().map(|seq| (seq_key(session, GONE, seq), Some(Vec::new()))));
+            plan.settled.push((first, Some(unbundled)));
+        }
+    }
+    plan
+}
+
+impl BundlePlan {
+    /// Takes a write the store made into the session's bundles.
+    fn apply(self, bundles: &mut SessionBundles) {
+        for (first, settled) in self.settled {
+            match settled {
+                None => {
+                    bundles.remove(&first);
+                }
+                Some(seqs) => {
+                    if let Some(bundle) = bundles.get_mut(&first) {
+                        for seq in seqs {
+                            bundle.only_here.remove(&seq);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl SledStore {
@@ -175,28 +270,76 @@ impl SledStore {
             .into_iter()
             .map(|observation| (observation.seq, observation.key))
             .collect();
-        let bundles = self.bundles_from(session, 0)?.collect::<Result<Vec<_>, _>>()?;
         let remembered = self.remembered(session)?;
-        let mut stored =
-            StoredQueue { stats, live: Vec::new(), kept, bundles: Vec::new(), bundled: Vec::new(), remembered };
-        if !bundles.is_empty() {
-            let own: BTreeSet<u64> =
-                live.iter().map(|observation| observation.seq).chain(stored.kept.iter().map(|(seq, _)| *seq)).collect();
-            let gone = self.tombstones(session)?;
-            for entries in bundles {
-                let Some(first) = entries.first() else { continue };
-                stored.bundles.push((first.seq, u64::try_from(entries.len()).unwrap_or(u64::MAX)));
-                for observation in entries {
-                    if !own.contains(&observation.seq) && !gone.contains(&observation.seq) {
-                        stored.bundled.push(observation.seq);
-                        live.push(observation);
-                    }
-                }
-            }
+        let own: BTreeSet<u64> =
+            live.iter().map(|observation| observation.seq).chain(kept.iter().map(|(seq, _)| *seq)).collect();
+        let (bundled, bundles) = self.read_bundles(session, &own)?;
+        if !bundled.is_empty() {
+            live.extend(bundled);
             live.sort_by_key(|observation| observation.seq);
         }
-        stored.live = live;
-        Ok(stored)
+        // Kept as it is if the store already has it: every write since keeps it exact.
+        lock(&self.bundles).entry(session).or_insert(bundles);
+        Ok(StoredQueue { stats, live, kept, remembered })
+    }
+
+    /// A session's bundles as stored, with the observations that are only in
+    /// them: those with no record of their own (`own`) and no tombstone.
+    fn read_bundles(
+        &self,
+        session: SessionId,
+        own: &BTreeSet<u64>,
+    ) -> Result<(Vec<Observation>, SessionBundles), StoreError> {
+        let mut bundled = Vec::new();
+        let mut bundles = SessionBundles::new();
+        let mut gone = None;
+        for entries in self.bundles_from(session, 0)? {
+            let entries = entries?;
+            let (Some(first), Some(last)) = (entries.first(), entries.last()) else { continue };
+            let gone = match &mut gone {
+                Some(gone) => gone,
+                None => gone.insert(self.tombstones(session)?),
+            };
+            let mut bundle = Bundle { len: last.seq.saturating_sub(first.seq) + 1, only_here: BTreeSet::new() };
+            let first = first.seq;
+            for observation in entries {
+                if !own.contains(&observation.seq) && !gone.contains(&observation.seq) {
+                    bundle.only_here.insert(observation.seq);
+                    bundled.push(observation);
+                }
+            }
+            bundles.insert(first, bundle);
+        }
+        Ok((bundled, bundles))
+    }
+
+    /// The session's entry in the [`BundleIndex`], read from the store if
+    /// it has none yet.
+    fn session_bundles<'a>(
+        &self,
+        index: &'a mut HashMap<SessionId, SessionBundles>,
+        session: SessionId,
+    ) -> Result<&'a mut SessionBundles, StoreError> {
+        match index.entry(session) {
+            std::collections::hash_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let mut own = BTreeSet::new();
+                for tag in [LIVE, KEPT] {
+                    for key in self.observations.range(prefix(session, tag)..prefix(session, tag + 1)).keys() {
+                        own.insert(seq_of(&key?));
+                    }
+                }
+                Ok(entry.insert(self.read_bundles(session, &own)?.1))
+            }
+        }
+    }
+
+    /// Forgets the bundles of sessions whose queues are removed.
+    pub(super) fn forget_bundles(&self, sessions: &[SessionId]) {
+        let mut index = lock(&self.bundles);
+        for session in sessions {
+            index.remove(session);
+        }
     }
 
     /// A session's bundles from the one that covers `from` on, in order,
@@ -218,18 +361,16 @@ impl SledStore {
         }))
     }
 
-    /// The keys remembered past their observations (`0x03`, 16 bytes; the
-    /// 8-byte entries of schema 1 name observations that carry their keys
-    /// themselves, and are skipped. A build before this one ignores both).
+    /// The keys remembered past their observations (`0x03`).
     fn remembered(&self, session: SessionId) -> Result<Vec<(u64, String, DateTime<Utc>)>, StoreError> {
         let mut remembered = Vec::new();
         let start = prefix(session, KEY);
         for entry in self.observations.range(start.clone()..prefix(session, KEY + 1)) {
             let (key, value) = entry?;
-            if value.len() != REMEMBERED_LEN {
-                continue;
-            }
             let corrupt = |detail: &str| StoreError::Corrupt { tree: TREE, key: hex(&key), detail: detail.into() };
+            if value.len() != REMEMBERED_LEN {
+                return Err(corrupt("a value of the wrong size"));
+            }
             let name =
                 String::from_utf8(key[start.len()..].to_vec()).map_err(|_| corrupt("a key that is not UTF-8"))?;
             let seq = u64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
@@ -349,20 +490,48 @@ impl SledStore {
         Ok(found)
     }
 
-    pub(super) fn insert_observation(&self, observation: &PendingObservation) -> Result<(), StoreError> {
+    /// Writes a batch of new pending observations of one session, with
+    /// consecutive sequence numbers: one alone as its own record, more as
+    /// bundles of up to [`BUNDLE_MAX`]. All or nothing: should one record
+    /// fail, those written before it are removed again.
+    pub(super) fn enqueue_batch(&self, batch: &[PendingObservation]) -> Result<Commit, StoreError> {
         self.refuse_if_faulty()?;
-        let value = encode_sized(observation, observation.encoded_len_hint())?;
-        self.observations.insert(seq_key(observation.session, LIVE, observation.seq), value)?;
-        Ok(())
+        let Some(session) = batch.first().map(|observation| observation.session) else {
+            return Ok(Store::commit(self));
+        };
+        let mut written = Vec::new();
+        for chunk in batch.chunks(BUNDLE_MAX) {
+            match self.insert_chunk(chunk) {
+                Ok(key) => written.push(key),
+                Err(err) => {
+                    for key in written {
+                        let _ = self.observations.remove(key);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        if let Some(bundles) = lock(&self.bundles).get_mut(&session) {
+            for chunk in batch.chunks(BUNDLE_MAX).filter(|chunk| chunk.len() > 1) {
+                let only_here: BTreeSet<u64> = chunk.iter().map(|observation| observation.seq).collect();
+                let len = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+                bundles.insert(chunk[0].seq, Bundle { len, only_here });
+            }
+        }
+        Ok(Store::commit(self))
     }
 
-    pub(super) fn insert_bundle(&self, observations: &[PendingObservation]) -> Result<(), StoreError> {
-        self.refuse_if_faulty()?;
-        let Some(first) = observations.first() else { return Ok(()) };
-        let size = observations.iter().map(PendingObservation::encoded_len_hint).sum();
-        let value = pack(encode_sized(&observations, size)?);
-        self.observations.insert(seq_key(first.session, BUNDLE, first.seq), value)?;
-        Ok(())
+    /// Writes one observation as its record, or several as a bundle; returns the key written.
+    fn insert_chunk(&self, chunk: &[PendingObservation]) -> Result<Vec<u8>, StoreError> {
+        let (key, value) = match chunk {
+            [one] => (seq_key(one.session, LIVE, one.seq), encode_sized(one, one.encoded_len_hint())?),
+            _ => {
+                let size = chunk.iter().map(PendingObservation::encoded_len_hint).sum();
+                (seq_key(chunk[0].session, BUNDLE, chunk[0].seq), pack(encode_sized(&chunk, size)?))
+            }
+        };
+        self.observations.insert(key.as_slice(), value)?;
+        Ok(key)
     }
 
     pub(super) fn apply_queue_write(
@@ -372,7 +541,11 @@ impl SledStore {
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>, StoreError> {
         self.refuse_if_faulty()?;
-        let changes = changes(session, write)?;
+        let mut index = lock(&self.bundles);
+        let bundles = self.session_bundles(&mut index, session)?;
+        let mut changes = changes(session, write)?;
+        let mut plan = plan(session, bundles, &write.ops);
+        changes.append(&mut plan.changes);
         if events.is_empty() {
             let mut batch = sled::Batch::default();
             for (key, value) in changes {
@@ -382,6 +555,7 @@ impl SledStore {
                 }
             }
             self.observations.apply_batch(batch)?;
+            plan.apply(bundles);
             return Ok(Vec::new());
         }
         let mut unpublished = self.unpublished();
@@ -398,6 +572,7 @@ impl SledStore {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(storage_error)?;
+        plan.apply(bundles);
         self.appended(&mut unpublished, &events);
         Ok(events)
     }

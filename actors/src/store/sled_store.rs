@@ -23,8 +23,8 @@
 //! | `0x00` | the queue's stats, JSON |
 //! | `0x01`, sequence number (u64 BE) | a live observation (pending, leased, dead), JSON |
 //! | `0x02`, sequence number (u64 BE) | an acked observation kept for inspection, JSON |
-//! | `0x03`, idempotency key (UTF-8) | (schema 1 only) the sequence number it names, u64 BE |
-//! | `0x04`, first sequence number (u64 BE) | a bundle: observations enqueued together, as they were enqueued, a JSON array; since schema 4 compressed unless that saves nothing: `0x01`, the array's size (u32 LE), an LZ4 block |
+//! | `0x03`, idempotency key (UTF-8) | a key remembered after its observation was compacted away: its sequence number (u64 BE) and when it was set aside (milliseconds since the epoch, i64 BE) |
+//! | `0x04`, first sequence number (u64 BE) | a bundle: observations enqueued together, as they were enqueued, a JSON array, compressed unless that saves nothing: `0x01`, the array's size (u32 LE), an LZ4 block |
 //! | `0x05`, sequence number (u64 BE) | a tombstone: that observation is gone from its bundle; empty |
 //!
 //! JSON keeps records readable with any sled tool and lets fields be added
@@ -46,7 +46,8 @@ use tracing::warn;
 
 use super::commit_record::{CommitRecord, Durability, record_path};
 use super::disk_space::DiskSpace;
-use super::group_commit::{AfterCommit, Commit, CommitMode, GroupCommit};
+use super::group_commit::{Commit, CommitMode, GroupCommit};
+use super::sled_observations::BundleIndex;
 use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
 use crate::fault::Faults;
@@ -55,17 +56,21 @@ use crate::model::{
     ObservationState, PendingObservation, QueueStats, Session, SessionId,
 };
 
-/// The schema version this build writes and reads. A store with a newer one is
-/// refused at open; an older one is read as it is and marked with this one, so
-/// an older baton will not misread what this one writes.
+/// The schema version this build writes and reads: the layout above. A
+/// store with a newer one is refused at open; an older one is brought up to
+/// this one by [`UPGRADES`] and marked with it, so an older baton refuses
+/// what this one writes.
 ///
-/// - 1: the first.
-/// - 2: an observation's idempotency key lives only in its record (schema 1
-///   also indexed it apart), and an enqueue does not rewrite the queue's stats.
-/// - 3: observations enqueued together may be stored as one bundle record
-///   (`0x04`, with tombstones `0x05`), which a schema-2 build would not read.
-/// - 4: a bundle may be compressed, which a schema-3 build would not read.
-pub const SCHEMA_VERSION: u32 = 4;
+/// - 1: the first release's layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A step that upgrades a store of one schema version to the next.
+type Upgrade = fn(&sled::Db) -> Result<(), StoreError>;
+
+/// The upgrades, in order: the one at index `n` takes a store of schema
+/// `n + 1` to `n + 2`. Each schema ever released keeps a fixture store
+/// (`actors/tests/fixtures/`) that the tests upgrade and read.
+const UPGRADES: [Upgrade; SCHEMA_VERSION as usize - 1] = [];
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// The `meta` key of the last commit's number (u64 big-endian; see `commit_record.rs`).
@@ -129,6 +134,8 @@ pub struct SledStore {
     agents: sled::Tree,
     pub(super) events: sled::Tree,
     pub(super) observations: sled::Tree,
+    /// Which observations are still only in their bundle (`sled_observations.rs`).
+    pub(super) bundles: BundleIndex,
     pub(super) handoffs: sled::Tree,
     pub(super) handoff_sessions: sled::Tree,
     /// What the metrics need of every handoff, loaded at open and kept up to
@@ -255,6 +262,7 @@ impl SledStore {
             ended_sessions: Mutex::new(ended_sessions),
             events,
             observations: db.open_tree("observations")?,
+            bundles: BundleIndex::default(),
             handoffs,
             handoff_summaries: Mutex::new(handoff_summaries),
             handoff_sessions: db.open_tree("handoff_sessions")?,
@@ -481,10 +489,18 @@ fn check_schema(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
             if found > SCHEMA_VERSION {
                 return Err(StoreError::SchemaTooNew { path: dir.to_owned(), found, supported: SCHEMA_VERSION });
             }
-            if found < SCHEMA_VERSION {
-                // Every older schema reads as this one: only the mark changes.
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            if found == 0 {
+                return Err(StoreError::Corrupt {
+                    tree: "meta",
+                    key: hex(SCHEMA_KEY),
+                    detail: "schema version 0, which no baton writes".into(),
+                });
+            }
+            for (from, upgrade) in (found..).zip(&UPGRADES[found as usize - 1..]) {
+                upgrade(db)?;
+                meta.insert(SCHEMA_KEY, &(from + 1).to_be_bytes())?;
                 db.flush()?;
+                tracing::info!(store = %dir.display(), from, to = from + 1, "store upgraded");
             }
             Ok(())
         }
@@ -644,7 +660,7 @@ impl Store for SledStore {
         self.events
             .range(start.to_be_bytes()..)
             .filter_map(|entry| match entry {
-                Ok((key, value)) => match decode_event(&key, &value) {
+                Ok((key, value)) => match decode("events", &key, &value) {
                     Ok(event) => Some(Ok(event)),
                     Err(err) => {
                         self.skip_corrupt("events", &key, &err);
@@ -699,16 +715,12 @@ impl Store for SledStore {
         self.read_observations(session, state, after, limit)
     }
 
-    fn enqueue(&self, observation: &PendingObservation) -> Result<(), StoreError> {
-        self.insert_observation(observation)
+    fn enqueue(&self, batch: &[PendingObservation]) -> Result<Commit, StoreError> {
+        self.enqueue_batch(batch)
     }
 
     fn observations_at(&self, session: SessionId, seqs: &[u64]) -> Result<Vec<Option<Observation>>, StoreError> {
         self.read_observations_at(session, seqs)
-    }
-
-    fn enqueue_bundle(&self, observations: &[PendingObservation]) -> Result<(), StoreError> {
-        self.insert_bundle(observations)
     }
 
     fn write_queue(
@@ -752,10 +764,6 @@ impl Store for SledStore {
 
     fn commit(&self) -> Commit {
         self.committer.request()
-    }
-
-    fn commit_then(&self, then: AfterCommit) {
-        self.committer.request_then(then);
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -816,6 +824,7 @@ impl SledStore {
                 Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
             })
             .map_err(storage_error)?;
+        self.forget_bundles(doomed);
         Ok(())
     }
 }
@@ -870,29 +879,6 @@ pub(super) fn encode_sized<T: Serialize>(record: &T, capacity: usize) -> Result<
 
 pub(super) fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { tree, key: hex(key), detail: err.to_string() })
-}
-
-/// Decodes an event. An `observation_dead` event written before its queue
-/// sequence number was called `observation_seq` holds `seq` twice (its own
-/// and the observation's, the latter last): it is read with the event's from
-/// its key and the observation's from the record.
-fn decode_event(key: &[u8], bytes: &[u8]) -> Result<Event, StoreError> {
-    decode("events", key, bytes).or_else(|err| {
-        let Ok(serde_json::Value::Object(mut record)) = serde_json::from_slice(bytes) else { return Err(err) };
-        if record.get("type").and_then(serde_json::Value::as_str) != Some("observation_dead")
-            || record.contains_key("observation_seq")
-        {
-            return Err(err);
-        }
-        let Some(observation_seq) = record.remove("seq") else { return Err(err) };
-        record.insert("observation_seq".into(), observation_seq);
-        record.insert("seq".into(), decode_seq(key)?.into());
-        serde_json::from_value(record.into()).map_err(|err| StoreError::Corrupt {
-            tree: "events",
-            key: hex(key),
-            detail: err.to_string(),
-        })
-    })
 }
 
 pub(super) fn decode_seq(key: &[u8]) -> Result<u64, StoreError> {

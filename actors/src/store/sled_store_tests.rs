@@ -56,17 +56,15 @@ fn a_store_with_a_newer_schema_is_refused_with_a_clear_message() {
 }
 
 #[test]
-fn a_store_with_an_older_schema_is_read_and_marked_with_the_current_one() {
+fn a_store_marked_with_schema_0_is_refused_as_damaged() {
     let dir = TempDir::new().unwrap();
     {
         let db = open_db(&dir.path().join("store"), 1 << 20).unwrap();
-        db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &1u32.to_be_bytes()).unwrap();
+        db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &0u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    drop(open(&dir));
-    let db = open_db(&dir.path().join("store"), 1 << 20).unwrap();
-    let version = db.open_tree("meta").unwrap().get(SCHEMA_KEY).unwrap().unwrap();
-    assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
+    let err = SledStore::open(&dir.path().join("store"), StoreOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("schema version 0"), "{err}");
 }
 
 #[test]
@@ -304,7 +302,7 @@ async fn trimming_sessions_removes_the_oldest_ended_ones_with_their_queues_and_h
     for session in &sessions {
         store.save_session(session, vec![]).unwrap();
         let posted = NewObservation::new(ObservationKind::Custom, serde_json::json!({"n": 1}));
-        store.enqueue_bundle(&[PendingObservation::new(session.id, 1, posted, now)]).unwrap();
+        drop(store.enqueue(&[PendingObservation::new(session.id, 1, posted, now)]).unwrap());
         let mut handoff = Handoff::new(session.id, None, HandoffTarget::Role("r".into()), "task", now);
         // Session 2's handoff is still open: it keeps its session.
         if session.name.as_deref() != Some("s2") {
@@ -329,7 +327,7 @@ async fn trimming_sessions_removes_the_oldest_ended_ones_with_their_queues_and_h
     assert_eq!(store.handoff(handoffs[3].id).unwrap(), None);
     assert_eq!(store.handoff_summary(handoffs[3].id), None);
     assert_eq!(store.handoff_stats(None).unwrap().total, 2);
-    assert_eq!(store.queue(sessions[0].id).unwrap().bundles.len(), 1, "a kept session keeps its queue");
+    assert_eq!(store.queue(sessions[0].id).unwrap().live.len(), 1, "a kept session keeps its queue");
     store.commit().await.unwrap();
     drop(store);
 
@@ -345,46 +343,59 @@ async fn trimming_sessions_removes_the_oldest_ended_ones_with_their_queues_and_h
     assert_eq!(names(&store), ["s0"]);
 }
 
+/// The key of the bundle whose first observation is `first`.
+fn bundle_key(session: SessionId, first: u64) -> Vec<u8> {
+    [session.to_bytes().as_slice(), &[0x04], &first.to_be_bytes()].concat()
+}
+
+/// A queue's records in the tree, by kind: `(bundles, tombstones, own records)`.
+fn record_kinds(store: &SledStore, session: SessionId) -> (usize, usize, usize) {
+    let keys: Vec<_> = store.observations.scan_prefix(session.to_bytes()).keys().map(Result::unwrap).collect();
+    let count = |tags: &[u8]| keys.iter().filter(|key| tags.contains(&key[16])).count();
+    (count(&[0x04]), count(&[0x05]), count(&[0x01, 0x02]))
+}
+
+/// A new pending observation of `session` whose payload is `{"n": seq}`.
+fn numbered(session: SessionId, seq: u64, now: chrono::DateTime<Utc>) -> PendingObservation {
+    let posted =
+        crate::model::NewObservation::new(crate::model::ObservationKind::ToolUse, serde_json::json!({"n": seq}));
+    PendingObservation::new(session, seq, posted, now)
+}
+
+/// Four observations enqueued together, and the store reopened once they are durable.
+async fn four_in_one_bundle(dir: &TempDir) -> (SledStore, SessionId, Vec<Observation>) {
+    let session = SessionId::new();
+    let now = Utc::now();
+    let pending: Vec<PendingObservation> = (1..=4).map(|seq| numbered(session, seq, now)).collect();
+    let store = open(dir);
+    store.enqueue(&pending).unwrap().await.unwrap();
+    drop(store);
+    (open(dir), session, pending.iter().map(PendingObservation::to_observation).collect())
+}
+
 #[tokio::test]
-async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombstones_override_them() {
-    use crate::model::{ObservationKind, QueueStats};
+async fn a_bundles_observations_read_as_live_until_their_own_records_or_removals_override_them() {
+    use crate::model::QueueStats;
     use crate::store::QueueOp;
 
     let dir = TempDir::new().unwrap();
-    let session = SessionId::new();
+    let (store, session, mut records) = four_in_one_bundle(&dir).await;
     let now = Utc::now();
-    let mut records: Vec<Observation> = (1..=4)
-        .map(|seq| Observation::new(session, seq, ObservationKind::ToolUse, serde_json::json!({"n": seq}), None, now))
-        .collect();
-    {
-        let store = open(&dir);
-        let pending: Vec<PendingObservation> = records
-            .iter()
-            .map(|o| {
-                let posted = crate::model::NewObservation::new(o.kind, o.payload.clone());
-                PendingObservation::new(session, o.seq, posted, now)
-            })
-            .collect();
-        store.enqueue_bundle(&pending).unwrap();
-        store.commit().await.unwrap();
-    }
-    let store = open(&dir);
+    assert_eq!(record_kinds(&store, session), (1, 0, 0), "four observations enqueued together: one record");
     let stored = store.read_queue(session).unwrap();
-    assert_eq!(stored.bundles, [(1, 4)]);
-    assert_eq!(stored.bundled, [1, 2, 3, 4]);
     assert_eq!(stored.live.iter().map(|o| o.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(store.observation(session, 3).unwrap().unwrap().payload, serde_json::json!({"n": 3}));
 
-    // 1 is leased (a record of its own), 2 is removed (a tombstone): 3 and 4 stay in the bundle.
+    // 1 is leased (a record of its own), 2 is removed (the store leaves a
+    // tombstone, as 3 and 4 keep the bundle).
     records[0].lease_to("c", now + chrono::Duration::seconds(30), now).unwrap();
     let stats = QueueStats { next_seq: 5, ..QueueStats::empty() };
-    let ops = vec![QueueOp::Put(records[0].clone()), QueueOp::Remove { seq: 2, key: None }, QueueOp::Bury { seq: 2 }];
+    let ops = vec![QueueOp::Put(records[0].clone()), QueueOp::Remove { seq: 2, key: None }];
     store.write_queue(session, &QueueWrite { stats, ops }, Vec::new()).unwrap();
-    let stored = store.read_queue(session).unwrap();
-    assert_eq!(stored.bundled, [3, 4]);
-    let live: Vec<_> = stored.live.iter().map(|o| (o.seq, o.state)).collect();
+    assert_eq!(record_kinds(&store, session), (1, 1, 1));
+    let live: Vec<_> = store.read_queue(session).unwrap().live.iter().map(|o| (o.seq, o.state)).collect();
     assert_eq!(live, [(1, ObservationState::Leased), (3, ObservationState::Pending), (4, ObservationState::Pending)]);
-    assert!(store.observation(session, 2).unwrap().is_none(), "a buried observation is gone");
+    assert!(store.observation(session, 2).unwrap().is_none(), "a removed observation is gone");
     let listed: Vec<_> = store.observations(session, None, 0, 10).unwrap().iter().map(|o| (o.seq, o.state)).collect();
     assert_eq!(listed, live);
     let pending: Vec<_> =
@@ -393,27 +404,59 @@ async fn a_bundles_observations_read_as_live_until_their_own_records_or_tombston
     let at = store.observations_at(session, &[1, 2, 3, 4]).unwrap();
     assert_eq!(at.iter().map(|o| o.as_ref().map(|o| o.seq)).collect::<Vec<_>>(), [Some(1), None, Some(3), Some(4)]);
 
-    // Removing 3 and 4 drops the bundle and its tombstones: only 1's own record is left.
-    let ops = vec![
-        QueueOp::Remove { seq: 3, key: None },
-        QueueOp::Remove { seq: 4, key: None },
-        QueueOp::DropBundle { seqs: 1..5 },
-    ];
+    // Removing 3 and 4, the last ones only in it, removes the bundle and its
+    // tombstones: only 1's own record is left.
+    let ops = vec![QueueOp::Remove { seq: 3, key: None }, QueueOp::Remove { seq: 4, key: None }];
     store.write_queue(session, &QueueWrite { stats, ops }, Vec::new()).unwrap();
-    let stored = store.read_queue(session).unwrap();
-    assert!(stored.bundles.is_empty() && stored.bundled.is_empty());
-    assert_eq!(stored.live.iter().map(|o| o.seq).collect::<Vec<_>>(), [1]);
-    let tree = store.db.open_tree("observations").unwrap();
-    assert_eq!(tree.scan_prefix(session.to_bytes()).count(), 2, "the stats and 1's record, no tombstone");
-}
-
-/// The key of the bundle whose first observation is `first`.
-fn bundle_key(session: SessionId, first: u64) -> Vec<u8> {
-    crate::store::sled_observations::seq_key(session, crate::store::sled_observations::BUNDLE, first)
+    assert_eq!(record_kinds(&store, session), (0, 0, 1));
+    assert_eq!(store.read_queue(session).unwrap().live.iter().map(|o| o.seq).collect::<Vec<_>>(), [1]);
 }
 
 #[tokio::test]
-async fn bundles_are_stored_compressed_and_the_plain_bundles_of_schema_3_still_read() {
+async fn a_store_that_has_not_read_a_queue_since_it_opened_still_keeps_removals_out_of_its_bundles() {
+    use crate::model::QueueStats;
+    use crate::store::QueueOp;
+
+    let dir = TempDir::new().unwrap();
+    let (store, session, mut records) = four_in_one_bundle(&dir).await;
+    let now = Utc::now();
+    // Written with no read of the queue first: the store finds its bundles itself.
+    let stats = QueueStats { next_seq: 5, ..QueueStats::empty() };
+    let remove_4 = QueueWrite { stats, ops: vec![QueueOp::Remove { seq: 4, key: None }] };
+    store.write_queue(session, &remove_4, Vec::new()).unwrap();
+    assert_eq!(record_kinds(&store, session), (1, 1, 0));
+    store.commit().await.unwrap();
+    drop(store);
+
+    // Reopened: 4 stays gone, and giving 1 to 3 records of their own removes the bundle.
+    let store = open(&dir);
+    for record in &mut records[..3] {
+        record.lease_to("c", now + chrono::Duration::seconds(30), now).unwrap();
+    }
+    let ops = records[..3].iter().cloned().map(QueueOp::Put).collect();
+    store.write_queue(session, &QueueWrite { stats, ops }, Vec::new()).unwrap();
+    assert_eq!(record_kinds(&store, session), (0, 0, 3));
+    let live: Vec<_> = store.read_queue(session).unwrap().live.iter().map(|o| (o.seq, o.state)).collect();
+    assert_eq!(live, [1, 2, 3].map(|seq| (seq, ObservationState::Leased)));
+}
+
+#[tokio::test]
+async fn a_batch_is_stored_as_bundles_of_at_most_eight_and_one_alone_as_its_own_record() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let session = SessionId::new();
+    let now = Utc::now();
+    store.enqueue(&[numbered(session, 1, now)]).unwrap().await.unwrap();
+    assert_eq!(record_kinds(&store, session), (0, 0, 1));
+    let batch: Vec<_> = (2..=18).map(|seq| numbered(session, seq, now)).collect();
+    store.enqueue(&batch).unwrap().await.unwrap();
+    assert_eq!(record_kinds(&store, session), (2, 0, 2), "17: bundles of 8 and 8, and the last one alone");
+    let seqs: Vec<u64> = store.read_queue(session).unwrap().live.iter().map(|o| o.seq).collect();
+    assert_eq!(seqs, (1..=18).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn bundles_are_stored_compressed_and_plain_ones_still_read() {
     use crate::model::NewObservation;
 
     let dir = TempDir::new().unwrap();
@@ -427,11 +470,10 @@ async fn bundles_are_stored_compressed_and_the_plain_bundles_of_schema_3_still_r
     let bundle: Vec<_> = (1..=8).map(|seq| pending(packed, seq)).collect();
     {
         let store = open(&dir);
-        store.enqueue_bundle(&bundle).unwrap();
-        // What a schema-3 build wrote: the JSON array as it is, in a store marked 3.
-        let old: Vec<_> = (1..=2).map(|seq| pending(plain, seq)).collect();
-        store.observations.insert(bundle_key(plain, 1), serde_json::to_vec(&old).unwrap()).unwrap();
-        store.db.open_tree("meta").unwrap().insert(SCHEMA_KEY, &3u32.to_be_bytes()).unwrap();
+        store.enqueue(&bundle).unwrap().await.unwrap();
+        // A bundle that compression would not shrink is stored as its JSON array.
+        let plain_bundle: Vec<_> = (1..=2).map(|seq| pending(plain, seq)).collect();
+        store.observations.insert(bundle_key(plain, 1), serde_json::to_vec(&plain_bundle).unwrap()).unwrap();
         store.commit().await.unwrap();
     }
     let store = open(&dir);
@@ -465,8 +507,7 @@ async fn a_bundle_of_payloads_nested_to_the_limit_reads_back() {
         .collect();
     {
         let store = open(&dir);
-        store.enqueue_bundle(&bundle).unwrap();
-        store.commit().await.unwrap();
+        store.enqueue(&bundle).unwrap().await.unwrap();
     }
     let store = open(&dir);
     assert!(store.observations.get(bundle_key(session, 1)).unwrap().is_some(), "stored as a bundle");
@@ -531,23 +572,4 @@ fn an_event_that_does_not_decode_is_skipped_and_counted_once() {
     // The limit counts the events returned, not the records read.
     assert_eq!(store.events_after(0, 2).unwrap().len(), 2);
     assert_eq!(store.corrupt_records(), 1);
-}
-
-/// Issue 18: `observation_dead` events were written with `seq` twice, the
-/// event's and the observation's.
-#[test]
-fn an_observation_dead_event_written_with_seq_twice_still_reads() {
-    let dir = TempDir::new().unwrap();
-    let store = open(&dir);
-    let session = SessionId::new();
-    let legacy = format!(
-        r#"{{"seq":9,"at":"2026-11-21T17:00:00Z","session":"{session}","type":"observation_dead","seq":4,"attempts":5,"reason":"nacked"}}"#
-    );
-    store.events.insert(9_u64.to_be_bytes(), legacy.as_bytes()).unwrap();
-
-    let events = store.events_after(0, 10).unwrap();
-    assert_eq!(events.len(), 1);
-    assert_eq!((events[0].seq, events[0].session), (9, Some(session)));
-    assert_eq!(events[0].kind, EventKind::ObservationDead { observation_seq: 4, attempts: 5, reason: "nacked".into() });
-    assert_eq!(store.corrupt_records(), 0);
 }

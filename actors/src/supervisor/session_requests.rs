@@ -11,10 +11,12 @@ use super::{Reply, Supervisor, ready};
 use crate::awaited::Awaited;
 use crate::error::EngineError;
 use crate::messages::{
-    AckObservations, ClaimObservations, CloseSession, Enqueue, FindSession, GetQueueStats, GetSession,
-    ListObservations, ListSessions, NackObservations, Observe, Open, QueueTotals, RequeueObservations,
+    AckObservations, ClaimObservations, CloseSession, FindSession, GetQueueStats, GetSession, ListObservations,
+    ListSessions, NackObservations, Observe, Open, QueueTotals, RequeueObservations,
 };
-use crate::model::{AckReport, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState};
+use crate::model::{
+    AckReport, Enqueued, EventKind, NewEvent, Observation, QueueStats, Session, SessionId, SessionState,
+};
 use crate::session_actor::{Close, CurrentQueueStats, Get, Resume};
 
 impl Handler<Open> for Supervisor {
@@ -87,6 +89,7 @@ macro_rules! route_to_session {
 }
 
 route_to_session! {
+    Observe => Enqueued,
     AckObservations => AckReport,
     NackObservations => Vec<Observation>,
     RequeueObservations => Vec<Observation>,
@@ -99,30 +102,6 @@ impl Handler<ClaimObservations> for Supervisor {
     /// session's actor: a claim parked there then leases nothing.
     fn handle(&mut self, claim: ClaimObservations, ctx: &mut Context<Self>) -> Self::Result {
         Awaited::new(self.deliver(claim.session, claim, ctx))
-    }
-}
-
-impl Handler<Observe> for Supervisor {
-    type Result = ();
-
-    /// A running session's actor takes the enqueue as it is and answers the
-    /// sender itself (no reply to relay here: this is the hottest request).
-    /// Any other case goes the general way, and its answer is passed on.
-    fn handle(&mut self, observe: Observe, ctx: &mut Context<Self>) {
-        if !self.shutting_down {
-            if let Some(SessionChild { slot: Slot::Running(addr), .. }) = self.sessions.get(&observe.session) {
-                // In its mailbox now, ahead of any later `Stop`. Should the
-                // actor have died meanwhile, the answer is dropped with the
-                // message, which the sender reads as a crash.
-                addr.do_send(observe);
-                return;
-            }
-        }
-        let Observe { session, observation, answer } = observe;
-        let reply = self.deliver(session, Enqueue { observation }, ctx);
-        ctx.spawn(wrap_future(async move {
-            let _ = answer.send(reply.await);
-        }));
     }
 }
 
