@@ -637,3 +637,23 @@ async fn the_engine_refuses_a_spawn_it_cannot_run_as_asked_and_spawns_nothing() 
     assert_eq!(engine.baton.agents(Some(session)).await.unwrap(), Vec::new(), "nothing was spawned");
     finish(engine).await;
 }
+
+#[tokio::test]
+async fn an_agent_actor_that_keeps_crashing_is_given_up_on_and_its_process_stopped() {
+    let engine = engine_with(|config| {
+        config.actor_restart.intensity.max_restarts = 1;
+        config.actor_restart.intensity.within = Duration::from_secs(3600);
+    });
+    let session = session(&engine).await;
+    let agent = engine.baton.spawn_agent(SpawnAgent::new(session, ["sleep", "3600"])).await.unwrap();
+    // Its next two watchdog ticks panic inside the actor: one restart is
+    // allowed, and the second crash is one too many.
+    engine.baton.faults().panic_in_handler(ActorRef::Agent(agent.id), 2);
+    let failed = until(&engine, agent.id, true, "the agent to be given up on", |a| a.state == AgentState::Failed).await;
+    assert_eq!(failed.reason.as_deref(), Some("crashed 2 times within 3600s, more than the 1 restarts allowed"));
+    eventually("its process to be stopped", || async { (!identity(&agent).is_alive()).then_some(()) }).await;
+    let events = engine.baton.events_after(0, 1000).unwrap();
+    let gave_up = |event: &&baton::engine::model::Event| matches!(&event.kind, EventKind::ActorFailed { actor: ActorRef::Agent(id), .. } if *id == agent.id);
+    assert_eq!(events.iter().filter(gave_up).count(), 1);
+    finish(engine).await;
+}

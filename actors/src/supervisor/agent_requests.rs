@@ -6,7 +6,8 @@
 use actix::prelude::*;
 use futures_util::future::join_all;
 
-use super::agents::{AgentChild, AgentSlot};
+use super::agents::AgentChild;
+use super::children::{Slot, retry_after};
 use super::{Reply, Supervisor, ready};
 use crate::agent_actor::StopRun;
 use crate::error::EngineError;
@@ -130,7 +131,7 @@ impl Handler<StopSessionAgents> for Supervisor {
             return ready(Err(err));
         }
         let queued = self.agents.waiting.iter().filter(|(_, of)| *of == session).map(|(id, _)| *id);
-        let running = self.agents.children.iter().filter(|(_, child)| child.session == session).map(|(id, _)| *id);
+        let running = self.agents.children.iter().filter(|(_, child)| child.meta.session == session).map(|(id, _)| *id);
         let ids: Vec<AgentId> = queued.chain(running).collect();
         let stops: Vec<_> = ids.into_iter().map(|id| self.stop_agent(id, grace)).collect();
         // Every stop runs to its end; the first error, if any, is the answer.
@@ -181,17 +182,17 @@ impl Supervisor {
             });
         }
         match self.agents.children.get(&id).map(|child| &child.slot) {
-            Some(AgentSlot::Running(addr)) => {
+            Some(Slot::Running(addr)) => {
                 let reply = addr.send(StopRun { grace, reason: "stopped on request".into() });
                 Box::pin(
                     async move { reply.await.unwrap_or(Err(EngineError::ActorCrashed { actor: ActorRef::Agent(id) })) },
                 )
             }
-            Some(AgentSlot::Restarting) => {
-                let retry_after = self.engine.config.agents.actor_restart.backoff.initial;
+            Some(Slot::Restarting { at }) => {
+                let retry_after = retry_after(*at, self.engine.clock.now());
                 ready(Err(EngineError::Restarting { actor: ActorRef::Agent(id), retry_after }))
             }
-            Some(AgentSlot::Retiring) | None => ready(self.stored_agent(id)),
+            Some(Slot::Retiring { .. }) | None => ready(self.stored_agent(id)),
         }
     }
 }
@@ -221,7 +222,7 @@ impl Handler<RerunAgent> for Supervisor {
         // Its run is over, but its actor may not have retired yet: it has
         // nothing left to do, so it is let go now (its notice, from an older
         // generation, is ignored).
-        if let Some(AgentChild { slot: AgentSlot::Running(addr), .. }) = self.agents.children.remove(&id) {
+        if let Some(AgentChild { slot: Slot::Running(addr), .. }) = self.agents.children.remove(&id) {
             addr.do_send(super::child::Stop { exit: super::child::Exit::Retired });
         }
         let event = EventKind::AgentStateChanged { agent: id, from, to: AgentState::Queued, reason };

@@ -6,9 +6,9 @@
 //! over its actor retires, the slot frees, and the oldest queued agent that
 //! fits under both caps (global and per session) starts.
 //!
-//! A crashed agent actor is rebuilt from the record, as a session's is; its
-//! process is not touched: the new actor finds it by pid and start time and
-//! adopts it.
+//! A crashed agent actor is rebuilt from the record, as a session's is
+//! (`children.rs`); its process is not touched: the new actor finds it by
+//! pid and start time and adopts it.
 //!
 //! The requests about agents (spawn, get, list, stop, restart) are handled in
 //! `agent_requests.rs`.
@@ -20,12 +20,15 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use tracing::{error, info, warn};
 
-use super::{Reply, Supervisor, commit_agent_in_background, ready};
+use super::child::Exit;
+use super::children::{Child, ChildKind, Slot, commit_in_background};
+use super::{Reply, Supervisor, ready};
 use crate::agent_actor::{AgentActor, Launch, StopRun};
+use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, NewEvent, SessionId};
 use crate::process::{AgentTree, LogPaths, TreeUsage};
-use crate::supervision::{CrashDecision, CrashHistory};
+use crate::supervision::SupervisionStrategy;
 
 /// The most ended agents removed on one tick, so that a store far past its
 /// retention (after the retention was lowered) is trimmed over a few ticks
@@ -60,22 +63,77 @@ pub(super) struct Agents {
     pub(super) scanning: bool,
 }
 
-pub(super) struct AgentChild {
+/// An agent's child: its actor, and what routing needs of the agent.
+pub(super) type AgentChild = Child<AgentActor, AgentMeta>;
+
+/// What the supervisor keeps beside an agent's actor.
+pub(super) struct AgentMeta {
+    /// The agent's session.
     pub(super) session: SessionId,
     /// Its role, to route handoffs addressed to the role.
     pub(super) role: Option<String>,
-    generation: u64,
-    pub(super) slot: AgentSlot,
-    /// Recent crashes of its actor, for the restart intensity limit.
-    history: CrashHistory,
 }
 
-pub(super) enum AgentSlot {
-    Running(Addr<AgentActor>),
-    /// Its run is over and its actor is stopping.
-    Retiring,
-    /// Its actor crashed and is rebuilt after a backoff.
-    Restarting,
+/// The agent side of supervision.
+pub(super) struct AgentKind;
+
+impl ChildKind for AgentKind {
+    type Id = AgentId;
+    type Actor = AgentActor;
+    type Meta = AgentMeta;
+
+    fn children(supervisor: &mut Supervisor) -> &mut HashMap<AgentId, AgentChild> {
+        &mut supervisor.agents.children
+    }
+
+    fn actor_ref(id: AgentId) -> ActorRef {
+        ActorRef::Agent(id)
+    }
+
+    fn strategy(engine: &Engine) -> &SupervisionStrategy {
+        &engine.config.agents.actor_restart
+    }
+
+    /// Rebuilds the agent's actor from its record (which adopts its
+    /// process); one that crashed in its launch is launched again.
+    fn rebuild(
+        supervisor: &mut Supervisor,
+        id: AgentId,
+        attempt: u32,
+        after: Duration,
+        ctx: &mut Context<Supervisor>,
+    ) -> Result<(), EngineError> {
+        let Some(agent) = supervisor.engine.store.agent(id)? else {
+            supervisor.agents.children.remove(&id);
+            return Ok(());
+        };
+        let backoff_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        let event = EventKind::ActorRestarted { actor: ActorRef::Agent(id), restarts: attempt, backoff_ms };
+        let now = supervisor.engine.clock.now();
+        if let Err(err) = supervisor.engine.store.save_agent(&agent, vec![NewEvent::session(agent.session, now, event)])
+        {
+            warn!(agent_id = %id, cause = %err, "restart not recorded");
+        }
+        let queued = agent.state == AgentState::Queued;
+        let addr = supervisor.start_agent(agent, ctx);
+        if queued {
+            addr.do_send(Launch);
+        }
+        Ok(())
+    }
+
+    fn give_up(supervisor: &mut Supervisor, id: AgentId, _: AgentMeta, reason: String, ctx: &mut Context<Supervisor>) {
+        supervisor.give_up_agent(id, reason, ctx);
+    }
+
+    /// A retired agent's run is over: its handoffs move on, and its slot
+    /// goes to the next agent waiting.
+    fn gone(supervisor: &mut Supervisor, id: AgentId, child: AgentChild, exit: Exit, ctx: &mut Context<Supervisor>) {
+        if exit == Exit::Retired {
+            supervisor.agent_gone(id, child.meta.session);
+        }
+        supervisor.pump_agents(ctx);
+    }
 }
 
 impl Supervisor {
@@ -99,27 +157,16 @@ impl Supervisor {
     }
 
     fn start_agent(&mut self, agent: Agent, ctx: &mut Context<Self>) -> Addr<AgentActor> {
-        self.next_generation += 1;
-        let generation = self.next_generation;
-        let (id, session, role) = (agent.id, agent.session, agent.role.clone());
+        let generation = self.next_generation();
+        let (id, meta) = (agent.id, AgentMeta { session: agent.session, role: agent.role.clone() });
         let addr = AgentActor::new(agent, self.engine.clone(), ctx.address(), generation).start();
-        let slot = AgentSlot::Running(addr.clone());
-        match self.agents.children.get_mut(&id) {
-            Some(child) => {
-                child.generation = generation;
-                child.slot = slot;
-            }
-            None => {
-                let history = CrashHistory::default();
-                self.agents.children.insert(id, AgentChild { session, role, generation, slot, history });
-            }
-        }
+        self.register::<AgentKind>(id, generation, addr.clone(), meta);
         addr
     }
 
     pub(super) fn has_slot(&self, session: SessionId) -> bool {
         let config = &self.engine.config.agents;
-        let in_session = self.agents.children.values().filter(|child| child.session == session).count();
+        let in_session = self.agents.children.values().filter(|child| child.meta.session == session).count();
         self.agents.children.len() < config.max_running && in_session < config.max_running_per_session
     }
 
@@ -199,12 +246,12 @@ impl Supervisor {
             self.agents.waiting.iter().filter(|(_, of)| *of == session).map(|(id, _)| *id).collect();
         for id in queued {
             match self.stop_queued(id, reason.clone()) {
-                Ok(commit) => commit_agent_in_background(commit, id, ctx),
+                Ok(commit) => commit_in_background(commit, ActorRef::Agent(id), ctx),
                 Err(err) => warn!(agent_id = %id, cause = %err, "cannot stop a queued agent"),
             }
         }
-        for child in self.agents.children.values().filter(|child| child.session == session) {
-            if let AgentSlot::Running(addr) = &child.slot {
+        for child in self.agents.children.values().filter(|child| child.meta.session == session) {
+            if let Slot::Running(addr) = &child.slot {
                 addr.do_send(StopRun { grace: None, reason: reason.clone() });
             }
         }
@@ -212,7 +259,7 @@ impl Supervisor {
 
     /// The sessions with an agent that holds a slot or waits for one.
     pub(super) fn sessions_with_agents(&self) -> std::collections::HashSet<SessionId> {
-        let holding = self.agents.children.values().map(|child| child.session);
+        let holding = self.agents.children.values().map(|child| child.meta.session);
         holding.chain(self.agents.waiting.iter().map(|(_, session)| *session)).collect()
     }
 
@@ -222,7 +269,7 @@ impl Supervisor {
     /// under way leaves it be.
     pub(super) fn agents_tick(&mut self, tick: crate::messages::WatchdogTick, ctx: &mut Context<Self>) {
         for child in self.agents.children.values() {
-            if let AgentSlot::Running(addr) = &child.slot {
+            if let Slot::Running(addr) = &child.slot {
                 addr.do_send(tick);
             }
         }
@@ -281,95 +328,8 @@ impl Supervisor {
         }
     }
 
-    /// An agent actor asks to retire: its run is over.
-    pub(super) fn retire_agent(&mut self, id: AgentId, generation: u64) {
-        let Some(child) = self.agents.children.get_mut(&id).filter(|child| child.generation == generation) else {
-            return;
-        };
-        if let AgentSlot::Running(addr) = &child.slot {
-            addr.do_send(super::child::Stop { exit: super::child::Exit::Retired });
-            child.slot = AgentSlot::Retiring;
-        }
-    }
-
-    /// An agent actor is gone: `exit` says how.
-    pub(super) fn agent_exited(
-        &mut self,
-        id: AgentId,
-        generation: u64,
-        exit: super::child::Exit,
-        ctx: &mut Context<Self>,
-    ) {
-        if self.agents.children.get(&id).is_none_or(|child| child.generation != generation) {
-            return;
-        }
-        match exit {
-            super::child::Exit::Crashed if !self.shutting_down => self.agent_actor_crashed(id, ctx),
-            exit => {
-                if let Some(child) = self.agents.children.remove(&id) {
-                    if matches!(exit, super::child::Exit::Retired) {
-                        self.agent_gone(id, child.session);
-                    }
-                }
-                self.pump_agents(ctx);
-            }
-        }
-    }
-
-    fn agent_actor_crashed(&mut self, id: AgentId, ctx: &mut Context<Self>) {
-        let now = self.engine.clock.now();
-        let strategy = self.engine.config.agents.actor_restart;
-        let Some(child) = self.agents.children.get_mut(&id) else { return };
-        child.slot = AgentSlot::Restarting;
-        match child.history.record_crash(now, &strategy) {
-            CrashDecision::Restart { attempt, after } => {
-                warn!(agent_id = %id, attempt, backoff = ?after, "agent actor crashed; rebuilding it from its record");
-                let generation = child.generation;
-                ctx.spawn(wrap_future::<_, Self>(self.engine.clock.sleep(after)).map(move |(), act, ctx| {
-                    let waiting = act.agents.children.get(&id).is_some_and(|child| {
-                        child.generation == generation && matches!(child.slot, AgentSlot::Restarting)
-                    });
-                    if !waiting {
-                        return;
-                    }
-                    match act.engine.store.agent(id) {
-                        Ok(Some(agent)) => {
-                            let backoff_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
-                            let event =
-                                EventKind::ActorRestarted { actor: ActorRef::Agent(id), restarts: attempt, backoff_ms };
-                            let now = act.engine.clock.now();
-                            if let Err(err) =
-                                act.engine.store.save_agent(&agent, vec![NewEvent::session(agent.session, now, event)])
-                            {
-                                warn!(agent_id = %id, cause = %err, "restart not recorded");
-                            }
-                            // A queued one crashed in its launch: launch it again.
-                            let queued = agent.state == AgentState::Queued;
-                            let addr = act.start_agent(agent, ctx);
-                            if queued {
-                                addr.do_send(Launch);
-                            }
-                        }
-                        Ok(None) => {
-                            act.agents.children.remove(&id);
-                        }
-                        Err(err) => {
-                            error!(agent_id = %id, cause = %err, "cannot read a crashed agent's record");
-                            act.agent_actor_crashed(id, ctx);
-                        }
-                    }
-                }));
-            }
-            CrashDecision::GiveUp { reason } => {
-                error!(agent_id = %id, %reason, "gave up on the agent actor; stopping its process");
-                self.agents.children.remove(&id);
-                self.give_up_agent(id, reason, ctx);
-            }
-        }
-    }
-
     /// Stops the process of an agent whose actor keeps crashing, and marks it failed.
-    fn give_up_agent(&mut self, id: AgentId, reason: String, ctx: &mut Context<Self>) {
+    pub(super) fn give_up_agent(&mut self, id: AgentId, reason: String, ctx: &mut Context<Self>) {
         let Ok(mut agent) = self.stored_agent(id) else { return };
         if let Some(tree) = agent.process_tree() {
             if agent.state.is_live() {
@@ -408,7 +368,7 @@ impl Supervisor {
             ),
         ];
         match self.engine.store.save_agent(&agent, events) {
-            Ok(_) => commit_agent_in_background(self.engine.store.commit(), id, ctx),
+            Ok(_) => commit_in_background(self.engine.store.commit(), ActorRef::Agent(id), ctx),
             Err(err) => error!(agent_id = %id, cause = %err, "cannot mark the agent failed"),
         }
         self.agent_gone(id, agent.session);
@@ -420,7 +380,7 @@ impl Supervisor {
     pub(super) fn stop_agents_on_shutdown(&mut self) -> Vec<Request<AgentActor, StopRun>> {
         let mut stops = Vec::new();
         for (id, child) in &self.agents.children {
-            let AgentSlot::Running(addr) = &child.slot else { continue };
+            let Slot::Running(addr) = &child.slot else { continue };
             match self.engine.store.agent(*id) {
                 Ok(Some(agent)) if agent.on_shutdown == crate::model::ShutdownPolicy::Stop => {
                     stops.push(addr.send(StopRun { grace: None, reason: "baton shut down".into() }));
@@ -437,7 +397,7 @@ impl Supervisor {
     pub(super) fn stop_agent_actors(&mut self) -> Vec<Request<AgentActor, super::child::Stop>> {
         let mut stops = Vec::new();
         for child in self.agents.children.values() {
-            if let AgentSlot::Running(addr) = &child.slot {
+            if let Slot::Running(addr) = &child.slot {
                 stops.push(addr.send(super::child::Stop { exit: super::child::Exit::Shutdown }));
             }
         }

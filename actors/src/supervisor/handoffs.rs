@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use actix::prelude::*;
 use tracing::{debug, warn};
 
-use super::agents::AgentSlot;
+use super::children::Slot;
 use super::{Reply, Supervisor, ready};
 use crate::agent_actor::HandoffDelivered;
 use crate::awaited::Awaited;
@@ -87,13 +87,11 @@ impl Supervisor {
     ) -> Pick {
         let free = |id: &AgentId| !busy.contains(id) && !want.exclude.contains(id);
         let mut about_to_run = None;
-        let holding = self
-            .agents
-            .children
-            .iter()
-            .filter(|(_, child)| child.session == session && child.role.as_deref() == Some(want.role.as_str()));
+        let holding = self.agents.children.iter().filter(|(_, child)| {
+            child.meta.session == session && child.meta.role.as_deref() == Some(want.role.as_str())
+        });
         let mut holding: Vec<AgentId> = holding
-            .filter(|(id, child)| free(id) && matches!(child.slot, AgentSlot::Running(_)))
+            .filter(|(id, child)| free(id) && matches!(child.slot, Slot::Running(_)))
             .map(|(id, _)| *id)
             .collect();
         // Oldest first (ids are UUIDv7), so the pick does not depend on hashing.
@@ -152,9 +150,9 @@ impl Supervisor {
     /// that may become free for a handoff that waits.
     fn has_live_agent(&self, session: SessionId, role: &str) -> bool {
         let holding = self.agents.children.values().any(|child| {
-            child.session == session
-                && child.role.as_deref() == Some(role)
-                && !matches!(child.slot, AgentSlot::Retiring)
+            child.meta.session == session
+                && child.meta.role.as_deref() == Some(role)
+                && !matches!(child.slot, Slot::Retiring { .. })
         });
         holding
             || self.agents.waiting.iter().filter(|(_, of)| *of == session).any(|(id, _)| {
@@ -193,7 +191,7 @@ impl Handler<DeliverHandoff> for Supervisor {
     fn handle(&mut self, DeliverHandoff(handoff): DeliverHandoff, _: &mut Context<Self>) {
         let Some(agent) = handoff.assigned else { return };
         match self.agents.children.get(&agent).map(|child| &child.slot) {
-            Some(AgentSlot::Running(addr)) => addr.do_send(HandoffDelivered(handoff)),
+            Some(Slot::Running(addr)) => addr.do_send(HandoffDelivered(handoff)),
             _ => {
                 debug!(agent_id = %agent, handoff_id = %handoff.id, "handoff waits in the inbox of an agent without an actor")
             }

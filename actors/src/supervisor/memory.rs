@@ -16,7 +16,7 @@ use actix::prelude::*;
 use tracing::warn;
 
 use super::Supervisor;
-use super::agents::AgentSlot;
+use super::children::Slot;
 use crate::agent_actor::{AgentActor, StopRun};
 use crate::model::{Agent, AgentState};
 use crate::process::TreeUsage;
@@ -30,7 +30,7 @@ impl Supervisor {
     pub(super) fn running_for_budget(&self) -> Vec<Weighed> {
         let mut running = Vec::new();
         for (id, child) in &self.agents.children {
-            let AgentSlot::Running(addr) = &child.slot else { continue };
+            let Slot::Running(addr) = &child.slot else { continue };
             match self.engine.store.agent(*id) {
                 Ok(Some(agent)) if agent.state == AgentState::Running && agent.pid.is_some() => {
                     running.push((agent, addr.clone()));

@@ -6,7 +6,8 @@
 //! the manner of Erlang/OTP: each child reports its death ([`child`]), and the
 //! supervisor decides, by the child's [`SupervisionStrategy`](crate::SupervisionStrategy),
 //! to restart it from its last checkpoint after a backoff, or to give up and
-//! mark its record failed. A crash of one child never touches another: each
+//! mark its record failed: one path for sessions and agents alike
+//! (`children.rs`). A crash of one child never touches another: each
 //! runs its own task, and its record is only ever written by itself.
 //!
 //! Requests reach a session through [`Supervisor::deliver`], which knows the
@@ -16,8 +17,9 @@
 //! or answer from the record of an ended session).
 //!
 //! # Layout
-//! - this file: the supervisor itself, its watchdog tick, child exits and
-//!   shutdown;
+//! - this file: the supervisor itself, its watchdog tick and shutdown;
+//! - `child.rs` and `children.rs`: how children report their exits, and the
+//!   one registry and crash path of both kinds;
 //! - `sessions.rs` and `session_requests.rs`: the session children (slots,
 //!   delivery, crashes, retirement, retention) and the requests routed to them;
 //! - `agents.rs` and `agent_requests.rs`: the same for agents;
@@ -27,6 +29,7 @@
 mod agent_requests;
 mod agents;
 pub(crate) mod child;
+mod children;
 mod handoffs;
 mod memory;
 mod session_requests;
@@ -47,11 +50,12 @@ use crate::error::{EngineError, StoreError};
 use crate::messages::{Shutdown, WatchdogTick};
 use crate::model::{ActorRef, Session, SessionId, SessionState};
 use crate::session_actor::AgentsAtWork;
-use crate::store::Commit;
+use agents::AgentKind;
 pub(crate) use agents::StopAgentsOf;
 use child::{ChildExited, Exit, Retire, Stop};
+use children::Slot;
 pub(crate) use handoffs::{DeliverHandoff, Pick, PickAgents, Want};
-use sessions::{SessionChild, Slot};
+use sessions::{SessionChild, SessionKind};
 
 /// The root actor of the engine.
 pub struct Supervisor {
@@ -113,14 +117,6 @@ fn ready<T: Send + 'static>(result: Result<T, EngineError>) -> Reply<T> {
     Box::pin(std::future::ready(result))
 }
 
-fn commit_agent_in_background(commit: Commit, id: crate::model::AgentId, ctx: &mut Context<Supervisor>) {
-    ctx.spawn(wrap_future(async move {
-        if let Err(err) = commit.await {
-            warn!(agent_id = %id, cause = %err, "supervisor change not committed");
-        }
-    }));
-}
-
 impl Actor for Supervisor {
     type Context = Context<Self>;
 
@@ -176,25 +172,9 @@ impl Handler<ChildExited> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, ChildExited { actor, generation, exit }: ChildExited, ctx: &mut Context<Self>) {
-        let id = match actor {
-            ActorRef::Session(id) => id,
-            ActorRef::Agent(id) => return self.agent_exited(id, generation, exit, ctx),
-        };
-        if self.sessions.get(&id).is_none_or(|child| child.generation != generation) {
-            return;
-        }
-        match exit {
-            Exit::Crashed if !self.shutting_down => self.session_crashed(id, ctx),
-            Exit::Retired => {
-                let held = match self.sessions.remove(&id).map(|child| child.slot) {
-                    Some(Slot::Retiring { held }) => held,
-                    _ => Vec::new(),
-                };
-                self.retired(id, held, ctx);
-            }
-            Exit::Crashed | Exit::Shutdown => {
-                self.sessions.remove(&id);
-            }
+        match actor {
+            ActorRef::Session(id) => self.exited::<SessionKind>(id, generation, exit, ctx),
+            ActorRef::Agent(id) => self.exited::<AgentKind>(id, generation, exit, ctx),
         }
     }
 }
@@ -203,17 +183,9 @@ impl Handler<Retire> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, Retire { actor, generation }: Retire, _: &mut Context<Self>) {
-        let id = match actor {
-            ActorRef::Session(id) => id,
-            ActorRef::Agent(id) => return self.retire_agent(id, generation),
-        };
-        let Some(child) = self.sessions.get_mut(&id).filter(|child| child.generation == generation) else {
-            return;
-        };
-        if let Slot::Running(addr) = &child.slot {
-            // Requests already in its mailbox are handled before `Stop`; later ones wait in `held`.
-            addr.do_send(Stop { exit: Exit::Retired });
-            child.slot = Slot::Retiring { held: Vec::new() };
+        match actor {
+            ActorRef::Session(id) => self.retire::<SessionKind>(id, generation),
+            ActorRef::Agent(id) => self.retire::<AgentKind>(id, generation),
         }
     }
 }

@@ -6,7 +6,8 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use futures_util::future::join_all;
 
-use super::sessions::{SessionChild, Slot};
+use super::children::Slot;
+use super::sessions::SessionChild;
 use super::{Reply, Supervisor, ready};
 use crate::awaited::Awaited;
 use crate::error::EngineError;

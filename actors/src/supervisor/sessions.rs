@@ -1,66 +1,116 @@
 //! The supervisor's session children: starting a session's actor, delivering
-//! requests to it whatever state it is in, its crashes, restarts and giving up,
-//! its retirement, and the removal of ended sessions past their retention.
-//! (The agent side is `agents.rs`; the session requests it serves are
-//! `session_requests.rs`.)
+//! requests to it whatever state it is in, what its restarts and giving up
+//! write (the rest of its supervision is `children.rs`), its retirement, and
+//! the removal of ended sessions past their retention. (The agent side is
+//! `agents.rs`; the session requests it serves are `session_requests.rs`.)
 
+use std::collections::HashMap;
 use std::pin::pin;
 use std::time::Duration;
 
 use actix::fut::wrap_future;
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
 use futures_util::future::{Either, select};
 use tracing::{debug, error, info, warn};
 
+use super::child::Exit;
+use super::children::{Child, ChildKind, HeldRequest, Slot, commit_in_background, retry_after};
 use super::{Reply, Supervisor, ready};
 use crate::clock::to_chrono;
+use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::model::{ActorRef, EventKind, NewEvent, Session, SessionId, SessionState};
 use crate::session_actor::{SessionActor, SessionRequest};
-use crate::store::Commit;
-use crate::supervision::{CrashDecision, CrashHistory};
+use crate::supervision::SupervisionStrategy;
 
 /// The most ended sessions removed on one tick, as with agents
 /// (`agents.rs`).
 const SESSIONS_TRIMMED_PER_TICK: usize = 256;
-/// What the supervisor knows of one session's actor.
-pub(super) struct SessionChild {
-    pub(super) generation: u64,
-    pub(super) slot: Slot,
-    /// Recent crashes, for the restart intensity limit.
-    pub(super) history: CrashHistory,
-}
+/// A session's child: no more than its actor.
+pub(super) type SessionChild = Child<SessionActor, ()>;
 
-pub(super) enum Slot {
-    /// The actor runs and takes requests.
-    Running(Addr<SessionActor>),
-    /// The actor was told to stop; requests wait here until it has, then are
-    /// delivered afresh (to a new actor, or answered from the record).
-    Retiring { held: Vec<HeldRequest> },
-    /// The actor crashed and restarts at `at`.
-    Restarting { at: DateTime<Utc> },
-}
+/// The session side of supervision.
+pub(super) struct SessionKind;
 
-/// A request held for delivery once a retiring actor is gone.
-pub(super) type HeldRequest = Box<dyn FnOnce(&mut Supervisor, &mut Context<Supervisor>)>;
+impl ChildKind for SessionKind {
+    type Id = SessionId;
+    type Actor = SessionActor;
+    type Meta = ();
+
+    fn children(supervisor: &mut Supervisor) -> &mut HashMap<SessionId, SessionChild> {
+        &mut supervisor.sessions
+    }
+
+    fn actor_ref(id: SessionId) -> ActorRef {
+        ActorRef::Session(id)
+    }
+
+    fn strategy(engine: &Engine) -> &SupervisionStrategy {
+        &engine.config.session_restart
+    }
+
+    /// Restarts the actor of a session still open, counting the restart in
+    /// its record; an ended one needs no actor.
+    fn rebuild(
+        supervisor: &mut Supervisor,
+        id: SessionId,
+        _: u32,
+        backoff: Duration,
+        ctx: &mut Context<Supervisor>,
+    ) -> Result<(), EngineError> {
+        let mut session = match supervisor.engine.store.session(id)? {
+            Some(session) if session.is_open() => session,
+            _ => {
+                supervisor.sessions.remove(&id);
+                return Ok(());
+            }
+        };
+        session.restarts += 1;
+        let event = EventKind::ActorRestarted {
+            actor: ActorRef::Session(id),
+            restarts: session.restarts,
+            backoff_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+        };
+        let now = supervisor.engine.clock.now();
+        match supervisor.engine.store.save_session(&session, vec![NewEvent::session(id, now, event)]) {
+            Ok(_) => commit_in_background(supervisor.engine.store.commit(), ActorRef::Session(id), ctx),
+            Err(err) => warn!(session_id = %id, cause = %err, "restart not recorded"),
+        }
+        info!(session_id = %id, restarts = session.restarts, "session actor restarted from its checkpoint");
+        supervisor.start_session(session, ctx);
+        Ok(())
+    }
+
+    /// Marks the session failed.
+    fn give_up(supervisor: &mut Supervisor, id: SessionId, (): (), reason: String, ctx: &mut Context<Supervisor>) {
+        supervisor.fail_session(id, reason, ctx);
+    }
+
+    /// A retired session's actor is gone: the requests held meanwhile are
+    /// delivered afresh, and a session wanted again gets a new actor.
+    fn gone(
+        supervisor: &mut Supervisor,
+        id: SessionId,
+        child: SessionChild,
+        exit: Exit,
+        ctx: &mut Context<Supervisor>,
+    ) {
+        if exit == Exit::Retired {
+            let held = match child.slot {
+                Slot::Retiring { held } => held,
+                Slot::Running(_) | Slot::Restarting { .. } => Vec::new(),
+            };
+            supervisor.retired(id, held, ctx);
+        }
+    }
+}
 
 impl Supervisor {
     pub(super) fn start_session(&mut self, session: Session, ctx: &mut Context<Self>) -> Addr<SessionActor> {
-        self.next_generation += 1;
-        let generation = self.next_generation;
+        let generation = self.next_generation();
         let id = session.id;
         let addr = SessionActor::new(session, self.engine.clone(), ctx.address(), generation).start();
-        let slot = Slot::Running(addr.clone());
-        match self.sessions.get_mut(&id) {
-            Some(child) => {
-                child.generation = generation;
-                child.slot = slot;
-            }
-            None => {
-                self.sessions.insert(id, SessionChild { generation, slot, history: CrashHistory::default() });
-            }
-        }
+        self.register::<SessionKind>(id, generation, addr.clone(), ());
         self.expiries.remove(&id);
         addr
     }
@@ -94,7 +144,7 @@ impl Supervisor {
                 Box::pin(async move { answered.await.unwrap_or(Err(EngineError::ShuttingDown)) })
             }
             Some(Slot::Restarting { at }) => {
-                let retry_after = (*at - now).to_std().unwrap_or(Duration::ZERO);
+                let retry_after = retry_after(*at, now);
                 ready(self.stored(id).and_then(|stored| request.without_actor(stored, Some(retry_after))))
             }
             None => match self.stored(id) {
@@ -110,75 +160,6 @@ impl Supervisor {
 
     pub(super) fn stored(&self, id: SessionId) -> Result<Session, EngineError> {
         self.engine.store.session(id)?.ok_or(EngineError::SessionNotFound(id))
-    }
-
-    pub(super) fn session_crashed(&mut self, id: SessionId, ctx: &mut Context<Self>) {
-        let now = self.engine.clock.now();
-        let strategy = self.engine.config.session_restart;
-        let Some(child) = self.sessions.get_mut(&id) else { return };
-        let held = match std::mem::replace(&mut child.slot, Slot::Restarting { at: now }) {
-            Slot::Retiring { held } => held,
-            Slot::Running(_) | Slot::Restarting { .. } => Vec::new(),
-        };
-        match child.history.record_crash(now, &strategy) {
-            CrashDecision::Restart { attempt, after } => {
-                warn!(session_id = %id, attempt, backoff = ?after, "session actor crashed; restarting it from its checkpoint");
-                child.slot = Slot::Restarting { at: now + to_chrono(after) };
-                let generation = child.generation;
-                ctx.spawn(
-                    wrap_future::<_, Self>(self.engine.clock.sleep(after))
-                        .map(move |(), act, ctx| act.restart_session(id, generation, after, ctx)),
-                );
-            }
-            CrashDecision::GiveUp { reason } => {
-                self.sessions.remove(&id);
-                self.fail_session(id, reason, ctx);
-            }
-        }
-        for request in held {
-            request(self, ctx);
-        }
-    }
-
-    pub(super) fn restart_session(
-        &mut self,
-        id: SessionId,
-        generation: u64,
-        backoff: Duration,
-        ctx: &mut Context<Self>,
-    ) {
-        let waiting = self
-            .sessions
-            .get(&id)
-            .is_some_and(|child| child.generation == generation && matches!(child.slot, Slot::Restarting { .. }));
-        if !waiting {
-            return;
-        }
-        let mut session = match self.engine.store.session(id) {
-            Ok(Some(session)) if session.is_open() => session,
-            Ok(_) => {
-                self.sessions.remove(&id);
-                return;
-            }
-            Err(err) => {
-                error!(session_id = %id, cause = %err, "cannot read the checkpoint of a crashed session");
-                self.session_crashed(id, ctx);
-                return;
-            }
-        };
-        session.restarts += 1;
-        let event = EventKind::ActorRestarted {
-            actor: ActorRef::Session(id),
-            restarts: session.restarts,
-            backoff_ms: u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-        };
-        let now = self.engine.clock.now();
-        match self.engine.store.save_session(&session, vec![NewEvent::session(id, now, event)]) {
-            Ok(_) => commit_in_background(self.engine.store.commit(), id, ctx),
-            Err(err) => warn!(session_id = %id, cause = %err, "restart not recorded"),
-        }
-        info!(session_id = %id, restarts = session.restarts, "session actor restarted from its checkpoint");
-        self.start_session(session, ctx);
     }
 
     pub(super) fn fail_session(&mut self, id: SessionId, reason: String, ctx: &mut Context<Self>) {
@@ -198,7 +179,7 @@ impl Supervisor {
             ),
         ];
         match self.engine.store.save_session(&session, events) {
-            Ok(_) => commit_in_background(self.engine.store.commit(), id, ctx),
+            Ok(_) => commit_in_background(self.engine.store.commit(), ActorRef::Session(id), ctx),
             Err(err) => error!(session_id = %id, cause = %err, "cannot mark the session failed"),
         }
     }
@@ -234,14 +215,6 @@ where
     // enqueues at once.)
     let reply = addr.clone().send(request);
     Box::pin(async move { reply.await.unwrap_or(Err(EngineError::ActorCrashed { actor: ActorRef::Session(id) })) })
-}
-
-pub(super) fn commit_in_background(commit: Commit, id: SessionId, ctx: &mut Context<Supervisor>) {
-    ctx.spawn(wrap_future(async move {
-        if let Err(err) = commit.await {
-            warn!(session_id = %id, cause = %err, "supervisor change not committed");
-        }
-    }));
 }
 
 impl Supervisor {
