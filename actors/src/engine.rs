@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::agent_actor::Feeds;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::fault::Faults;
 use crate::process::Tracking;
+use crate::protocol::Feeds;
 use crate::store::Store;
 
 /// The parts every actor of the engine works with: where records go, what time

@@ -34,6 +34,7 @@ pub mod fault;
 pub mod messages;
 pub mod model;
 pub mod process;
+mod protocol;
 mod queue_index;
 mod session_actor;
 pub mod store;

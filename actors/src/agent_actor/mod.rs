@@ -39,10 +39,8 @@ use crate::error::EngineError;
 use crate::messages::WatchdogTick;
 use crate::model::{ActorRef, Agent, AgentState, EventKind, NewEvent};
 use crate::process::{LogCursor, LogPaths, ProcessIdentity};
+use crate::protocol::{DeathNotice, FeedLine, HandoffDelivered, Launch, Parent, Retire, Stop, StopRun};
 use crate::store::Commit;
-use crate::supervisor::Supervisor;
-use crate::supervisor::child::{DeathNotice, Retire, Stop};
-pub(crate) use feed::{FeedLine, Feeds};
 pub(crate) use spawned::{reap_orphans, remove_logs};
 
 use stop::{StopCause, Stopping};
@@ -52,7 +50,8 @@ pub struct AgentActor {
     /// The record as last checkpointed.
     agent: Agent,
     engine: Engine,
-    supervisor: Addr<Supervisor>,
+    /// Its supervisor.
+    parent: Parent,
     /// This incarnation, so the supervisor can tell its notices from an older one's.
     generation: u64,
     /// Tells the supervisor how this actor ended, panics included.
@@ -85,12 +84,12 @@ struct Watch {
 }
 
 impl AgentActor {
-    pub(crate) fn new(agent: Agent, engine: Engine, supervisor: Addr<Supervisor>, generation: u64) -> Self {
-        let notice = DeathNotice::new(supervisor.clone().recipient(), ActorRef::Agent(agent.id), generation);
+    pub(crate) fn new(agent: Agent, engine: Engine, parent: Parent, generation: u64) -> Self {
+        let notice = DeathNotice::new(parent.exited.clone(), ActorRef::Agent(agent.id), generation);
         Self {
             agent,
             engine,
-            supervisor,
+            parent,
             generation,
             notice,
             run: 0,
@@ -187,7 +186,7 @@ impl AgentActor {
             if let Some(dir) = &self.agent.cgroup {
                 crate::process::AgentCgroup::at(dir).remove_if_empty();
             }
-            self.supervisor.do_send(Retire { actor: self.actor(), generation: self.generation });
+            self.parent.retire.do_send(Retire { actor: self.actor(), generation: self.generation });
         }
     }
 }
@@ -214,12 +213,6 @@ impl Actor for AgentActor {
     }
 }
 
-/// Starts a queued agent's run; answers with its record once the run's start
-/// (or its failure to start) is durable.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Agent, EngineError>")]
-pub(crate) struct Launch;
-
 impl Handler<Launch> for AgentActor {
     type Result = ResponseFuture<Result<Agent, EngineError>>;
 
@@ -229,15 +222,6 @@ impl Handler<Launch> for AgentActor {
         self.start_run(Some(answer), ctx);
         Box::pin(async move { answered.await.unwrap_or(Err(EngineError::ShuttingDown)) })
     }
-}
-
-/// Stops the agent's run, for a user or because its session closed; answers
-/// once it is stopped.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Agent, EngineError>")]
-pub(crate) struct StopRun {
-    pub(crate) grace: Option<std::time::Duration>,
-    pub(crate) reason: String,
 }
 
 impl Handler<StopRun> for AgentActor {
@@ -259,11 +243,6 @@ impl Handler<WatchdogTick> for AgentActor {
         self.check(now, ctx);
     }
 }
-
-/// A handoff routed to this agent, durable and waiting in its inbox.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct HandoffDelivered(pub(crate) crate::model::Handoff);
 
 impl Handler<HandoffDelivered> for AgentActor {
     type Result = ();

@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::spawned::{forget, reap_adopted, spawn_off_thread};
-use super::stop::{Answer, StopCause, StopOrder, reply};
-use super::watchdog::LimitPassed;
+use super::stop::{Answer, LimitPassed, StopCause, StopOrder, reply};
 use super::{AgentActor, Watch, logs_dir};
 use crate::clock::to_chrono;
 use crate::error::EngineError;

@@ -5,6 +5,7 @@
 //! A stop ends when both the session is empty and, for a process this actor
 //! waits for, its exit status is in, so the record says how it ended.
 
+use std::fmt;
 use std::time::Duration;
 
 use actix::fut::wrap_future;
@@ -13,7 +14,6 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::AgentActor;
-use super::watchdog::LimitPassed;
 use crate::error::EngineError;
 use crate::model::{Agent, AgentState, ExitStatus};
 use crate::process::{AgentCgroup, AgentTree, ProcessIdentity, Signal, StopOutcome, stop_tree};
@@ -31,6 +31,52 @@ pub(super) enum StopCause {
     /// A new baton found the process running and its policy says to run it
     /// afresh; the reason says so.
     Replace(String),
+}
+
+/// A limit that a run passed, which stops it. Its text is the reason in the
+/// agent's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LimitPassed {
+    /// It ran this long.
+    MaxRuntime(Duration),
+    /// It wrote nothing for this long.
+    StaleAfter(Duration),
+    /// Its processes used more memory than the limit.
+    MaxRss {
+        /// Their RSS, in bytes.
+        rss: u64,
+        /// The limit, in bytes.
+        max: u64,
+    },
+    /// Its processes used more CPU time than the limit.
+    MaxCpuTime {
+        /// Their CPU time.
+        used: Duration,
+        /// The limit.
+        max: Duration,
+    },
+}
+
+impl LimitPassed {
+    /// The state of a run it stopped, when the restart policy does not run
+    /// it again: timed out for a time limit, killed for a resource limit.
+    pub(super) fn ended_state(&self) -> AgentState {
+        match self {
+            LimitPassed::MaxRuntime(_) | LimitPassed::StaleAfter(_) => AgentState::TimedOut,
+            LimitPassed::MaxRss { .. } | LimitPassed::MaxCpuTime { .. } => AgentState::Killed,
+        }
+    }
+}
+
+impl fmt::Display for LimitPassed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitPassed::MaxRuntime(max) => write!(f, "max runtime of {max:?} reached"),
+            LimitPassed::StaleAfter(stale) => write!(f, "no output for {stale:?}"),
+            LimitPassed::MaxRss { rss, max } => write!(f, "RSS of {rss} bytes over the limit of {max} bytes"),
+            LimitPassed::MaxCpuTime { used, max } => write!(f, "CPU time of {used:?} over the limit of {max:?}"),
+        }
+    }
 }
 
 /// A stop to carry out: why, how long the process gets after SIGTERM (the

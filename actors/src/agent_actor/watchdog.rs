@@ -3,16 +3,13 @@
 //! runtime, stale output, max RSS, max CPU time). The first limit found passed
 //! stops the run, with the limit as the reason.
 
-use std::fmt;
-use std::time::Duration;
-
 use actix::fut::wrap_future;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use super::AgentActor;
-use super::stop::StopCause;
+use super::stop::{LimitPassed, StopCause};
 use crate::clock::to_chrono;
 use crate::model::AgentState;
 use crate::process::{LogCursor, TreeUsage, rotate_if_over};
@@ -107,51 +104,5 @@ impl AgentActor {
             return Some(LimitPassed::MaxCpuTime { used: usage.cpu_time, max });
         }
         None
-    }
-}
-
-/// A limit that a run passed, which stops it. Its text is the reason in the
-/// agent's record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum LimitPassed {
-    /// It ran this long.
-    MaxRuntime(Duration),
-    /// It wrote nothing for this long.
-    StaleAfter(Duration),
-    /// Its processes used more memory than the limit.
-    MaxRss {
-        /// Their RSS, in bytes.
-        rss: u64,
-        /// The limit, in bytes.
-        max: u64,
-    },
-    /// Its processes used more CPU time than the limit.
-    MaxCpuTime {
-        /// Their CPU time.
-        used: Duration,
-        /// The limit.
-        max: Duration,
-    },
-}
-
-impl LimitPassed {
-    /// The state of a run it stopped, when the restart policy does not run
-    /// it again: timed out for a time limit, killed for a resource limit.
-    pub(super) fn ended_state(&self) -> AgentState {
-        match self {
-            LimitPassed::MaxRuntime(_) | LimitPassed::StaleAfter(_) => AgentState::TimedOut,
-            LimitPassed::MaxRss { .. } | LimitPassed::MaxCpuTime { .. } => AgentState::Killed,
-        }
-    }
-}
-
-impl fmt::Display for LimitPassed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LimitPassed::MaxRuntime(max) => write!(f, "max runtime of {max:?} reached"),
-            LimitPassed::StaleAfter(stale) => write!(f, "no output for {stale:?}"),
-            LimitPassed::MaxRss { rss, max } => write!(f, "RSS of {rss} bytes over the limit of {max} bytes"),
-            LimitPassed::MaxCpuTime { used, max } => write!(f, "CPU time of {used:?} over the limit of {max:?}"),
-        }
     }
 }

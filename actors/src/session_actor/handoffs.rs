@@ -35,8 +35,8 @@ use crate::model::{
     AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, InvalidTransition, JsonSize,
     Lifecycle, NewEvent, Session, SessionState, payload,
 };
+use crate::protocol::{AgentGone, DeliverHandoff, Pick, PickAgents, Want};
 use crate::store::Commit;
-use crate::supervisor::{DeliverHandoff, Pick, PickAgents, Want};
 
 type InboxAnswer = oneshot::Sender<Result<InboxItems, EngineError>>;
 
@@ -319,13 +319,15 @@ impl SessionActor {
             return;
         }
         let pick = PickAgents { session: self.session.id, busy: self.handoffs.busy(), wants };
-        ctx.wait(wrap_future::<_, Self>(self.supervisor.send(pick)).map(move |picked, act, ctx| match picked {
-            Ok(Ok(picked)) => act.apply_picks(purposes, picked, ctx),
-            Ok(Err(err)) => warn!(session_id = %act.session.id, cause = %err, "cannot route handoffs"),
-            Err(err) => {
-                warn!(session_id = %act.session.id, cause = %err, "the supervisor did not answer a routing pass")
-            }
-        }));
+        ctx.wait(wrap_future::<_, Self>(self.parent.pick_agents.send(pick)).map(
+            move |picked, act, ctx| match picked {
+                Ok(Ok(picked)) => act.apply_picks(purposes, picked, ctx),
+                Ok(Err(err)) => warn!(session_id = %act.session.id, cause = %err, "cannot route handoffs"),
+                Err(err) => {
+                    warn!(session_id = %act.session.id, cause = %err, "the supervisor did not answer a routing pass")
+                }
+            },
+        ));
     }
 
     /// Routes what waits once `at` has come (the end of a transfer's
@@ -443,12 +445,12 @@ impl SessionActor {
             return commit;
         }
         let (done, durable) = oneshot::channel();
-        let supervisor = self.supervisor.clone();
+        let deliver = self.parent.deliver_handoff.clone();
         ctx.spawn(wrap_future(async move {
             let result = commit.await;
             if result.is_ok() {
                 for handoff in routed {
-                    supervisor.do_send(DeliverHandoff(handoff));
+                    deliver.do_send(DeliverHandoff(handoff));
                 }
             }
             let _ = done.send(result);
@@ -740,7 +742,7 @@ impl Handles<CreateHandoff> for SessionActor {
             wants: vec![Want { role, exclude: Vec::new(), spawn: true }],
         };
         // Held until routed, so no other message sees the new handoff half-done.
-        ctx.wait(wrap_future::<_, Self>(self.supervisor.send(pick)).map(move |picked, act, ctx| {
+        ctx.wait(wrap_future::<_, Self>(self.parent.pick_agents.send(pick)).map(move |picked, act, ctx| {
             let mut handoff = handoff;
             match picked {
                 Ok(Ok(picks)) => match picks.first() {
@@ -863,12 +865,6 @@ impl Handles<Inbox> for SessionActor {
         }
     }
 }
-
-/// Tells a session's actor that one of its agents' runs is over: its open
-/// handoffs are handed on if the agent stopped for good.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct AgentGone(pub(crate) AgentId);
 
 impl Handles<AgentGone> for SessionActor {
     const PREAMBLE: Preamble = Preamble::Housekeeping;

@@ -30,11 +30,9 @@ use crate::messages::WatchdogTick;
 use crate::model::{
     ActorRef, CloseMode, EventKind, InvalidTransition, Lifecycle, NewEvent, ObservationState, Session, SessionState,
 };
+use crate::protocol::{DeathNotice, Parent, Retire, Stop, StopAgentsOf};
 use crate::queue_index::QueueIndex;
 use crate::store::{Commit, QueueOp};
-use crate::supervisor::child::{DeathNotice, Retire, Stop};
-use crate::supervisor::{StopAgentsOf, Supervisor};
-pub(crate) use handoffs::AgentGone;
 use handoffs::Handoffs;
 pub(crate) use queue_requests::CurrentQueueStats;
 use queue_requests::Waiters;
@@ -50,7 +48,8 @@ pub struct SessionActor {
     /// The session's open handoffs and the agents waiting on their inbox.
     handoffs: Handoffs,
     engine: Engine,
-    supervisor: Addr<Supervisor>,
+    /// Its supervisor.
+    parent: Parent,
     /// This incarnation, so the supervisor can tell its notices from an older one's.
     generation: u64,
     /// Tells the supervisor how this actor ended, panics included.
@@ -65,15 +64,15 @@ pub struct SessionActor {
 }
 
 impl SessionActor {
-    pub(crate) fn new(session: Session, engine: Engine, supervisor: Addr<Supervisor>, generation: u64) -> Self {
-        let notice = DeathNotice::new(supervisor.clone().recipient(), ActorRef::Session(session.id), generation);
+    pub(crate) fn new(session: Session, engine: Engine, parent: Parent, generation: u64) -> Self {
+        let notice = DeathNotice::new(parent.exited.clone(), ActorRef::Session(session.id), generation);
         Self {
             session,
             queue: QueueIndex::load(Default::default()),
             waiters: Waiters::default(),
             handoffs: Handoffs::default(),
             engine,
-            supervisor,
+            parent,
             generation,
             notice,
             retiring: false,
@@ -118,7 +117,7 @@ impl SessionActor {
     /// nobody is left waiting on it.
     fn close(&mut self, now: DateTime<Utc>, reason: Option<String>, mode: CloseMode) -> Result<Commit, EngineError> {
         let change = self.close_record(now, reason, mode)?;
-        self.supervisor.do_send(StopAgentsOf { session: self.session.id });
+        self.parent.stop_agents_of.do_send(StopAgentsOf { session: self.session.id });
         if !self.session.is_open() {
             self.waiters.release_all();
             self.handoffs.release_all();
@@ -220,7 +219,7 @@ impl SessionActor {
     fn retire(&mut self) {
         if !self.retiring {
             self.retiring = true;
-            self.supervisor.do_send(Retire { actor: self.actor(), generation: self.generation });
+            self.parent.retire.do_send(Retire { actor: self.actor(), generation: self.generation });
         }
     }
 

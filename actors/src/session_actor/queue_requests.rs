@@ -18,7 +18,6 @@ use tracing::{info, warn};
 
 use super::hang_up::{HangUpGuard, Wait};
 use super::{Handles, Preamble, SessionActor, SessionRequest, queue_without_actor};
-use crate::agent_actor::FeedLine;
 use crate::awaited::Awaited;
 use crate::clock::to_chrono;
 use crate::error::EngineError;
@@ -28,6 +27,7 @@ use crate::model::{
     AckReport, Enqueued, EventKind, InvalidPayload, NewEvent, NewObservation, Observation, ObservationState,
     PendingObservation, QueueStats, Session, SessionState,
 };
+use crate::protocol::FeedLine;
 use crate::queue_index::Standing;
 use crate::store::{Commit, QueueOp};
 

@@ -9,11 +9,11 @@ use futures_util::future::join_all;
 use super::agents::AgentChild;
 use super::children::{Slot, retry_after};
 use super::{Reply, Supervisor, ready};
-use crate::agent_actor::StopRun;
 use crate::error::EngineError;
 use crate::messages::{GetAgent, ListAgents, RerunAgent, SpawnAgent, StopAgent, StopSessionAgents};
 use crate::model::bounds;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, SessionId, SessionState};
+use crate::protocol::StopRun;
 
 impl Handler<SpawnAgent> for Supervisor {
     type Result = Reply<Agent>;
@@ -223,7 +223,7 @@ impl Handler<RerunAgent> for Supervisor {
         // nothing left to do, so it is let go now (its notice, from an older
         // generation, is ignored).
         if let Some(AgentChild { slot: Slot::Running(addr), .. }) = self.agents.children.remove(&id) {
-            addr.do_send(super::child::Stop { exit: super::child::Exit::Retired });
+            addr.do_send(crate::protocol::Stop { exit: crate::protocol::Exit::Retired });
         }
         let event = EventKind::AgentStateChanged { agent: id, from, to: AgentState::Queued, reason };
         self.enqueue(agent, vec![event], ctx)

@@ -20,29 +20,21 @@ use actix::fut::wrap_future;
 use actix::prelude::*;
 use tracing::{error, info, warn};
 
-use super::child::Exit;
 use super::children::{Child, ChildKind, Slot, commit_in_background};
 use super::{Reply, Supervisor, ready};
-use crate::agent_actor::{AgentActor, Launch, StopRun};
+use crate::agent_actor::AgentActor;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, NewEvent, SessionId};
 use crate::process::{AgentTree, LogPaths, TreeUsage};
+use crate::protocol::Exit;
+use crate::protocol::{Launch, Parent, StopAgentsOf, StopRun};
 use crate::supervision::SupervisionStrategy;
 
 /// The most ended agents removed on one tick, so that a store far past its
 /// retention (after the retention was lowered) is trimmed over a few ticks
 /// rather than in one long pause.
 const AGENTS_TRIMMED_PER_TICK: usize = 256;
-
-/// From a session's actor that closed its session (on request, at its max
-/// lifetime, at the end of a drain): stop the session's agents.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct StopAgentsOf {
-    /// The session that closed.
-    pub(crate) session: SessionId,
-}
 
 impl Handler<StopAgentsOf> for Supervisor {
     type Result = ();
@@ -159,7 +151,7 @@ impl Supervisor {
     fn start_agent(&mut self, agent: Agent, ctx: &mut Context<Self>) -> Addr<AgentActor> {
         let generation = self.next_generation();
         let (id, meta) = (agent.id, AgentMeta { session: agent.session, role: agent.role.clone() });
-        let addr = AgentActor::new(agent, self.engine.clone(), ctx.address(), generation).start();
+        let addr = AgentActor::new(agent, self.engine.clone(), Parent::of(&ctx.address()), generation).start();
         self.register::<AgentKind>(id, generation, addr.clone(), meta);
         addr
     }
@@ -394,11 +386,11 @@ impl Supervisor {
 
     /// Tells every agent actor to stop (their processes go on running) and
     /// returns the replies to wait for.
-    pub(super) fn stop_agent_actors(&mut self) -> Vec<Request<AgentActor, super::child::Stop>> {
+    pub(super) fn stop_agent_actors(&mut self) -> Vec<Request<AgentActor, crate::protocol::Stop>> {
         let mut stops = Vec::new();
         for child in self.agents.children.values() {
             if let Slot::Running(addr) = &child.slot {
-                stops.push(addr.send(super::child::Stop { exit: super::child::Exit::Shutdown }));
+                stops.push(addr.send(crate::protocol::Stop { exit: crate::protocol::Exit::Shutdown }));
             }
         }
         stops

@@ -17,11 +17,11 @@ use chrono::{DateTime, Utc};
 use tracing::{error, warn};
 
 use super::Supervisor;
-use super::child::{Exit, Stop};
 use crate::clock::to_chrono;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::model::ActorRef;
+use crate::protocol::{Exit, Stop};
 use crate::store::Commit;
 use crate::supervision::{CrashDecision, CrashHistory, SupervisionStrategy};
 

@@ -14,66 +14,13 @@ use tracing::{debug, warn};
 
 use super::children::Slot;
 use super::{Reply, Supervisor, ready};
-use crate::agent_actor::HandoffDelivered;
 use crate::awaited::Awaited;
 use crate::error::EngineError;
 use crate::messages::UpdateHandoff;
 use crate::messages::{CreateHandoff, GetHandoff, GetHandoffStats, Inbox, InboxItems, ListHandoffs, SetFallback};
 use crate::model::bounds;
 use crate::model::{AgentId, AgentState, EventKind, Handoff, HandoffStats, Lifecycle, Session, SessionId};
-use crate::session_actor::AgentGone;
-
-/// Asks the supervisor for an agent for each of a session's handoffs that
-/// wait to be routed to a role; the answer lists one [`Pick`] per want, in
-/// order.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<Pick>, EngineError>")]
-pub(crate) struct PickAgents {
-    pub(crate) session: SessionId,
-    /// Agents with open handoffs: not idle, so not picked.
-    pub(crate) busy: HashSet<AgentId>,
-    pub(crate) wants: Vec<Want>,
-}
-
-/// One handoff's want in a [`PickAgents`].
-#[derive(Debug)]
-pub(crate) struct Want {
-    /// The role the agent must have.
-    pub(crate) role: String,
-    /// Agents it must not go to (those it was already given to).
-    pub(crate) exclude: Vec<AgentId>,
-    /// Whether a new agent may be spawned from the role's template when none is free.
-    pub(crate) spawn: bool,
-}
-
-/// The supervisor's answer to one [`Want`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pick {
-    /// This agent takes the handoff.
-    Agent(AgentId),
-    /// No agent is free now (all are busy, or the caps allow no spawn): the
-    /// handoff waits for one.
-    Wait,
-    /// The session has no agent of the role whose run is not over, and the
-    /// role has no template to spawn one from: nothing will come for the
-    /// handoff unless someone starts an agent of the role (issue 18).
-    Nobody,
-}
-
-impl Pick {
-    /// The agent picked, if one was.
-    pub(crate) fn agent(self) -> Option<AgentId> {
-        match self {
-            Pick::Agent(agent) => Some(agent),
-            Pick::Wait | Pick::Nobody => None,
-        }
-    }
-}
-
-/// Hands a routed handoff to its agent's actor.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(crate) struct DeliverHandoff(pub(crate) Handoff);
+use crate::protocol::{AgentGone, DeliverHandoff, HandoffDelivered, Pick, PickAgents, Want};
 
 impl Supervisor {
     /// An idle agent of `role` in `session` (running first, then one about to

@@ -17,9 +17,10 @@ use tracing::warn;
 
 use super::Supervisor;
 use super::children::Slot;
-use crate::agent_actor::{AgentActor, StopRun};
+use crate::agent_actor::AgentActor;
 use crate::model::{Agent, AgentState};
 use crate::process::TreeUsage;
+use crate::protocol::StopRun;
 
 /// A running agent whose memory counts against the budget, and its actor.
 pub(super) type Weighed = (Agent, Addr<AgentActor>);

@@ -3,7 +3,7 @@
 //!
 //! actix's own `Supervisor` restarts an actor only after `ctx.stop()`; a panic in
 //! a handler kills the actor's task for good. So baton supervises by hand, in
-//! the manner of Erlang/OTP: each child reports its death ([`child`]), and the
+//! the manner of Erlang/OTP: each child reports its death (`DeathNotice`, in `protocol.rs`), and the
 //! supervisor decides, by the child's [`SupervisionStrategy`](crate::SupervisionStrategy),
 //! to restart it from its last checkpoint after a backoff, or to give up and
 //! mark its record failed: one path for sessions and agents alike
@@ -18,8 +18,7 @@
 //!
 //! # Layout
 //! - this file: the supervisor itself, its watchdog tick and shutdown;
-//! - `child.rs` and `children.rs`: how children report their exits, and the
-//!   one registry and crash path of both kinds;
+//! - `children.rs`: the one registry and crash path of both kinds of child;
 //! - `sessions.rs` and `session_requests.rs`: the session children (slots,
 //!   delivery, crashes, retirement, retention) and the requests routed to them;
 //! - `agents.rs` and `agent_requests.rs`: the same for agents;
@@ -28,7 +27,6 @@
 
 mod agent_requests;
 mod agents;
-pub(crate) mod child;
 mod children;
 mod handoffs;
 mod memory;
@@ -49,12 +47,10 @@ use crate::engine::Engine;
 use crate::error::{EngineError, StoreError};
 use crate::messages::{Shutdown, WatchdogTick};
 use crate::model::{ActorRef, Session, SessionId, SessionState};
+use crate::protocol::{ChildExited, Exit, Retire, Stop};
 use crate::session_actor::AgentsAtWork;
 use agents::AgentKind;
-pub(crate) use agents::StopAgentsOf;
-use child::{ChildExited, Exit, Retire, Stop};
 use children::Slot;
-pub(crate) use handoffs::{DeliverHandoff, Pick, PickAgents, Want};
 use sessions::{SessionChild, SessionKind};
 
 /// The root actor of the engine.

@@ -13,13 +13,14 @@ use actix::prelude::*;
 use futures_util::future::{Either, select};
 use tracing::{debug, error, info, warn};
 
-use super::child::Exit;
 use super::children::{Child, ChildKind, HeldRequest, Slot, commit_in_background, retry_after};
 use super::{Reply, Supervisor, ready};
 use crate::clock::to_chrono;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::model::{ActorRef, EventKind, NewEvent, Session, SessionId, SessionState};
+use crate::protocol::Exit;
+use crate::protocol::Parent;
 use crate::session_actor::{SessionActor, SessionRequest};
 use crate::supervision::SupervisionStrategy;
 
@@ -109,7 +110,7 @@ impl Supervisor {
     pub(super) fn start_session(&mut self, session: Session, ctx: &mut Context<Self>) -> Addr<SessionActor> {
         let generation = self.next_generation();
         let id = session.id;
-        let addr = SessionActor::new(session, self.engine.clone(), ctx.address(), generation).start();
+        let addr = SessionActor::new(session, self.engine.clone(), Parent::of(&ctx.address()), generation).start();
         self.register::<SessionKind>(id, generation, addr.clone(), ());
         self.expiries.remove(&id);
         addr
