@@ -11,9 +11,10 @@
 
 use std::time::Duration;
 
-use baton_actors::messages::{GetAgent, ListAgents, RerunAgent, SpawnAgent, StopAgent, StopSessionAgents};
+use baton_actors::messages::{Ask, GetAgent, ListAgents, RerunAgent, StopAgent, StopSessionAgents};
 use baton_actors::model::{Agent, AgentId, SessionId};
 use baton_actors::process::LogPaths;
+use baton_actors::requests::SpawnAgent;
 
 use crate::Baton;
 use crate::error::Result;
@@ -23,7 +24,7 @@ impl Baton {
     /// pid, `queued` when a cap is reached, or `failed` when its command could
     /// not start (the reason says why).
     pub async fn spawn_agent(&self, spawn: SpawnAgent) -> Result<Agent> {
-        self.ask(spawn).await
+        self.ask(Ask(spawn)).await
     }
 
     /// The agent with this id.

@@ -8,10 +8,9 @@
 //! fail), and the sender may cancel it. Every step is durable before it is
 //! answered, and timestamped in the handoff's history.
 
-use baton_actors::messages::{
-    CreateHandoff, GetHandoff, GetHandoffStats, Inbox, InboxItems, ListHandoffs, SetFallback, UpdateHandoff,
-};
+use baton_actors::messages::{Ask, GetHandoff, GetHandoffStats, SetFallback};
 use baton_actors::model::{Handoff, HandoffId, HandoffStats, HandoffTarget, Session, SessionId};
+use baton_actors::requests::{CreateHandoff, Inbox, InboxItems, ListHandoffs, UpdateHandoff};
 
 use crate::Baton;
 use crate::error::Result;
@@ -21,7 +20,7 @@ impl Baton {
     /// assigned to an agent when one was found (or spawned from the role's
     /// template), else initiated and waiting for one.
     pub async fn create_handoff(&self, create: CreateHandoff) -> Result<Handoff> {
-        self.ask(create).await
+        self.ask(Ask(create)).await
     }
 
     /// The handoff with this id.
@@ -31,13 +30,13 @@ impl Baton {
 
     /// The handoffs that `list` selects, oldest first within a session.
     pub async fn handoffs(&self, list: ListHandoffs) -> Result<Vec<Handoff>> {
-        self.ask(list).await
+        self.ask(Ask(list)).await
     }
 
     /// Takes a step on a handoff (acknowledge, start, complete, fail, cancel);
     /// answers with its record once the step is durable.
     pub async fn update_handoff(&self, update: UpdateHandoff) -> Result<Handoff> {
-        self.ask(update).await
+        self.ask(Ask(update)).await
     }
 
     /// Handoff metrics of one session, or of every session.
@@ -56,6 +55,6 @@ impl Baton {
     /// observations of its session leased to it; with a wait, answers when
     /// something arrives or the wait ends.
     pub async fn inbox(&self, inbox: Inbox) -> Result<InboxItems> {
-        self.ask(inbox).await
+        self.ask(Ask(inbox)).await
     }
 }

@@ -36,14 +36,14 @@ mod store;
 pub use baton_actors as engine;
 #[cfg(feature = "fault-injection")]
 pub use baton_actors::Faults;
-pub use baton_actors::messages::{
-    CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, ListHandoffs, Selection, SpawnAgent, UpdateHandoff,
-};
 pub use baton_actors::model::{
     AckReport, ActorRef, AdoptPolicy, Agent, AgentId, AgentLimits, AgentState, CloseMode, Enqueued, Event, EventKind,
     EventType, ExitStatus, Handoff, HandoffId, HandoffState, HandoffStats, HandoffStep, HandoffTarget, InvalidPayload,
     Latency, MAX_PAYLOAD_DEPTH, NewObservation, Observation, ObservationKind, ObservationState, OpenSession,
     QueueStats, RestartPolicy, RestartSchedule, Session, SessionId, SessionState, ShutdownPolicy,
+};
+pub use baton_actors::requests::{
+    CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, ListHandoffs, Selection, SpawnAgent, UpdateHandoff,
 };
 pub use baton_actors::{
     AgentConfig, Backoff, Clock, CommitMode, EngineConfig, HandoffTransfer, ManualClock, QueueConfig, RestartIntensity,

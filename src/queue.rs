@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use baton_actors::messages::{
     AckObservations, ClaimObservations, GetQueueStats, ListObservations, NackObservations, Observe, QueueTotals,
-    RequeueObservations, Selection,
+    RequeueObservations,
 };
 use baton_actors::model::{AckReport, Enqueued, NewObservation, Observation, ObservationState, QueueStats, SessionId};
+use baton_actors::requests::Selection;
 
 use crate::Baton;
 use crate::error::Result;

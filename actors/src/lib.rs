@@ -36,6 +36,7 @@ pub mod model;
 pub mod process;
 mod protocol;
 mod queue_index;
+pub mod requests;
 mod session_actor;
 pub mod store;
 pub mod supervision;

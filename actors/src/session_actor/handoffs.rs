@@ -27,15 +27,14 @@ use super::hang_up::{HangUpGuard, Wait};
 use super::{Handles, Preamble, SessionActor, SessionRequest, queue_without_actor};
 use crate::awaited::Awaited;
 use crate::error::EngineError;
-use crate::messages::{
-    ClaimObservations, CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, SetFallback, UpdateHandoff,
-};
+use crate::messages::{Ask, ClaimObservations, SetFallback};
 use crate::model::bounds;
 use crate::model::{
     AgentId, Deadline, EventKind, Handoff, HandoffId, HandoffState, HandoffTarget, InvalidTransition, JsonSize,
     Lifecycle, NewEvent, Session, SessionState, payload,
 };
 use crate::protocol::{AgentGone, DeliverHandoff, Pick, PickAgents, Want};
+use crate::requests::{CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, UpdateHandoff};
 use crate::store::Commit;
 
 type InboxAnswer = oneshot::Sender<Result<InboxItems, EngineError>>;
@@ -659,7 +658,7 @@ impl SessionActor {
     }
 }
 
-impl SessionRequest for CreateHandoff {
+impl SessionRequest for Ask<CreateHandoff> {
     type Output = Handoff;
 
     fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Handoff, EngineError> {
@@ -672,7 +671,7 @@ impl SessionRequest for CreateHandoff {
     }
 }
 
-impl SessionRequest for UpdateHandoff {
+impl SessionRequest for Ask<UpdateHandoff> {
     type Output = Handoff;
 
     fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<Handoff, EngineError> {
@@ -698,7 +697,7 @@ impl SessionRequest for SetFallback {
     }
 }
 
-impl SessionRequest for Inbox {
+impl SessionRequest for Ask<Inbox> {
     type Output = InboxItems;
 
     fn without_actor(self, stored: Session, restarting_in: Option<Duration>) -> Result<InboxItems, EngineError> {
@@ -710,13 +709,13 @@ impl SessionRequest for Inbox {
     }
 }
 
-impl Handles<CreateHandoff> for SessionActor {
+impl Handles<Ask<CreateHandoff>> for SessionActor {
     type Reply = Reply<Handoff>;
 
     /// A handoff for an agent by id is written routed; one for a role is
     /// routed first (the supervisor picks or spawns its agent) and written
     /// once, routed or waiting. Either way the answer comes once it is durable.
-    fn handle(&mut self, request: CreateHandoff, ctx: &mut Context<Self>) -> Self::Reply {
+    fn handle(&mut self, Ask(request): Ask<CreateHandoff>, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let handoff = match self.touch(now).and_then(|()| self.new_handoff(request, now)) {
             Ok(handoff) => handoff,
@@ -774,10 +773,10 @@ impl Handles<CreateHandoff> for SessionActor {
     }
 }
 
-impl Handles<UpdateHandoff> for SessionActor {
+impl Handles<Ask<UpdateHandoff>> for SessionActor {
     type Reply = Reply<Handoff>;
 
-    fn handle(&mut self, request: UpdateHandoff, ctx: &mut Context<Self>) -> Self::Reply {
+    fn handle(&mut self, Ask(request): Ask<UpdateHandoff>, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         match self.update(request, now) {
             Ok((handoff, commit)) => {
@@ -825,12 +824,12 @@ impl Handles<SetFallback> for SessionActor {
     }
 }
 
-impl Handles<Inbox> for SessionActor {
+impl Handles<Ask<Inbox>> for SessionActor {
     type Reply = Awaited<Result<InboxItems, EngineError>>;
 
     /// Answers at once, or parks the read until something arrives or the
     /// wait ends; a parked read whose caller hangs up is dropped unserved.
-    fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Reply {
+    fn handle(&mut self, Ask(inbox): Ask<Inbox>, ctx: &mut Context<Self>) -> Self::Reply {
         let now = self.engine.clock.now();
         let outcome = self
             .accepting(&[SessionState::Active, SessionState::Idle, SessionState::Closing], "inbox requests")

@@ -21,7 +21,7 @@ use super::{Handles, Preamble, SessionActor, SessionRequest, queue_without_actor
 use crate::awaited::Awaited;
 use crate::clock::to_chrono;
 use crate::error::EngineError;
-use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations, Selection};
+use crate::messages::{AckObservations, ClaimObservations, NackObservations, Observe, RequeueObservations};
 use crate::model::bounds;
 use crate::model::{
     AckReport, Enqueued, EventKind, InvalidPayload, NewEvent, NewObservation, Observation, ObservationState,
@@ -29,6 +29,7 @@ use crate::model::{
 };
 use crate::protocol::FeedLine;
 use crate::queue_index::Standing;
+use crate::requests::Selection;
 use crate::store::{Commit, QueueOp};
 
 type ClaimAnswer = oneshot::Sender<Result<Vec<Observation>, EngineError>>;

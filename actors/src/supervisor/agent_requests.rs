@@ -10,17 +10,18 @@ use super::agents::AgentChild;
 use super::children::{Slot, retry_after};
 use super::{Reply, Supervisor, ready};
 use crate::error::EngineError;
-use crate::messages::{GetAgent, ListAgents, RerunAgent, SpawnAgent, StopAgent, StopSessionAgents};
+use crate::messages::{Ask, GetAgent, ListAgents, RerunAgent, StopAgent, StopSessionAgents};
 use crate::model::bounds;
 use crate::model::{ActorRef, Agent, AgentId, AgentState, EventKind, SessionId, SessionState};
 use crate::protocol::StopRun;
+use crate::requests::SpawnAgent;
 
-impl Handler<SpawnAgent> for Supervisor {
+impl Handler<Ask<SpawnAgent>> for Supervisor {
     type Result = Reply<Agent>;
 
     fn handle(
         &mut self,
-        SpawnAgent { agent: mut spec, caller_cwd, given }: SpawnAgent,
+        Ask(SpawnAgent { agent: mut spec, caller_cwd, given }): Ask<SpawnAgent>,
         ctx: &mut Context<Self>,
     ) -> Self::Result {
         if self.shutting_down {

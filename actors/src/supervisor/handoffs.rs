@@ -16,11 +16,11 @@ use super::children::Slot;
 use super::{Reply, Supervisor, ready};
 use crate::awaited::Awaited;
 use crate::error::EngineError;
-use crate::messages::UpdateHandoff;
-use crate::messages::{CreateHandoff, GetHandoff, GetHandoffStats, Inbox, InboxItems, ListHandoffs, SetFallback};
+use crate::messages::{Ask, GetHandoff, GetHandoffStats, SetFallback};
 use crate::model::bounds;
 use crate::model::{AgentId, AgentState, EventKind, Handoff, HandoffStats, Lifecycle, Session, SessionId};
 use crate::protocol::{AgentGone, DeliverHandoff, HandoffDelivered, Pick, PickAgents, Want};
+use crate::requests::{CreateHandoff, Inbox, InboxItems, ListHandoffs, UpdateHandoff};
 
 impl Supervisor {
     /// An idle agent of `role` in `session` (running first, then one about to
@@ -146,19 +146,19 @@ impl Handler<DeliverHandoff> for Supervisor {
     }
 }
 
-impl Handler<CreateHandoff> for Supervisor {
+impl Handler<Ask<CreateHandoff>> for Supervisor {
     type Result = Reply<Handoff>;
 
-    fn handle(&mut self, create: CreateHandoff, ctx: &mut Context<Self>) -> Self::Result {
-        self.deliver(create.session, create, ctx)
+    fn handle(&mut self, create: Ask<CreateHandoff>, ctx: &mut Context<Self>) -> Self::Result {
+        self.deliver(create.0.session, create, ctx)
     }
 }
 
-impl Handler<UpdateHandoff> for Supervisor {
+impl Handler<Ask<UpdateHandoff>> for Supervisor {
     type Result = Reply<Handoff>;
 
     /// An ended handoff is refused here: its session may have no actor.
-    fn handle(&mut self, update: UpdateHandoff, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Ask(update): Ask<UpdateHandoff>, ctx: &mut Context<Self>) -> Self::Result {
         let Some(summary) = self.engine.store.handoff_summary(update.id) else {
             return ready(Err(EngineError::HandoffNotFound(update.id)));
         };
@@ -166,7 +166,7 @@ impl Handler<UpdateHandoff> for Supervisor {
             let refused = summary.state.transition(update.action.target()).err();
             return ready(Err(refused.map_or(EngineError::HandoffNotFound(update.id), Into::into)));
         }
-        self.deliver(summary.session, update, ctx)
+        self.deliver(summary.session, Ask(update), ctx)
     }
 }
 
@@ -178,12 +178,12 @@ impl Handler<SetFallback> for Supervisor {
     }
 }
 
-impl Handler<Inbox> for Supervisor {
+impl Handler<Ask<Inbox>> for Supervisor {
     type Result = Awaited<Result<InboxItems, EngineError>>;
 
     /// Dropped once the caller hangs up, like a claim (see [`Awaited`]): an
     /// inbox wait then leases nothing.
-    fn handle(&mut self, inbox: Inbox, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Ask(inbox): Ask<Inbox>, ctx: &mut Context<Self>) -> Self::Result {
         let checked = bounds::WAIT.check(inbox.wait).and_then(|_| match inbox.claim {
             None => Ok(()),
             Some(claim) => bounds::CLAIM_MAX
@@ -195,7 +195,7 @@ impl Handler<Inbox> for Supervisor {
             return Awaited::ready(Err(err));
         }
         match self.stored_agent(inbox.agent) {
-            Ok(agent) => Awaited::new(self.deliver(agent.session, inbox, ctx)),
+            Ok(agent) => Awaited::new(self.deliver(agent.session, Ask(inbox), ctx)),
             Err(err) => Awaited::ready(Err(err)),
         }
     }
@@ -209,10 +209,11 @@ impl Handler<GetHandoff> for Supervisor {
     }
 }
 
-impl Handler<ListHandoffs> for Supervisor {
+impl Handler<Ask<ListHandoffs>> for Supervisor {
     type Result = Result<Vec<Handoff>, EngineError>;
 
-    fn handle(&mut self, ListHandoffs { session, state, agent }: ListHandoffs, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Ask(list): Ask<ListHandoffs>, _: &mut Context<Self>) -> Self::Result {
+        let ListHandoffs { session, state, agent } = list;
         if let Some(session) = session {
             self.stored(session)?;
         }

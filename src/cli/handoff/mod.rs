@@ -13,7 +13,7 @@ mod update;
 
 use std::time::Duration;
 
-use baton_actors::messages::HandoffAction;
+use crate::HandoffAction;
 use baton_actors::model::{HandoffState, HandoffStats, Latency};
 
 use super::context::Context;

@@ -1,7 +1,7 @@
 //! `baton handoff ack | start | complete | fail | cancel`: one step of a
 //! handoff's lifecycle, by an agent or an operator.
 
-use baton_actors::messages::HandoffAction;
+use crate::HandoffAction;
 use baton_actors::model::{AgentId, Handoff, HandoffId};
 
 use super::json_value;

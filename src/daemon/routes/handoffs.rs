@@ -2,9 +2,6 @@
 //! agent's inbox; a session's fallback.
 
 use actix_web::{HttpRequest, get, post, put, web};
-use baton_actors::messages::{
-    CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, ListHandoffs, UpdateHandoff,
-};
 use baton_actors::model::{AgentId, Handoff, HandoffId, HandoffState, HandoffStats, Session, SessionId};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -12,6 +9,7 @@ use utoipa::IntoParams;
 use crate::api::{CreateHandoffRequest, ErrorBody, FallbackRequest, HandoffActionRequest, HandoffList, InboxContents};
 use crate::daemon::error::ApiError;
 use crate::daemon::state::AppState;
+use crate::{CreateHandoff, HandoffAction, Inbox, InboxClaim, InboxItems, ListHandoffs, UpdateHandoff};
 use baton_actors::model::bounds;
 
 /// Creates a handoff; answers once it is durable, routed to an agent when one

@@ -1,12 +1,12 @@
 //! A session's observation queue: observe, list, stats, claim, ack, nack, requeue.
 
 use actix_web::{get, post, web};
-use baton_actors::messages::Selection;
 use baton_actors::model::{AckReport, Enqueued, NewObservation, Observation, ObservationState, QueueStats, SessionId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::Claim;
+use crate::Selection;
 use crate::api::{AckRequest, ClaimRequest, ErrorBody, NackRequest, ObserveRequest, RequeueRequest, RequeueSelection};
 use crate::daemon::error::ApiError;
 use crate::daemon::state::AppState;
