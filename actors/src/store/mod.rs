@@ -9,6 +9,7 @@
 mod commit_record;
 mod disk_space;
 mod group_commit;
+mod sled_base;
 mod sled_check;
 mod sled_handoffs;
 mod sled_observations;
@@ -17,7 +18,8 @@ mod sled_store;
 pub use commit_record::{CommitRecord, record_path};
 pub use disk_space::DEFAULT_RESERVE_BYTES;
 pub use group_commit::{Commit, CommitMode};
-pub use sled_store::{FlushObserver, SCHEMA_VERSION, SledStore, StoreOptions};
+pub use sled_base::SledStore;
+pub use sled_store::{FlushObserver, SCHEMA_VERSION, StoreOptions};
 
 use tokio::sync::broadcast;
 

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use super::commit_record::{CommitRecord, Durability, record_path};
-use super::sled_store::{SledStore, decode, hex, lock};
+use super::sled_base::{SledStore, decode, hex, lock};
 use super::{StoreCheck, sled_observations};
 use crate::error::StoreError;
 use crate::model::{Agent, Event, Handoff, Session};
@@ -112,7 +112,7 @@ impl SledStore {
 
     fn last_event_seq(&self) -> Result<u64, StoreError> {
         match self.events.last()? {
-            Some((key, _)) => super::sled_store::decode_seq(&key),
+            Some((key, _)) => super::sled_base::decode_seq(&key),
             None => Ok(0),
         }
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use sled::Transactional;
 
-use super::sled_store::{SledStore, decode, encode, hex, insert_events, lock, storage_error};
+use super::sled_base::{SledStore, decode, encode, hex, insert_events, lock, storage_error};
 use crate::error::StoreError;
 use crate::model::{Event, Handoff, HandoffId, HandoffSummary, Lifecycle, NewEvent, SessionId};
 
@@ -148,13 +148,15 @@ impl SledStore {
     }
 }
 
-/// The summaries of every handoff in `tree`, read once when the store opens.
-pub(super) fn summaries(tree: &sled::Tree) -> Result<HashMap<HandoffId, HandoffSummary>, StoreError> {
-    tree.iter()
-        .map(|entry| {
-            let (key, value) = entry?;
-            let handoff: Handoff = decode(TREE, &key, &value)?;
-            Ok((handoff.id, HandoffSummary::of(&handoff)))
-        })
-        .collect()
+impl SledStore {
+    /// The summaries of every handoff in `tree`, read once when the store opens.
+    pub(super) fn handoff_summaries_in(tree: &sled::Tree) -> Result<HashMap<HandoffId, HandoffSummary>, StoreError> {
+        tree.iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                let handoff: Handoff = decode(TREE, &key, &value)?;
+                Ok((handoff.id, HandoffSummary::of(&handoff)))
+            })
+            .collect()
+    }
 }

@@ -36,13 +36,14 @@
 //! checkpoint.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::sled_store::{SledStore, decode, encode, encode_sized, hex, insert_events, lock, storage_error};
+use super::sled_base::{
+    Bundle, SessionBundles, SledStore, decode, encode, encode_sized, hex, insert_events, lock, storage_error,
+};
 use super::{Commit, Store};
 use super::{QueueOp, QueueWrite, StoredQueue};
 use crate::error::StoreError;
@@ -170,23 +171,6 @@ fn changes(session: SessionId, write: &QueueWrite) -> Result<Vec<Change>, StoreE
         }
     }
     Ok(changes)
-}
-
-/// Which observations of each session are still only in their bundle, for
-/// the sessions whose queue the store has written or loaded since it opened:
-/// every write to a session's queue keeps its entry exact.
-pub(super) type BundleIndex = Mutex<HashMap<SessionId, SessionBundles>>;
-
-/// One session's stored bundles, by their first sequence number.
-pub(super) type SessionBundles = BTreeMap<u64, Bundle>;
-
-/// A stored bundle of observations enqueued together.
-#[derive(Debug, Clone)]
-pub(super) struct Bundle {
-    /// How many sequence numbers it covers, from its first.
-    len: u64,
-    /// Its observations that are live and have no record of their own.
-    only_here: BTreeSet<u64>,
 }
 
 /// What a queue write does to a session's bundles.

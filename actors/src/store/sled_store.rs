@@ -31,23 +31,27 @@
 //! without a migration; the schema version guards the changes that need one.
 //! Bundles alone are compressed: they are the bulk of what enqueues write,
 //! and they are written once and never changed.
+//!
+//! This file opens the store and puts it behind the [`Store`] trait; the
+//! struct and what every tree's code shares are in `sled_base.rs`, and each
+//! tree's own code in its file.
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use tokio::sync::broadcast;
 use tracing::warn;
 
 use super::commit_record::{CommitRecord, Durability, record_path};
 use super::disk_space::DiskSpace;
 use super::group_commit::{Commit, CommitMode, GroupCommit};
-use super::sled_observations::BundleIndex;
+use super::sled_base::{
+    BundleIndex, Counts, EncodedEvent, Publisher, Sealing, SledStore, decode, decode_seq, encode, hex, insert_events,
+    lock, storage_error,
+};
 use super::{QueueWrite, Store, StoredQueue};
 use crate::error::StoreError;
 use crate::fault::Faults;
@@ -75,30 +79,6 @@ const UPGRADES: [Upgrade; SCHEMA_VERSION as usize - 1] = [];
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// The `meta` key of the last commit's number (u64 big-endian; see `commit_record.rs`).
 const COMMIT_KEY: &[u8] = b"commit";
-/// How many durable events a lagging subscriber's channel holds before it must
-/// read the rest from the store.
-const EVENT_CHANNEL_CAPACITY: usize = 4096;
-
-/// Sends durable events to subscribers, through a channel made at the first
-/// subscription. Until then nobody could receive what is sent (a broadcast
-/// channel drops a value sent with no receiver), and the channel's slots,
-/// about 0.5 MB written at creation, would only weigh on an idle daemon.
-#[derive(Clone, Default)]
-struct Publisher(Arc<OnceLock<broadcast::Sender<Event>>>);
-
-impl Publisher {
-    fn send(&self, event: Event) {
-        if let Some(sender) = self.0.get() {
-            // No subscriber is not an error: events stay in the store.
-            let _ = sender.send(event);
-        }
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.0.get_or_init(|| broadcast::channel(EVENT_CHANNEL_CAPACITY).0).subscribe()
-    }
-}
-
 /// Called with the duration of every flush, for metrics.
 pub type FlushObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
 
@@ -125,67 +105,6 @@ impl std::fmt::Debug for StoreOptions {
     }
 }
 
-/// The sled-backed store.
-pub struct SledStore {
-    pub(super) path: PathBuf,
-    pub(super) db: sled::Db,
-    sessions: sled::Tree,
-    external_ids: sled::Tree,
-    agents: sled::Tree,
-    pub(super) events: sled::Tree,
-    pub(super) observations: sled::Tree,
-    /// Which observations are still only in their bundle (`sled_observations.rs`).
-    pub(super) bundles: BundleIndex,
-    pub(super) handoffs: sled::Tree,
-    pub(super) handoff_sessions: sled::Tree,
-    /// What the metrics need of every handoff, loaded at open and kept up to
-    /// date by every handoff write.
-    pub(super) handoff_summaries: Mutex<HashMap<HandoffId, HandoffSummary>>,
-    /// The ended agents, oldest first (ids sort by creation), loaded at open
-    /// and kept up to date by every agent write: what trimming removes.
-    ended_agents: Mutex<BTreeSet<AgentId>>,
-    /// The ended sessions, oldest first, kept as `ended_agents` is.
-    ended_sessions: Mutex<BTreeSet<SessionId>>,
-    /// What a commit needs, shared with the committer's thread.
-    pub(super) sealing: Arc<Sealing>,
-    /// The records a listing skipped because they do not decode, by tree and
-    /// key: each is logged once and counted, and never ends a listing.
-    corrupt_records: Mutex<BTreeSet<(&'static str, Vec<u8>)>>,
-    faults: Faults,
-    /// Declared last so it is dropped first: its last flush runs while the
-    /// database is still open.
-    committer: GroupCommit,
-}
-
-/// How many records of each kind the store holds, kept up to date by every
-/// write that adds or removes one, for the commit record.
-#[derive(Default)]
-pub(super) struct Counts {
-    pub(super) sessions: AtomicU64,
-    pub(super) agents: AtomicU64,
-    pub(super) handoffs: AtomicU64,
-}
-
-/// What a commit needs: the database, the events it publishes, the counts it
-/// records and the files it makes durable. The store and its committer
-/// thread share it.
-pub(super) struct Sealing {
-    db: sled::Db,
-    meta: sled::Tree,
-    /// Events appended but not yet durable, in sequence order; a commit
-    /// publishes them once it covers them.
-    unpublished: Mutex<Vec<Event>>,
-    next_event_seq: AtomicU64,
-    pub(super) counts: Counts,
-    publisher: Publisher,
-    faults: Faults,
-    /// The files to sync and the number of the last durable commit; held
-    /// through a whole commit, so that commits are numbered in order.
-    pub(super) durability: Mutex<(Durability, u64)>,
-    /// The room writes need on the disk, and whether sled failed one.
-    pub(super) disk: DiskSpace,
-}
-
 impl SledStore {
     /// Opens (or creates) the store in `dir`, checking its schema version and
     /// that it still holds every commit its commit record says was made.
@@ -204,7 +123,7 @@ impl SledStore {
         let sessions = db.open_tree("sessions")?;
         let (ended_sessions, session_count) = ended_sessions(&sessions)?;
         let handoffs = db.open_tree("handoffs")?;
-        let handoff_summaries = super::sled_handoffs::summaries(&handoffs)?;
+        let handoff_summaries = SledStore::handoff_summaries_in(&handoffs)?;
         let agents = db.open_tree("agents")?;
         let (ended, agent_count) = ended_agents(&agents)?;
         let found = CommitRecord {
@@ -424,28 +343,6 @@ fn read_commit(meta: &sled::Tree) -> Result<u64, StoreError> {
             key: hex(COMMIT_KEY),
             detail: format!("{} bytes", bytes.len()),
         }),
-    }
-}
-
-/// An event's key and encoded value.
-pub(super) type EncodedEvent = ([u8; 8], Vec<u8>);
-
-/// Inserts encoded events inside a transaction.
-pub(super) fn insert_events(
-    tree: &sled::transaction::TransactionalTree,
-    events: &[EncodedEvent],
-) -> Result<(), ConflictableTransactionError<()>> {
-    for (seq, event) in events {
-        tree.insert(seq, event.as_slice())?;
-    }
-    Ok(())
-}
-
-/// A transaction's error; ours never abort.
-pub(super) fn storage_error(err: TransactionError<()>) -> StoreError {
-    match err {
-        TransactionError::Storage(err) => StoreError::from(err),
-        TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
     }
 }
 
@@ -858,39 +755,6 @@ fn ended_agents(agents: &sled::Tree) -> Result<(BTreeSet<AgentId>, u64), StoreEr
         count += 1;
     }
     Ok((ended, count))
-}
-
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Guarded data (lists, maps) is left consistent by every writer.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-pub(super) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(record).map_err(|err| StoreError::Encode(err.to_string()))
-}
-
-/// [`encode`] into a buffer made `capacity` bytes large at first: a record
-/// whose size is known about is encoded without growing it again and again.
-pub(super) fn encode_sized<T: Serialize>(record: &T, capacity: usize) -> Result<Vec<u8>, StoreError> {
-    let mut buffer = Vec::with_capacity(capacity);
-    serde_json::to_writer(&mut buffer, record).map_err(|err| StoreError::Encode(err.to_string()))?;
-    Ok(buffer)
-}
-
-pub(super) fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { tree, key: hex(key), detail: err.to_string() })
-}
-
-pub(super) fn decode_seq(key: &[u8]) -> Result<u64, StoreError> {
-    <[u8; 8]>::try_from(key).map(u64::from_be_bytes).map_err(|_| StoreError::Corrupt {
-        tree: "events",
-        key: hex(key),
-        detail: "a sequence key is 8 bytes".into(),
-    })
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn injected_io_error() -> StoreError {
