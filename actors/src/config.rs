@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Agent, AgentLimits, RestartPolicy, RestartSchedule, SessionId, duration_ms};
+use crate::model::duration_ms;
 use crate::process::TrackingMode;
 use crate::queue_index::QueueConfig;
 use crate::supervision::{Backoff, SupervisionStrategy};
@@ -161,7 +161,9 @@ pub struct AgentConfig {
     pub roles: BTreeMap<String, RoleTemplate>,
 }
 
-/// A role's template: how to run an agent of that role.
+/// A role's template: how to run an agent of that role, the same
+/// [`AgentSpec`](crate::model::AgentSpec) every agent's record holds (its
+/// program is `command` here, `argv` in a record).
 ///
 /// In the config file, under `[engine.agents.roles.<name>]`:
 /// ```toml
@@ -173,74 +175,7 @@ pub struct AgentConfig {
 /// ```
 ///
 /// Its `Debug` shows the names of its variables, not their values.
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct RoleTemplate {
-    /// The program and its arguments, run directly (never through a shell).
-    pub command: Vec<String>,
-    /// The directory to run it in.
-    pub cwd: Option<PathBuf>,
-    /// Variables set for it.
-    pub env: BTreeMap<String, String>,
-    /// Names of the supervisor's variables it may inherit, besides the standard ones.
-    pub inherit_env: Vec<String>,
-    /// When it is run again after it ends.
-    pub restart: RestartPolicy,
-    /// How soon and how often it is run again.
-    pub schedule: RestartSchedule,
-    /// The watchdog limits of its runs.
-    pub limits: AgentLimits,
-    /// Whether its stdin is a pipe that handoffs and observations are written to.
-    pub stdin_pipe: bool,
-    /// How much it matters when memory runs short (higher is kept longer).
-    pub priority: i32,
-    /// Whether a clean shutdown of baton stops it or leaves it running.
-    pub on_shutdown: crate::model::ShutdownPolicy,
-    /// Whether a new baton adopts its process, found still running, or runs it afresh.
-    pub on_adopt: crate::model::AdoptPolicy,
-}
-
-impl std::fmt::Debug for RoleTemplate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RoleTemplate")
-            .field("command", &self.command)
-            .field("cwd", &self.cwd)
-            .field("env", &self.env.keys().collect::<Vec<_>>())
-            .field("inherit_env", &self.inherit_env)
-            .field("restart", &self.restart)
-            .field("schedule", &self.schedule)
-            .field("limits", &self.limits)
-            .field("stdin_pipe", &self.stdin_pipe)
-            .field("priority", &self.priority)
-            .field("on_shutdown", &self.on_shutdown)
-            .field("on_adopt", &self.on_adopt)
-            .finish()
-    }
-}
-
-impl RoleTemplate {
-    /// A template that runs `command`.
-    pub fn new(command: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        Self { command: command.into_iter().map(Into::into).collect(), ..Self::default() }
-    }
-
-    /// A queued agent of `role` in `session`, made from this template.
-    pub fn agent(&self, role: &str, session: SessionId, now: chrono::DateTime<chrono::Utc>) -> Agent {
-        let mut agent = Agent::queued(session, self.command.clone(), now).with_role(role);
-        agent.cwd = self.cwd.clone();
-        agent.env = self.env.clone();
-        agent.inherit_env = self.inherit_env.clone();
-        agent.restart = self.restart;
-        agent.schedule = self.schedule;
-        agent.limits = self.limits;
-        agent.stdin_pipe = self.stdin_pipe;
-        agent.priority = self.priority;
-        agent.on_shutdown = self.on_shutdown;
-        agent.on_adopt = self.on_adopt;
-        agent
-    }
-}
+pub type RoleTemplate = crate::model::AgentSpec;
 
 impl Default for AgentConfig {
     fn default() -> Self {

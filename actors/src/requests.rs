@@ -97,7 +97,7 @@ impl SpawnAgent {
     /// The most restarts within the restart window before it is `failed`,
     /// the rest of its schedule as it is (its template's, for a role's).
     pub fn max_restarts(mut self, max_restarts: u32) -> Self {
-        self.agent.schedule.intensity.max_restarts = max_restarts;
+        self.agent.spec.schedule.intensity.max_restarts = max_restarts;
         self.given.max_restarts = true;
         self
     }
@@ -113,25 +113,25 @@ impl SpawnAgent {
     /// session's new observations arrive as JSON lines (it does not survive
     /// a restart of baton; the inbox is the durable path).
     pub fn stdin_pipe(mut self, pipe: bool) -> Self {
-        self.agent.stdin_pipe = pipe;
+        self.agent.spec.stdin_pipe = pipe;
         self
     }
 
     /// How much it matters when memory runs short (higher is kept longer).
     pub fn priority(mut self, priority: i32) -> Self {
-        self.agent.priority = priority;
+        self.agent.spec.priority = priority;
         self
     }
 
     /// Whether a clean shutdown of baton stops it or leaves it running.
     pub fn on_shutdown(mut self, policy: crate::model::ShutdownPolicy) -> Self {
-        self.agent.on_shutdown = policy;
+        self.agent.spec.on_shutdown = policy;
         self
     }
 
     /// Whether a new baton adopts its process, found still running, or runs it afresh.
     pub fn on_adopt(mut self, policy: crate::model::AdoptPolicy) -> Self {
-        self.agent.on_adopt = policy;
+        self.agent.spec.on_adopt = policy;
         self
     }
 

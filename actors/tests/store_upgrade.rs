@@ -64,7 +64,7 @@ fn a_store_of_schema_1_opens_and_reads_back_everything_it_holds() {
     let agents = store.agents().unwrap();
     assert_eq!(agents.len(), 1);
     assert_eq!(
-        (agents[0].session, agents[0].argv.as_slice()),
+        (agents[0].session, agents[0].spec.argv.as_slice()),
         (session.id, ["sleep", "60"].map(String::from).as_slice())
     );
     let handoffs = store.handoffs(Some(session.id)).unwrap();

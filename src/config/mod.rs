@@ -222,10 +222,10 @@ mod tests {
         let roles = &settings.engine.agents.roles;
         assert_eq!(roles.keys().collect::<Vec<_>>(), ["reviewer", "tester"]);
         let reviewer = &roles["reviewer"];
-        assert_eq!(reviewer.command, ["claude", "-p", "review the diff"]);
+        assert_eq!(reviewer.argv, ["claude", "-p", "review the diff"]);
         assert_eq!(reviewer.restart, baton_actors::model::RestartPolicy::OnFailure);
         assert_eq!(reviewer.env.get("REVIEW_DEPTH").map(String::as_str), Some("2"));
-        assert_eq!(roles["tester"].command, ["cargo", "test"]);
+        assert_eq!(roles["tester"].argv, ["cargo", "test"]);
         assert_eq!(roles["tester"].restart, baton_actors::model::RestartPolicy::Never);
     }
 
@@ -236,7 +236,7 @@ mod tests {
         let example = &guide[start..][..guide[start..].find("```").expect("the end of the example")];
         let file = parse_config(example).unwrap_or_else(|err| panic!("{err}"));
         let reviewer = &file.engine.agents.roles["reviewer"];
-        assert_eq!(reviewer.command[0], "claude");
+        assert_eq!(reviewer.argv[0], "claude");
         assert_eq!(reviewer.limits.max_runtime, Some(std::time::Duration::from_secs(1800)));
         assert!(file.engine.agents.roles.contains_key("tester"));
     }

@@ -348,7 +348,7 @@ async fn a_role_handoff_goes_to_an_idle_agent_else_to_one_spawned_from_the_templ
     let spawned = first.assigned.expect("routed to a spawned agent");
     let record = engine.baton.agent(spawned).await.unwrap();
     assert_eq!(
-        (record.role.as_deref(), record.argv.as_slice()),
+        (record.role.as_deref(), record.spec.argv.as_slice()),
         (Some("reviewer"), ["sleep".to_owned(), "3600".to_owned()].as_slice())
     );
 
@@ -678,7 +678,7 @@ async fn an_agent_with_a_stdin_pipe_reads_its_handoffs_and_its_sessions_observat
     let session = session(&engine).await;
     // `cat` copies its stdin to its stdout log, where the test reads it.
     let reader = engine.baton.spawn_agent(SpawnAgent::new(session, ["cat"]).stdin_pipe(true)).await.unwrap();
-    assert!(reader.stdin_pipe);
+    assert!(reader.spec.stdin_pipe);
     let handoff = CreateHandoff::new(session, HandoffTarget::Agent(reader.id), "read this");
     let handoff = engine.baton.create_handoff(handoff).await.unwrap();
     let enqueued = engine.baton.observe(session, NewObservation::new(ObservationKind::Custom, json!({"n": 1}))).await;

@@ -122,7 +122,7 @@ impl AgentActor {
         let dir = logs_dir(&self.engine);
         std::fs::create_dir_all(&dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
         let mut allow = AllowList::standard();
-        for name in &self.agent.inherit_env {
+        for name in &self.agent.spec.inherit_env {
             allow = allow.allow(name);
         }
         let config = &self.engine.config.agents;
@@ -131,16 +131,16 @@ impl AgentActor {
         context.data_dir.clone_from(&config.daemon.data_dir);
         context.config_file.clone_from(&config.daemon.config_file);
         let env = match &config.env_source {
-            Some(source) => Environment::for_agent(source.clone(), &allow, &self.agent.env, &context),
-            None => Environment::for_agent(std::env::vars_os(), &allow, &self.agent.env, &context),
+            Some(source) => Environment::for_agent(source.clone(), &allow, &self.agent.spec.env, &context),
+            None => Environment::for_agent(std::env::vars_os(), &allow, &self.agent.spec.env, &context),
         };
-        let mut spec = ProcessSpec::new(self.agent.argv.clone(), &self.logs()).with_env(env);
-        spec.cwd = self.agent.cwd.clone();
-        if self.agent.stdin_pipe {
+        let mut spec = ProcessSpec::new(self.agent.spec.argv.clone(), &self.logs()).with_env(env);
+        spec.cwd = self.agent.spec.cwd.clone();
+        if self.agent.spec.stdin_pipe {
             spec.stdin = crate::process::Stdin::Pipe;
         }
         if let Tracking::Cgroup(root) = self.engine.tracking.as_ref() {
-            let cgroup = root.agent_cgroup(&self.agent.id.to_string(), self.agent.limits.max_rss_bytes);
+            let cgroup = root.agent_cgroup(&self.agent.id.to_string(), self.agent.spec.limits.max_rss_bytes);
             spec.cgroup = Some(cgroup.map_err(|err| format!("cannot make the agent's cgroup: {err}"))?);
         }
         Ok(spec)
@@ -180,7 +180,7 @@ impl AgentActor {
             reap_adopted(dead);
         }
         match (self.agent.state, alive) {
-            (AgentState::Running, Some(identity)) if self.agent.on_adopt == AdoptPolicy::Restart => {
+            (AgentState::Running, Some(identity)) if self.agent.spec.on_adopt == AdoptPolicy::Restart => {
                 info!(agent_id = %self.agent.id, pid = identity.pid, "replacing the agent's running process");
                 self.watch(identity, false, now);
                 let reason = "found running after baton restarted; its policy runs it afresh".to_owned();
@@ -256,7 +256,7 @@ impl AgentActor {
         let now = self.engine.clock.now();
         let pid = self.agent.pid.unwrap_or_default();
         let exited = EventKind::AgentExited { agent: self.agent.id, pid, exit };
-        let wanted = self.agent.restart.should_restart(exit.as_ref(), limit.is_some());
+        let wanted = self.agent.spec.restart.should_restart(exit.as_ref(), limit.is_some());
         let how = match (&limit, exit) {
             (Some(limit), _) => limit.to_string(),
             (None, Some(exit)) => exit.to_string(),
@@ -296,7 +296,7 @@ impl AgentActor {
     /// How long to wait before the next restart, or why there is none: the
     /// restarts within the window are used up.
     fn next_restart(&mut self, now: DateTime<Utc>) -> Result<Duration, String> {
-        let schedule = self.agent.schedule;
+        let schedule = self.agent.spec.schedule;
         let stable = self.agent.started_at.is_some_and(|started| now - started >= to_chrono(schedule.stable_after));
         if stable {
             self.restarts.clear();

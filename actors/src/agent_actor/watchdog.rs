@@ -36,7 +36,7 @@ impl AgentActor {
     /// every agent checked on one tick shares it, and the engine's thread
     /// goes on meanwhile.
     fn check_usage(&self, ctx: &mut Context<Self>) {
-        let limits = self.agent.limits;
+        let limits = self.agent.spec.limits;
         let Some(watch) = &self.watch else { return };
         if limits.max_rss_bytes.is_none() && limits.max_cpu_time.is_none() {
             return;
@@ -79,7 +79,7 @@ impl AgentActor {
 
     /// The first time limit (max runtime, stale output) the current run has passed.
     fn time_limit_passed(&self, now: DateTime<Utc>) -> Option<LimitPassed> {
-        let limits = self.agent.limits;
+        let limits = self.agent.spec.limits;
         let watch = self.watch.as_ref()?;
         if let (Some(max), Some(started)) = (limits.max_runtime, self.agent.started_at) {
             if now - started >= to_chrono(max) {
@@ -96,7 +96,7 @@ impl AgentActor {
 
     /// The first usage limit (max RSS, max CPU time) that `usage` passes.
     fn usage_limit_passed(&self, usage: &TreeUsage) -> Option<LimitPassed> {
-        let limits = self.agent.limits;
+        let limits = self.agent.spec.limits;
         if let Some(max) = limits.max_rss_bytes.filter(|&max| usage.rss_bytes > max) {
             return Some(LimitPassed::MaxRss { rss: usage.rss_bytes, max });
         }

@@ -135,8 +135,8 @@ impl Check {
     }
 
     fn role(&self, role: &RoleTemplate) -> Checked {
-        if role.command.first().is_none_or(String::is_empty) {
-            return self.refuse("command", format!("{:?}", role.command), "must name a program to run");
+        if role.argv.first().is_none_or(String::is_empty) {
+            return self.refuse("command", format!("{:?}", role.argv), "must name a program to run");
         }
         self.within("schedule").schedule(&role.schedule)?;
         self.within("limits").limits(&role.limits)

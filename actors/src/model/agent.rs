@@ -376,6 +376,82 @@ impl Default for RestartSchedule {
     }
 }
 
+/// How an agent runs: its command, where, with what environment, when it is
+/// run again, its limits, and what baton's shutdown and restart do to it.
+/// Every agent's record holds one, and a role's template
+/// ([`RoleTemplate`](crate::RoleTemplate)) is one, from which agents of the
+/// role are made.
+///
+/// Its `Debug` shows the names of its environment variables but not their
+/// values, which often hold tokens.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct AgentSpec {
+    /// The program and its arguments, run again as they are on each restart
+    /// (`command` in a role's template).
+    #[serde(alias = "command")]
+    pub argv: Vec<String>,
+    /// The directory to run it in; the supervisor's own when none.
+    pub cwd: Option<PathBuf>,
+    /// The variables the caller set explicitly, added to the inherited
+    /// environment on every run.
+    pub env: BTreeMap<String, String>,
+    /// Names of the supervisor's own environment variables it may inherit,
+    /// besides the standard ones (PATH, HOME, ...).
+    pub inherit_env: Vec<String>,
+    /// Whether it is run again after it exits on its own.
+    pub restart: RestartPolicy,
+    /// How soon and how often the restart policy runs it again.
+    pub schedule: RestartSchedule,
+    /// The watchdog limits of each run.
+    pub limits: AgentLimits,
+    /// Whether its stdin is a pipe that baton writes the handoffs routed to it
+    /// and its session's new observations to, as JSON lines (else
+    /// `/dev/null`). The pipe does not survive a restart of baton.
+    pub stdin_pipe: bool,
+    /// How much it matters when memory runs short: past the agents' memory
+    /// budget, the lowest-priority agents are stopped first. Default 0.
+    pub priority: i32,
+    /// Whether a clean shutdown of baton stops it or leaves it running.
+    pub on_shutdown: ShutdownPolicy,
+    /// Whether a new baton adopts its process, found still running, or
+    /// replaces it with a fresh run.
+    pub on_adopt: AdoptPolicy,
+}
+
+impl AgentSpec {
+    /// A spec that runs `argv`, with everything else at its default.
+    pub fn new(argv: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self { argv: argv.into_iter().map(Into::into).collect(), ..Self::default() }
+    }
+
+    /// A queued agent of `role` in `session` that runs as this says.
+    pub fn agent(&self, role: &str, session: SessionId, now: DateTime<Utc>) -> Agent {
+        let mut agent = Agent::queued(session, Vec::new(), now).with_role(role);
+        agent.spec = self.clone();
+        agent
+    }
+}
+
+impl fmt::Debug for AgentSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentSpec")
+            .field("argv", &self.argv)
+            .field("cwd", &self.cwd)
+            .field("env", &RedactedValues(&self.env))
+            .field("inherit_env", &self.inherit_env)
+            .field("restart", &self.restart)
+            .field("schedule", &self.schedule)
+            .field("limits", &self.limits)
+            .field("stdin_pipe", &self.stdin_pipe)
+            .field("priority", &self.priority)
+            .field("on_shutdown", &self.on_shutdown)
+            .field("on_adopt", &self.on_adopt)
+            .finish()
+    }
+}
+
 /// The durable record of an agent.
 ///
 /// Its `Debug` shows the names of its environment variables but not their
@@ -390,43 +466,10 @@ pub struct Agent {
     /// What it does in the session (such as `reviewer`), so handoffs addressed
     /// to a role can be routed to it.
     pub role: Option<String>,
-    /// The program and its arguments, run again as they are on each restart.
-    pub argv: Vec<String>,
-    /// The directory to run it in; the supervisor's own when none.
-    pub cwd: Option<PathBuf>,
-    /// The variables the caller set explicitly, added to the inherited
-    /// environment on every run.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// Names of the supervisor's own environment variables it may inherit,
-    /// besides the standard ones (PATH, HOME, ...).
-    #[serde(default)]
-    pub inherit_env: Vec<String>,
-    /// Whether it is run again after it exits on its own.
-    #[serde(default)]
-    pub restart: RestartPolicy,
-    /// How soon and how often the restart policy runs it again.
-    #[serde(default)]
-    pub schedule: RestartSchedule,
-    /// The watchdog limits of each run.
-    #[serde(default)]
-    pub limits: AgentLimits,
-    /// Whether its stdin is a pipe that baton writes the handoffs routed to it
-    /// and its session's new observations to, as JSON lines (else
-    /// `/dev/null`). The pipe does not survive a restart of baton.
-    #[serde(default)]
-    pub stdin_pipe: bool,
-    /// How much it matters when memory runs short: past the agents' memory
-    /// budget, the lowest-priority agents are stopped first. Default 0.
-    #[serde(default)]
-    pub priority: i32,
-    /// Whether a clean shutdown of baton stops it or leaves it running.
-    #[serde(default)]
-    pub on_shutdown: ShutdownPolicy,
-    /// Whether a new baton adopts its process, found still running, or
-    /// replaces it with a fresh run.
-    #[serde(default)]
-    pub on_adopt: AdoptPolicy,
+    /// How it runs: its command, directory, environment, restart policy,
+    /// limits and policies.
+    #[serde(flatten)]
+    pub spec: AgentSpec,
     /// Where it is in its life.
     pub state: AgentState,
     /// Why it entered its current state, when that is worth telling
@@ -465,17 +508,7 @@ impl Agent {
             id: AgentId::new(),
             session,
             role: None,
-            argv,
-            cwd: None,
-            env: BTreeMap::new(),
-            inherit_env: Vec::new(),
-            restart: RestartPolicy::Never,
-            schedule: RestartSchedule::default(),
-            limits: AgentLimits::default(),
-            stdin_pipe: false,
-            priority: 0,
-            on_shutdown: ShutdownPolicy::Keep,
-            on_adopt: AdoptPolicy::Adopt,
+            spec: AgentSpec { argv, ..AgentSpec::default() },
             state: AgentState::Queued,
             reason: None,
             pid: None,
@@ -511,43 +544,43 @@ impl Agent {
 
     /// Sets the directory it runs in.
     pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Self {
-        self.cwd = Some(cwd.into());
+        self.spec.cwd = Some(cwd.into());
         self
     }
 
     /// Adds one environment variable.
     pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.env.insert(key.into(), value.into());
+        self.spec.env.insert(key.into(), value.into());
         self
     }
 
     /// Sets its restart policy.
     pub fn with_restart(mut self, restart: RestartPolicy) -> Self {
-        self.restart = restart;
+        self.spec.restart = restart;
         self
     }
 
     /// Sets how soon and how often its policy restarts it.
     pub fn with_schedule(mut self, schedule: RestartSchedule) -> Self {
-        self.schedule = schedule;
+        self.spec.schedule = schedule;
         self
     }
 
     /// Sets the watchdog limits of its runs.
     pub fn with_limits(mut self, limits: AgentLimits) -> Self {
-        self.limits = limits;
+        self.spec.limits = limits;
         self
     }
 
     /// Gives it a stdin pipe that handoffs and observations are written to.
     pub fn with_stdin_pipe(mut self) -> Self {
-        self.stdin_pipe = true;
+        self.spec.stdin_pipe = true;
         self
     }
 
     /// Lets it inherit the supervisor's variable `name` too.
     pub fn inheriting(mut self, name: impl Into<String>) -> Self {
-        self.inherit_env.push(name.into());
+        self.spec.inherit_env.push(name.into());
         self
     }
 
@@ -581,17 +614,7 @@ impl fmt::Debug for Agent {
             .field("id", &self.id)
             .field("session", &self.session)
             .field("role", &self.role)
-            .field("argv", &self.argv)
-            .field("cwd", &self.cwd)
-            .field("env", &RedactedValues(&self.env))
-            .field("inherit_env", &self.inherit_env)
-            .field("restart", &self.restart)
-            .field("schedule", &self.schedule)
-            .field("limits", &self.limits)
-            .field("stdin_pipe", &self.stdin_pipe)
-            .field("priority", &self.priority)
-            .field("on_shutdown", &self.on_shutdown)
-            .field("on_adopt", &self.on_adopt)
+            .field("spec", &self.spec)
             .field("state", &self.state)
             .field("reason", &self.reason)
             .field("pid", &self.pid)

@@ -18,7 +18,7 @@ pub mod queue_stats;
 pub mod session;
 
 pub use agent::{AdoptPolicy, ExitStatus, RestartPolicy, ShutdownPolicy, UnknownRestartPolicy};
-pub use agent::{Agent, AgentLimits, AgentState, RestartSchedule};
+pub use agent::{Agent, AgentLimits, AgentSpec, AgentState, RestartSchedule};
 pub use event::{ActorRef, Event, EventKind, EventType, NewEvent};
 pub use handoff::{Deadline, Handoff, HandoffState, HandoffStep, HandoffTarget};
 pub use handoff_stats::{HandoffStats, HandoffSummary, Latency};

@@ -252,8 +252,9 @@ fn trimming_agents_removes_the_oldest_ended_ones_a_bounded_number_at_a_time_and_
     for agent in &agents {
         store.save_agent(agent, Vec::new()).unwrap();
     }
-    let names =
-        |store: &SledStore| -> Vec<String> { store.agents().unwrap().into_iter().map(|a| a.argv[0].clone()).collect() };
+    let names = |store: &SledStore| -> Vec<String> {
+        store.agents().unwrap().into_iter().map(|a| a.spec.argv[0].clone()).collect()
+    };
 
     assert_eq!(store.trim_agents(4, 10).unwrap(), Vec::<AgentId>::new());
     assert_eq!(store.trim_agents(1, 2).unwrap(), vec![agents[1].id, agents[2].id], "at most the limit, oldest first");

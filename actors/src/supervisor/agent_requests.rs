@@ -21,66 +21,65 @@ impl Handler<Ask<SpawnAgent>> for Supervisor {
 
     fn handle(
         &mut self,
-        Ask(SpawnAgent { agent: mut spec, caller_cwd, given }): Ask<SpawnAgent>,
+        Ask(SpawnAgent { mut agent, caller_cwd, given }): Ask<SpawnAgent>,
         ctx: &mut Context<Self>,
     ) -> Self::Result {
         if self.shutting_down {
             return ready(Err(EngineError::ShuttingDown));
         }
-        if let Err(err) = check_limits(&spec.limits).and_then(|()| check_spawn(&spec)) {
+        if let Err(err) = check_limits(&agent.spec.limits).and_then(|()| check_spawn(&agent)) {
             return ready(Err(err));
         }
-        if spec.argv.is_empty() {
+        if agent.spec.argv.is_empty() {
             // No command: the role's template says how to run it.
-            let Some(role) = spec.role.clone() else {
+            let Some(role) = agent.role.clone() else {
                 return ready(Err(EngineError::InvalidRequest("an agent needs a command to run, or a role".into())));
             };
             let Some(template) = self.engine.config.agents.roles.get(&role) else {
                 return ready(Err(EngineError::NoSuchRole(role)));
             };
-            let mut templated = template.agent(&role, spec.session, spec.created_at);
-            templated.env.extend(std::mem::take(&mut spec.env));
-            templated.inherit_env.append(&mut spec.inherit_env);
-            templated.cwd = spec.cwd.take().or(templated.cwd);
-            templated.stdin_pipe |= spec.stdin_pipe;
+            let mut templated = template.agent(&role, agent.session, agent.created_at);
+            templated.spec.env.extend(std::mem::take(&mut agent.spec.env));
+            templated.spec.inherit_env.append(&mut agent.spec.inherit_env);
+            templated.spec.cwd = agent.spec.cwd.take().or(templated.spec.cwd);
+            templated.spec.stdin_pipe |= agent.spec.stdin_pipe;
             // What the request sets replaces the template's.
             if given.restart {
-                templated.restart = spec.restart;
+                templated.spec.restart = agent.spec.restart;
             }
             if given.schedule {
-                templated.schedule = spec.schedule;
+                templated.spec.schedule = agent.spec.schedule;
             } else if given.max_restarts {
-                templated.schedule.intensity.max_restarts = spec.schedule.intensity.max_restarts;
+                templated.spec.schedule.intensity.max_restarts = agent.spec.schedule.intensity.max_restarts;
             }
-            let limits = &mut templated.limits;
-            limits.max_runtime = spec.limits.max_runtime.or(limits.max_runtime);
-            limits.stale_after = spec.limits.stale_after.or(limits.stale_after);
-            limits.max_rss_bytes = spec.limits.max_rss_bytes.or(limits.max_rss_bytes);
-            limits.max_cpu_time = spec.limits.max_cpu_time.or(limits.max_cpu_time);
-            if spec.priority != 0 {
-                templated.priority = spec.priority;
+            let limits = &mut templated.spec.limits;
+            limits.max_runtime = agent.spec.limits.max_runtime.or(limits.max_runtime);
+            limits.stale_after = agent.spec.limits.stale_after.or(limits.stale_after);
+            limits.max_rss_bytes = agent.spec.limits.max_rss_bytes.or(limits.max_rss_bytes);
+            limits.max_cpu_time = agent.spec.limits.max_cpu_time.or(limits.max_cpu_time);
+            if agent.spec.priority != 0 {
+                templated.spec.priority = agent.spec.priority;
             }
-            if spec.on_shutdown != crate::model::ShutdownPolicy::Keep {
-                templated.on_shutdown = spec.on_shutdown;
+            if agent.spec.on_shutdown != crate::model::ShutdownPolicy::Keep {
+                templated.spec.on_shutdown = agent.spec.on_shutdown;
             }
-            if spec.on_adopt != crate::model::AdoptPolicy::Adopt {
-                templated.on_adopt = spec.on_adopt;
+            if agent.spec.on_adopt != crate::model::AdoptPolicy::Adopt {
+                templated.spec.on_adopt = agent.spec.on_adopt;
             }
-            spec = templated;
+            agent = templated;
         }
-        if spec.argv.first().is_none_or(String::is_empty) {
+        if agent.spec.argv.first().is_none_or(String::is_empty) {
             return ready(Err(EngineError::InvalidRequest("an agent needs a command to run".into())));
         }
-        if spec.cwd.is_none() {
-            spec.cwd = self.session_cwd(spec.session).or(caller_cwd);
+        if agent.spec.cwd.is_none() {
+            agent.spec.cwd = self.session_cwd(agent.session).or(caller_cwd);
         }
-        if let Err(err) = self.admit_agent(spec.session, ctx) {
+        if let Err(err) = self.admit_agent(agent.session, ctx) {
             return ready(Err(err));
         }
-        // The spec is a queued record already (`SpawnAgent` builds one): it
+        // The agent is a queued record already (`SpawnAgent` builds one): it
         // gets its own id and times now, so a message sent twice makes two agents.
         let now = self.engine.clock.now();
-        let mut agent = spec;
         agent.id = crate::model::AgentId::new();
         agent.created_at = now;
         agent.updated_at = now;
@@ -235,15 +234,15 @@ impl Handler<RerunAgent> for Supervisor {
 /// Refuses a spawn the engine cannot run as asked: a command with an empty
 /// program name, an empty role, or a variable whose name the environment
 /// cannot hold.
-fn check_spawn(spec: &Agent) -> Result<(), EngineError> {
+fn check_spawn(agent: &Agent) -> Result<(), EngineError> {
     let refuse = |why: &str| Err(EngineError::InvalidRequest(why.to_owned()));
-    if spec.argv.first().is_some_and(String::is_empty) {
+    if agent.spec.argv.first().is_some_and(String::is_empty) {
         return refuse("argv must name a command to run (or be empty, with a role whose template to run)");
     }
-    if spec.role.as_deref().is_some_and(|role| role.trim().is_empty()) {
+    if agent.role.as_deref().is_some_and(|role| role.trim().is_empty()) {
         return refuse("a role must not be empty");
     }
-    if spec.env.keys().any(|key| key.is_empty() || key.contains('=') || key.contains('\0')) {
+    if agent.spec.env.keys().any(|key| key.is_empty() || key.contains('=') || key.contains('\0')) {
         return refuse("an environment variable's name must be non-empty, without '=' or NUL");
     }
     Ok(())

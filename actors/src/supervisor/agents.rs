@@ -374,7 +374,7 @@ impl Supervisor {
         for (id, child) in &self.agents.children {
             let Slot::Running(addr) = &child.slot else { continue };
             match self.engine.store.agent(*id) {
-                Ok(Some(agent)) if agent.on_shutdown == crate::model::ShutdownPolicy::Stop => {
+                Ok(Some(agent)) if agent.spec.on_shutdown == crate::model::ShutdownPolicy::Stop => {
                     stops.push(addr.send(StopRun { grace: None, reason: "baton shut down".into() }));
                 }
                 Ok(_) => {}

@@ -75,7 +75,7 @@ impl Supervisor {
             return Pick::Wait;
         }
         let mut agent = template.agent(&want.role, session, self.engine.clock.now());
-        agent.cwd = agent.cwd.or_else(|| self.session_cwd(session));
+        agent.spec.cwd = agent.spec.cwd.or_else(|| self.session_cwd(session));
         let id = agent.id;
         let spawned = EventKind::AgentStateChanged {
             agent: id,

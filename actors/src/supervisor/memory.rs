@@ -52,7 +52,7 @@ impl Supervisor {
             return;
         }
         // Lowest priority first; among equals, the one that started last.
-        running.sort_by(|(a, _), (b, _)| a.priority.cmp(&b.priority).then(b.started_at.cmp(&a.started_at)));
+        running.sort_by(|(a, _), (b, _)| a.spec.priority.cmp(&b.spec.priority).then(b.started_at.cmp(&a.started_at)));
         let mut excess = total - budget;
         for (agent, addr) in running {
             if excess == 0 {
@@ -62,7 +62,7 @@ impl Supervisor {
             let reason = format!(
                 "memory pressure: agents used {total} bytes, over the budget of {budget}; \
                  stopped as the lowest priority ({}) using {used} bytes",
-                agent.priority
+                agent.spec.priority
             );
             warn!(agent_id = %agent.id, %reason, "shedding an agent");
             addr.do_send(StopRun { grace: None, reason });

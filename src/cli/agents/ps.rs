@@ -42,7 +42,7 @@ pub async fn run(context: &Context, args: PsArgs) -> anyhow::Result<()> {
                 agent.restarts.to_string(),
                 output::or_dash(agent.last_exit.as_ref()),
                 output::or_dash(view.usage.map(|usage| bytes(usage.rss_bytes))),
-                output::shorten(&agent.argv.join(" "), COMMAND_WIDTH),
+                output::shorten(&agent.spec.argv.join(" "), COMMAND_WIDTH),
             ]
         }),
     )
