@@ -8,7 +8,7 @@
 //! It sits below every actor. A child holds its supervisor as a [`Parent`],
 //! the recipients of what it may send, never the supervisor's type, so no
 //! actor imports another, and the supervisor (which imports its children)
-//! stays on top. A caller's requests are in `messages.rs`.
+//! stays on top. A caller's requests are in `messages.rs` and `requests.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
