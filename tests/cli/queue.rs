@@ -78,7 +78,7 @@ fn observe_claim_and_ack_through_the_cli() {
     assert_eq!((stats["pending"].as_u64(), stats["leased"].as_u64()), (Some(0), Some(2)));
 
     assert_eq!(home.ok(&["queue", "ack", "--session", &id, "--consumer", "summarizer", "1", "2"]).trim(), "acked 2");
-    assert_eq!(home.ok(&["queue", "ack", "--session", &id, "1"]).trim(), "acked 0 (1 were acked before)");
+    assert_eq!(home.ok(&["queue", "ack", "--session", &id, "1"]).trim(), "acked 0; 1 was acked before");
     let acked = json_of(&home.ok(&["queue", "list", "--session", &id, "--state", "acked", "--json"]));
     assert_eq!(acked.as_array().unwrap().len(), 2);
     let stats = json_of(&home.ok(&["queue", "stats", "--session", &id, "--json"]));

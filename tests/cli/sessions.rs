@@ -65,9 +65,11 @@ fn exit_codes_say_what_went_wrong() {
     let id = home.ok(&["session", "open"]).trim().to_owned();
     home.ok(&["session", "close", &id]);
     let stderr = home.fails(&["session", "close", &id], 5);
-    assert_eq!(stderr.trim(), "baton: session cannot go from closed to closing");
+    assert_eq!(stderr.trim(), format!("baton: session {id} is already closed"));
     // 2: usage (a malformed id, an unknown state, a bad label).
     home.fails(&["session", "show", "not-an-id"], 2);
-    home.fails(&["session", "list", "--state", "sleeping"], 2);
+    let stderr = home.fails(&["session", "list", "--state", "sleeping"], 2);
+    let says = "\"sleeping\" is not a session state (one of: active, idle, closing, closed, failed)";
+    assert!(stderr.contains(says), "{stderr}");
     home.fails(&["session", "open", "--meta", "novalue"], 2);
 }

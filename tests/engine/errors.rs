@@ -28,7 +28,7 @@ async fn closing_a_closed_session_is_an_invalid_transition_that_changes_nothing(
     let err = engine.baton.close_session_because(session.id, "again").await.unwrap_err();
     let Error::Engine(EngineError::InvalidTransition(refused)) = &err else { panic!("{err}") };
     assert_eq!((refused.from.as_str(), refused.to.as_str()), ("closed", "closing"));
-    assert_eq!(err.to_string(), "session cannot go from closed to closing");
+    assert_eq!(err.to_string(), format!("session {} is already closed", session.id));
     assert_eq!(engine.baton.session(session.id).await.unwrap(), closed);
     engine.baton.shutdown().await.unwrap();
 }

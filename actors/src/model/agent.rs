@@ -76,6 +76,8 @@ state_names!(AgentState {
 });
 
 impl Lifecycle for AgentState {
+    const ORDER: &'static [Self] = Self::ALL;
+
     const ENTITY: &'static str = "agent";
 
     fn allows(self, next: Self) -> bool {
@@ -593,7 +595,7 @@ impl Agent {
         reason: Option<String>,
     ) -> Result<AgentState, InvalidTransition> {
         let from = self.state;
-        self.state = from.transition(next)?;
+        self.state = from.transition(next).map_err(|refused| refused.of(self.id))?;
         self.reason = reason;
         self.updated_at = now;
         if next == AgentState::Running {
@@ -703,7 +705,7 @@ mod tests {
         let before = agent.clone();
         let later = now + chrono::Duration::seconds(1);
         let err = agent.transition(Running, later, Some("skip".into())).unwrap_err();
-        assert_eq!(err.to_string(), "agent cannot go from queued to running");
+        assert_eq!(err.to_string(), format!("agent {} is queued and cannot become running", agent.id));
         assert_eq!(agent, before);
     }
 

@@ -56,6 +56,8 @@ state_names!(HandoffState {
 });
 
 impl Lifecycle for HandoffState {
+    const ORDER: &'static [Self] = Self::ALL;
+
     const ENTITY: &'static str = "handoff";
 
     fn allows(self, next: Self) -> bool {
@@ -303,7 +305,7 @@ impl Handoff {
         note: Option<String>,
     ) -> Result<HandoffState, InvalidTransition> {
         let from = self.state;
-        self.state = from.transition(next)?;
+        self.state = from.transition(next).map_err(|refused| refused.of(self.id))?;
         self.updated_at = now;
         if next == HandoffState::Initiated {
             self.assigned = None;
@@ -322,11 +324,10 @@ impl Handoff {
         note: Option<String>,
     ) -> Result<(), InvalidTransition> {
         if self.state != HandoffState::Initiated {
-            return Err(InvalidTransition {
-                entity: HandoffState::ENTITY,
-                from: self.state.to_string(),
-                to: "assigned".into(),
-            });
+            let already = self.state.rank() > HandoffState::Initiated.rank();
+            return Err(
+                InvalidTransition::named(HandoffState::ENTITY, self.state, "assigned".into(), already).of(self.id)
+            );
         }
         self.assigned = agent;
         self.updated_at = now;
@@ -487,7 +488,7 @@ mod tests {
         let mut handoff = handoff(now);
         let before = handoff.clone();
         let err = handoff.transition(Completed, now, Some("skip".into())).unwrap_err();
-        assert_eq!(err.to_string(), "handoff cannot go from initiated to completed");
+        assert_eq!(err.to_string(), format!("handoff {} is initiated and cannot become completed", handoff.id));
         assert_eq!(handoff, before);
     }
 

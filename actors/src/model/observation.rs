@@ -123,6 +123,8 @@ state_names!(ObservationState {
 });
 
 impl Lifecycle for ObservationState {
+    const ORDER: &'static [Self] = Self::ALL;
+
     const ENTITY: &'static str = "observation";
 
     fn allows(self, next: Self) -> bool {
@@ -520,7 +522,7 @@ impl Observation {
         now: DateTime<Utc>,
     ) -> Result<ObservationState, InvalidTransition> {
         let from = self.state;
-        self.state = from.transition(next)?;
+        self.state = from.transition(next).map_err(|refused| refused.of(self.seq))?;
         self.updated_at = now;
         Ok(from)
     }
@@ -535,11 +537,7 @@ impl Observation {
         now: DateTime<Utc>,
     ) -> Result<ObservationState, InvalidTransition> {
         if self.state != from {
-            return Err(InvalidTransition {
-                entity: ObservationState::ENTITY,
-                from: self.state.to_string(),
-                to: next.to_string(),
-            });
+            return Err(InvalidTransition::between(self.state, next).of(self.seq));
         }
         self.transition(next, now)
     }
@@ -683,7 +681,7 @@ mod tests {
         assert_eq!(obs.reason.as_deref(), Some("max attempts reached"));
         let dead = obs.clone();
         let err = obs.release(now, None).unwrap_err();
-        assert_eq!(err.to_string(), "observation cannot go from dead to pending");
+        assert_eq!(err.to_string(), "observation 1 is already dead");
         assert_eq!(obs, dead);
         assert_eq!(obs.requeue(now).unwrap(), Dead);
         assert_eq!(obs.attempts, 0);
@@ -698,7 +696,7 @@ mod tests {
         let mut obs = observation(now);
         let before = obs.clone();
         let err = obs.ack(later).unwrap_err();
-        assert_eq!(err.to_string(), "observation cannot go from pending to acked");
+        assert_eq!(err.to_string(), "observation 1 is pending and cannot become acked");
         assert!(obs.release(later, None).is_err());
         assert!(obs.bury(later, "x").is_err());
         assert!(obs.requeue(later).is_err());
@@ -708,12 +706,14 @@ mod tests {
         let leased = obs.clone();
         assert!(obs.lease_to("other", later, later).is_err());
         let err = obs.requeue(later).unwrap_err();
-        assert_eq!(err.to_string(), "observation cannot go from leased to pending");
+        assert_eq!(err.to_string(), "observation 1 is already leased");
         assert_eq!(obs, leased);
     }
 
     #[test]
     fn observations_serialize_with_their_wire_names_and_parse_back() {
+        let refused = "sleeping".parse::<ObservationState>().unwrap_err().to_string();
+        assert_eq!(refused, "\"sleeping\" is not an observation state (one of: pending, leased, acked, dead)");
         let now = Utc::now();
         let mut obs = observation(now);
         obs.lease_to("c", now, now).unwrap();

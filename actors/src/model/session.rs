@@ -44,6 +44,8 @@ state_names!(SessionState {
 });
 
 impl Lifecycle for SessionState {
+    const ORDER: &'static [Self] = Self::ALL;
+
     const ENTITY: &'static str = "session";
 
     fn allows(self, next: Self) -> bool {
@@ -220,7 +222,7 @@ impl Session {
         reason: Option<String>,
     ) -> Result<SessionState, InvalidTransition> {
         let from = self.state;
-        self.state = from.transition(next)?;
+        self.state = from.transition(next).map_err(|refused| refused.of(self.id))?;
         self.reason = reason;
         self.updated_at = now;
         if next.is_terminal() {
@@ -289,7 +291,7 @@ mod tests {
         session.transition(Closed, now, Some("done".into())).unwrap();
         let before = session.clone();
         let err = session.transition(Active, now, None).unwrap_err();
-        assert_eq!(err.to_string(), "session cannot go from closed to active");
+        assert_eq!(err.to_string(), format!("session {} is already closed", session.id));
         assert_eq!(session, before);
     }
 
@@ -318,6 +320,9 @@ mod tests {
         for &state in SessionState::ALL {
             assert_eq!(state.as_str().parse::<SessionState>().unwrap(), state);
         }
-        assert_eq!("open".parse::<SessionState>().unwrap_err().to_string(), "\"open\" is not a session state");
+        assert_eq!(
+            "open".parse::<SessionState>().unwrap_err().to_string(),
+            "\"open\" is not a session state (one of: active, idle, closing, closed, failed)"
+        );
     }
 }

@@ -227,7 +227,7 @@ impl SessionActor {
         let Some(handoff) = self.handoffs.open.get(&id) else {
             return Err(match self.engine.store.handoff(id)? {
                 Some(ended) if ended.session == self.session.id => {
-                    EngineError::from(ended.state.transition(action.target()).unwrap_err())
+                    EngineError::from(ended.state.transition(action.target()).unwrap_err().of(ended.id))
                 }
                 _ => EngineError::HandoffNotFound(id),
             });
@@ -248,12 +248,7 @@ impl SessionActor {
         let mut next = handoff.clone();
         let to = action.target();
         if !action.allowed_from(next.state) {
-            return Err(InvalidTransition {
-                entity: HandoffState::ENTITY,
-                from: next.state.to_string(),
-                to: to.to_string(),
-            }
-            .into());
+            return Err(InvalidTransition::between(next.state, to).of(next.id).into());
         }
         let from = next.transition(to, now, note.clone())?;
         if result.is_some() {

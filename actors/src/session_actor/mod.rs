@@ -28,7 +28,7 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::messages::WatchdogTick;
 use crate::model::{
-    ActorRef, CloseMode, EventKind, InvalidTransition, Lifecycle, NewEvent, ObservationState, Session, SessionState,
+    ActorRef, CloseMode, EventKind, InvalidTransition, NewEvent, ObservationState, Session, SessionState,
 };
 use crate::protocol::{DeathNotice, Parent, Retire, Stop, StopAgentsOf};
 use crate::queue_index::QueueIndex;
@@ -408,11 +408,9 @@ impl SessionRequest for Close {
         match restarting_in {
             Some(retry_after) => Err(EngineError::Restarting { actor: ActorRef::Session(stored.id), retry_after }),
             // No actor runs for an open session only while it restarts: this one ended.
-            None => Err(EngineError::from(InvalidTransition {
-                entity: SessionState::ENTITY,
-                from: stored.state.to_string(),
-                to: SessionState::Closing.to_string(),
-            })),
+            None => {
+                Err(EngineError::from(InvalidTransition::between(stored.state, SessionState::Closing).of(stored.id)))
+            }
         }
     }
 }

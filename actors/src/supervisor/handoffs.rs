@@ -163,7 +163,7 @@ impl Handler<Ask<UpdateHandoff>> for Supervisor {
             return ready(Err(EngineError::HandoffNotFound(update.id)));
         };
         if summary.state.is_terminal() {
-            let refused = summary.state.transition(update.action.target()).err();
+            let refused = summary.state.transition(update.action.target()).err().map(|refused| refused.of(update.id));
             return ready(Err(refused.map_or(EngineError::HandoffNotFound(update.id), Into::into)));
         }
         self.deliver(summary.session, Ask(update), ctx)

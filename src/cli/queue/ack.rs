@@ -29,6 +29,7 @@ pub async fn run(context: &Context, args: AckArgs) -> anyhow::Result<()> {
     }
     match report.already_acked.len() {
         0 => output::line(format_args!("acked {}", report.acked.len())),
-        again => output::line(format_args!("acked {} ({again} were acked before)", report.acked.len())),
+        1 => output::line(format_args!("acked {}; 1 was acked before", report.acked.len())),
+        again => output::line(format_args!("acked {}; {again} were acked before", report.acked.len())),
     }
 }
