@@ -16,7 +16,7 @@ use chrono::Utc;
 
 use super::context::Context;
 use super::output;
-use super::values::{positive_duration, wait_duration};
+use super::values::{lease, wait_duration};
 use crate::api::InboxContents;
 use crate::client::Client;
 
@@ -41,7 +41,7 @@ pub struct InboxArgs {
     #[arg(long, value_name = "N")]
     max: Option<usize>,
     /// Claim them for this long, before they return to the queue [default with a claim: 5m].
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = lease)]
     lease: Option<Duration>,
 }
 

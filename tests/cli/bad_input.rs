@@ -162,6 +162,33 @@ fn zero_limits_long_waits_and_an_empty_task_are_usage_errors_before_any_request(
     }
 }
 
+/// A value past the engine's bound is a usage error in the units it was
+/// typed in, never the daemon's refusal in wire units (`max_runtime_ms ...
+/// (milliseconds)`).
+#[test]
+fn values_past_their_bounds_are_usage_errors_in_the_units_typed() {
+    let home = Home::new();
+    let session = "01890000-0000-7000-8000-000000000000";
+    let agent = "01890000-0000-7000-8000-000000000001";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["spawn", "--session", session, "--max-runtime", "400d", "--", "true"], "from 1ms to 365days"),
+        (vec!["queue", "claim", "--session", session, "--lease", "3d"], "from 1ms to 1day"),
+        (
+            vec!["handoff", "create", "--session", session, "--role", "r", "--task", "t", "--ack-within", "40d"],
+            "from 1ms to 30days",
+        ),
+        (vec!["stop", agent, "--grace", "5h"], "from 0s to 1h"),
+        (vec!["queue", "nack", "--session", session, "1", "--delay", "2d"], "from 0s to 1day"),
+        (vec!["session", "open", "--max-lifetime", "4000d"], "from 1ms to 3650days"),
+    ];
+    for (args, says) in cases {
+        let stderr = home.fails(&args, 2);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(&format!("it must be {says}")), "baton {args:?}: {stderr}");
+        assert!(!stderr.contains("_ms") && !stderr.contains("milliseconds"), "baton {args:?}: {stderr}");
+    }
+}
+
 /// Issue 18: clap's multi-line `error:` block became the contract's one line,
 /// with the usage hint after it.
 #[test]

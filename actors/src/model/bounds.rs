@@ -59,15 +59,26 @@ pub const STOP_GRACE: DurationBound =
 pub const SESSION_LIFETIME: DurationBound =
     DurationBound { what: "a session's lifetime", min: Duration::from_millis(1), max: DAY.saturating_mul(3650) };
 
+/// A duration as a person reads it and humantime parses it back: whole
+/// days as days (`365days`, where humantime alone would say
+/// `11months 30days 3h 50m 24s`), `0s` for zero.
+pub fn shown(duration: Duration) -> String {
+    const DAY_SECS: u64 = 24 * 60 * 60;
+    let secs = duration.as_secs();
+    match (secs, duration.subsec_nanos()) {
+        (0, 0) => "0s".to_owned(),
+        (DAY_SECS, 0) => "1day".to_owned(),
+        (secs, 0) if secs % DAY_SECS == 0 => format!("{}days", secs / DAY_SECS),
+        _ => humantime::format_duration(duration).to_string(),
+    }
+}
+
 impl DurationBound {
     /// `value`, or an invalid request saying what the bound is.
     pub fn check(&self, value: Duration) -> Result<Duration, EngineError> {
         if (self.min..=self.max).contains(&value) {
             return Ok(value);
         }
-        let shown = |duration: Duration| {
-            if duration.is_zero() { "0s".to_owned() } else { humantime::format_duration(duration).to_string() }
-        };
         Err(EngineError::InvalidRequest(format!(
             "{} must be from {} to {}, not {}",
             self.what,

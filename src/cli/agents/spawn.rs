@@ -10,7 +10,7 @@ use super::millis;
 use crate::api::{AgentView, SpawnAgentRequest};
 use crate::cli::context::Context;
 use crate::cli::output;
-use crate::cli::values::{positive, positive_duration};
+use crate::cli::values::{agent_time_limit, positive};
 
 /// Options of `baton spawn`.
 #[derive(Debug, clap::Args)]
@@ -28,16 +28,16 @@ pub struct SpawnArgs {
     #[arg(long, value_name = "N")]
     max_restarts: Option<u32>,
     /// Stop it after it has run this long (30s, 2h).
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = agent_time_limit)]
     max_runtime: Option<Duration>,
     /// Stop it after this long without output.
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = agent_time_limit)]
     stale_after: Option<Duration>,
     /// Stop it when its processes use more memory than this many bytes (RSS).
     #[arg(long, value_name = "BYTES", value_parser = positive::<u64>)]
     max_rss: Option<u64>,
     /// Stop it when its processes used this much CPU time.
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = agent_time_limit)]
     max_cpu_time: Option<Duration>,
     /// Give it a stdin pipe on which its handoffs and its session's new
     /// observations arrive as JSON lines (it ends when the daemon stops).

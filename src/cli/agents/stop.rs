@@ -22,7 +22,7 @@ pub struct StopArgs {
     #[arg(long, value_name = "ID")]
     session: Option<SessionId>,
     /// How long each has after SIGTERM before SIGKILL [default: the daemon's].
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::values::stop_grace)]
     grace: Option<Duration>,
 }
 

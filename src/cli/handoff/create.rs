@@ -8,7 +8,7 @@ use super::{json_value, millis};
 use crate::api::CreateHandoffRequest;
 use crate::cli::context::Context;
 use crate::cli::output;
-use crate::cli::values::positive_duration;
+use crate::cli::values::handoff_deadline;
 
 /// Options of `baton handoff create`.
 #[derive(Debug, clap::Args)]
@@ -34,10 +34,10 @@ pub struct CreateArgs {
     #[arg(long, value_name = "JSON", value_parser = json_value)]
     payload: Option<serde_json::Value>,
     /// It times out unless acknowledged within this long (30s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = handoff_deadline)]
     ack_within: Option<Duration>,
     /// It times out unless completed within this long.
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = handoff_deadline)]
     complete_within: Option<Duration>,
     /// Not acknowledged in time, it goes to another agent of its role instead
     /// of timing out.

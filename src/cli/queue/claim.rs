@@ -8,7 +8,7 @@ use super::SessionArg;
 use crate::Claim;
 use crate::api::ClaimRequest;
 use crate::cli::context::Context;
-use crate::cli::values::{positive, positive_duration, wait_duration};
+use crate::cli::values::{lease, positive, wait_duration};
 use crate::client::Client;
 
 /// Options of `baton queue claim`.
@@ -23,7 +23,7 @@ pub struct ClaimArgs {
     #[arg(long, value_name = "N", default_value_t = Claim::DEFAULT_MAX, value_parser = positive::<usize>)]
     max: usize,
     /// How long to hold them before they return to the queue (30s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", value_parser = lease, default_value = "60s")]
     lease: Duration,
     /// When none is available, wait this long for some to arrive (at most 10m).
     #[arg(long, value_name = "DURATION", value_parser = wait_duration)]

@@ -17,7 +17,7 @@ pub struct NackArgs {
     #[arg(long)]
     consumer: Option<String>,
     /// Hold them back this long before they may be claimed again (10s, 1m).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::values::nack_delay)]
     delay: Option<Duration>,
     /// The sequence numbers to give back; all or none are.
     #[arg(value_name = "SEQ", required = true)]

@@ -8,7 +8,7 @@ use baton_actors::model::{HandoffTarget, Session};
 use crate::api::OpenSessionRequest;
 use crate::cli::context::Context;
 use crate::cli::output;
-use crate::cli::values::positive_duration;
+use crate::cli::values::session_lifetime;
 
 /// Options of `baton session open`.
 #[derive(Debug, clap::Args)]
@@ -26,7 +26,7 @@ pub struct OpenArgs {
     #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = key_value)]
     meta: Vec<(String, String)>,
     /// Close the session after this long, whatever it is doing (500ms, 30s, 5m, 2h).
-    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = session_lifetime)]
     max_lifetime: Option<Duration>,
     /// The open handoffs of an agent that stops for good go to an agent of
     /// this role (`baton session fallback` changes it).
