@@ -59,6 +59,24 @@ pub fn wait_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// An agent's memory limit, a size with its unit as `ps` prints them
+/// (`512M`, `1.5GiB`; units are powers of 1024, a bare number is bytes),
+/// up to the engine's bound.
+pub fn memory_limit(text: &str) -> Result<u64, String> {
+    let bytes = parse_size::Config::new().with_binary().parse_size(text).map_err(|err| match err {
+        parse_size::Error::Empty => "it needs a size, such as 512M or 2GiB".to_owned(),
+        err => format!("{err}: a size such as 512M or 2GiB"),
+    })?;
+    let bound = bounds::AGENT_MAX_RSS;
+    if bytes < bound.min {
+        return Err("it must be above zero".to_owned());
+    }
+    if bytes > bound.max {
+        return Err("it must be at most 1PiB".to_owned());
+    }
+    Ok(bytes)
+}
+
 /// A number above zero: a limit of zero bytes, or a claim of none, means nothing.
 pub fn positive<T>(text: &str) -> Result<T, String>
 where

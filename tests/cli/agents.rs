@@ -270,6 +270,19 @@ fn spawn_options_reach_the_record_and_the_process() {
     assert!(table.contains("failed") && table.contains("exit code 1"), "{table}");
 }
 
+#[test]
+fn max_rss_takes_sizes_with_units_as_ps_prints_them() {
+    let home = Home::new();
+    let _daemon = home.serve();
+    let session = open_session(&home);
+    for (size, bytes) in [("512M", 512_u64 << 20), ("1.5GiB", 3 << 29), ("4096", 4096)] {
+        let view = json_of(&home.ok(&["spawn", "--session", &session, "--json", "--max-rss", size, "--", "true"]));
+        assert_eq!(view["agent"]["limits"]["max_rss_bytes"], bytes, "--max-rss {size}");
+    }
+    let stderr = home.fails(&["spawn", "--session", &session, "--max-rss", "lots", "--", "true"], 2);
+    assert!(stderr.contains("a size such as 512M or 2GiB"), "{stderr}");
+}
+
 /// Spawns `sleep SECONDS` with `options` and returns its id and pid.
 fn spawn_sleep(home: &Home, session: &str, options: &[&str], seconds: &str) -> (String, u32) {
     let mut args = vec!["spawn", "--session", session, "--json"];

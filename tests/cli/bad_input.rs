@@ -180,6 +180,7 @@ fn values_past_their_bounds_are_usage_errors_in_the_units_typed() {
         (vec!["stop", agent, "--grace", "5h"], "from 0s to 1h"),
         (vec!["queue", "nack", "--session", session, "1", "--delay", "2d"], "from 0s to 1day"),
         (vec!["session", "open", "--max-lifetime", "4000d"], "from 1ms to 3650days"),
+        (vec!["spawn", "--session", session, "--max-rss", "2PiB", "--", "true"], "at most 1PiB"),
     ];
     for (args, says) in cases {
         let stderr = home.fails(&args, 2);

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use super::AgentActor;
 use crate::error::EngineError;
+use crate::model::bounds::shown_bytes;
 use crate::model::{Agent, AgentState, ExitStatus};
 use crate::process::{AgentCgroup, AgentTree, ProcessIdentity, Signal, StopOutcome, stop_tree};
 
@@ -73,7 +74,9 @@ impl fmt::Display for LimitPassed {
         match self {
             LimitPassed::MaxRuntime(max) => write!(f, "max runtime of {max:?} reached"),
             LimitPassed::StaleAfter(stale) => write!(f, "no output for {stale:?}"),
-            LimitPassed::MaxRss { rss, max } => write!(f, "RSS of {rss} bytes over the limit of {max} bytes"),
+            LimitPassed::MaxRss { rss, max } => {
+                write!(f, "RSS of {} over the limit of {}", shown_bytes(*rss), shown_bytes(*max))
+            }
             LimitPassed::MaxCpuTime { used, max } => write!(f, "CPU time of {used:?} over the limit of {max:?}"),
         }
     }

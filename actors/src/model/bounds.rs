@@ -73,6 +73,23 @@ pub fn shown(duration: Duration) -> String {
     }
 }
 
+/// A size as a person reads it and `--max-rss` takes it back: `512B`,
+/// `3.2MiB`, in powers of 1024.
+pub fn shown_bytes(count: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if count < 1024 {
+        return format!("{count}B");
+    }
+    // In tenths of the unit, so no float is needed.
+    let mut tenths = u128::from(count) * 10 / 1024;
+    let mut unit = 0;
+    while tenths >= 1024 * 10 && unit + 1 < UNITS.len() {
+        tenths /= 1024;
+        unit += 1;
+    }
+    format!("{}.{}{}", tenths / 10, tenths % 10, UNITS[unit])
+}
+
 impl DurationBound {
     /// `value`, or an invalid request saying what the bound is.
     pub fn check(&self, value: Duration) -> Result<Duration, EngineError> {
@@ -116,6 +133,14 @@ impl CountBound {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(super::shown_bytes(512), "512B");
+        assert_eq!(super::shown_bytes(1536), "1.5KiB");
+        assert_eq!(super::shown_bytes(3 * 1024 * 1024 + 200 * 1024), "3.1MiB");
+        assert_eq!(super::shown_bytes(5 * 1024 * 1024 * 1024), "5.0GiB");
+    }
+
     use super::*;
 
     #[test]

@@ -10,7 +10,7 @@ use super::millis;
 use crate::api::{AgentView, SpawnAgentRequest};
 use crate::cli::context::Context;
 use crate::cli::output;
-use crate::cli::values::{agent_time_limit, positive};
+use crate::cli::values::{agent_time_limit, memory_limit};
 
 /// Options of `baton spawn`.
 #[derive(Debug, clap::Args)]
@@ -33,8 +33,8 @@ pub struct SpawnArgs {
     /// Stop it after this long without output.
     #[arg(long, value_name = "DURATION", value_parser = agent_time_limit)]
     stale_after: Option<Duration>,
-    /// Stop it when its processes use more memory than this many bytes (RSS).
-    #[arg(long, value_name = "BYTES", value_parser = positive::<u64>)]
+    /// Stop it when its processes use more memory than this (RSS): 512M, 2GiB.
+    #[arg(long, value_name = "SIZE", value_parser = memory_limit)]
     max_rss: Option<u64>,
     /// Stop it when its processes used this much CPU time.
     #[arg(long, value_name = "DURATION", value_parser = agent_time_limit)]
