@@ -14,6 +14,14 @@ fn open_list_show_and_close_a_session() {
 
     // Idempotent by external id.
     assert_eq!(home.ok(&["session", "open", "--external-id", "claude-1"]).trim(), id);
+    // Another name does not rename it, and the answer says so.
+    let again = home.run(&["session", "open", "--external-id", "claude-1", "--name", "other"]);
+    assert!(again.status.success());
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), id);
+    let said = format!(
+        "baton: session {id} already has external id \"claude-1\": it is returned as it is, and its name stays \"refactor\" (not \"other\")\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&again.stderr), said);
 
     let table = home.ok(&["session", "list"]);
     let lines: Vec<&str> = table.lines().collect();

@@ -45,6 +45,18 @@ pub async fn run(context: &Context, args: OpenArgs) -> anyhow::Result<()> {
         fallback: args.fallback_role.map(HandoffTarget::Role),
     };
     let session: Session = context.connect().await?.post("/v1/sessions", &request).await?;
+    // A new session takes the name asked for: another name means the
+    // external id named an open session, which is returned as it was.
+    if let (Some(external_id), Some(asked)) = (&request.external_id, &request.name) {
+        if session.name.as_ref() != Some(asked) {
+            let name = session.name.as_deref().map_or_else(|| "none".to_owned(), |name| format!("{name:?}"));
+            eprintln!(
+                "baton: session {} already has external id {external_id:?}: it is returned as it is, and its name \
+                 stays {name} (not {asked:?})",
+                session.id
+            );
+        }
+    }
     if context.json { output::json(&session) } else { output::line(session.id) }
 }
 
