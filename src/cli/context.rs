@@ -33,7 +33,11 @@ pub struct Context {
 impl Context {
     /// Resolves the settings the global options name.
     pub fn new(global: &GlobalArgs) -> anyhow::Result<Self> {
-        let settings = Settings::resolve(&global.overrides())?;
+        Self::with(global, Settings::resolve(&global.overrides())?)
+    }
+
+    /// The context of `settings`, resolved from `global`'s options.
+    pub fn with(global: &GlobalArgs, settings: Settings) -> anyhow::Result<Self> {
         let autostart = if global.no_autostart {
             None
         } else {

@@ -30,15 +30,29 @@ struct Check {
     detail: String,
 }
 
-/// Runs every check, prints them, and fails if any failed.
-pub async fn run(context: &Context) -> anyhow::Result<()> {
+/// Runs every check, prints them, and fails if any failed. A config file
+/// that was refused (`config_problem`) is one failed check; the others run
+/// on the defaults.
+pub async fn run(context: &Context, config_problem: Option<anyhow::Error>) -> anyhow::Result<()> {
     let mut checks = Vec::new();
     let settings = &context.settings;
-    let config = match &settings.config_file {
-        Some(path) => format!("read {}", path.display()),
-        None => "none found; defaults in use".into(),
-    };
-    checks.push(Check { check: "config file", verdict: Verdict::Ok, detail: config });
+    checks.push(match (config_problem, &settings.config_file) {
+        (Some(err), _) => Check {
+            check: "config file",
+            verdict: Verdict::Fail,
+            detail: format!("{err:#}; the other checks use the defaults"),
+        },
+        (None, Some(path)) => {
+            Check { check: "config file", verdict: Verdict::Ok, detail: format!("read {}", path.display()) }
+        }
+        (None, None) => {
+            let looked = crate::config::default_config_file().map_or_else(
+                || "no home directory to look in".to_owned(),
+                |path| format!("none at {}", path.display()),
+            );
+            Check { check: "config file", verdict: Verdict::Ok, detail: format!("{looked}; defaults in use") }
+        }
+    });
     checks.push(private_dir("data dir", &settings.data_dir, Holds::Data));
     if let Some(dir) = settings.socket.parent() {
         checks.push(private_dir("socket dir", dir, Holds::Socket));

@@ -195,12 +195,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         command => {
             init_tracing(global.verbose);
-            let context = Context::new(&global)?;
+            // A doctor reports a refused config file as one failed check among the others.
+            let (context, config_problem) = match command {
+                Command::Doctor => {
+                    let (settings, problem) = crate::config::Settings::resolve_despite_config(&global.overrides())?;
+                    (Context::with(&global, settings)?, problem)
+                }
+                _ => (Context::new(&global)?, None),
+            };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let result = match command {
                     Command::Status => status::run(&context).await,
-                    Command::Doctor => doctor::run(&context).await,
+                    Command::Doctor => doctor::run(&context, config_problem).await,
                     Command::Backup(args) => backup::run(&context, args).await,
                     Command::Session(command) => session::run(&context, command).await,
                     Command::Observe(args) => observe::run(&context, args).await,

@@ -106,13 +106,34 @@ pub struct Settings {
 impl Settings {
     /// Applies `overrides` over the config file over the defaults.
     pub fn resolve(overrides: &Overrides) -> anyhow::Result<Self> {
-        let (file, config_file) = match &overrides.config {
-            Some(path) => (read_config(path)?, Some(path.clone())),
-            None => match default_config_file().filter(|path| path.exists()) {
-                Some(path) => (read_config(&path)?, Some(path)),
-                None => (ConfigFile::default(), None),
-            },
+        let (file, config_file) = match Self::config_path(overrides) {
+            Some(path) => (read_config(&path)?, Some(path)),
+            None => (ConfigFile::default(), None),
         };
+        Self::over(overrides, file, config_file)
+    }
+
+    /// As [`resolve`](Self::resolve), but a config file that cannot be read
+    /// or is refused is left out (the defaults stand in for it) and its
+    /// error returned beside the settings, for `baton doctor` to report
+    /// among its other checks.
+    pub fn resolve_despite_config(overrides: &Overrides) -> anyhow::Result<(Self, Option<anyhow::Error>)> {
+        let Some(path) = Self::config_path(overrides) else {
+            return Ok((Self::over(overrides, ConfigFile::default(), None)?, None));
+        };
+        match read_config(&path) {
+            Ok(file) => Ok((Self::over(overrides, file, Some(path))?, None)),
+            Err(err) => Ok((Self::over(overrides, ConfigFile::default(), None)?, Some(err))),
+        }
+    }
+
+    /// The config file to read: the one named, else the default one if it exists.
+    fn config_path(overrides: &Overrides) -> Option<PathBuf> {
+        overrides.config.clone().or_else(|| default_config_file().filter(|path| path.exists()))
+    }
+
+    /// `overrides` over `file` (read from `config_file`) over the defaults.
+    fn over(overrides: &Overrides, file: ConfigFile, config_file: Option<PathBuf>) -> anyhow::Result<Self> {
         let data_dir = overrides
             .data_dir
             .clone()

@@ -119,6 +119,34 @@ fn doctor_reports_a_healthy_daemon_and_a_stale_socket() {
 }
 
 #[test]
+fn doctor_names_the_config_file_it_looked_for_and_reports_a_bad_one_among_its_other_checks() {
+    let home = Home::new();
+    let daemon = home.serve();
+    let config = home.dir.path().join("config/baton/config.toml");
+    let report = home.ok(&["doctor"]);
+    let looked = format!("ok    config file  none at {}; defaults in use", config.display());
+    assert!(report.lines().any(|line| line == looked), "{report}");
+
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[engine]\nwatchdog_intervall = 5\n").unwrap();
+    let doctor = home.run(&["doctor"]);
+    assert_eq!(doctor.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    let failed = format!(
+        "FAIL  config file  invalid config file {}: line 2: unknown key `engine.watchdog_intervall`; the other checks use \
+         the defaults",
+        config.display()
+    );
+    assert!(report.lines().any(|line| line == failed), "{report}");
+    // Every other check ran, the daemon's among them.
+    for check in ["data dir", "daemon", "store"] {
+        assert!(report.lines().any(|line| line[6..].starts_with(check)), "no {check} check: {report}");
+    }
+    assert!(report.contains("answers on"), "{report}");
+    drop(daemon);
+}
+
+#[test]
 fn completion_scripts_are_printed_for_each_shell() {
     let home = Home::new();
     for shell in ["bash", "zsh", "fish"] {
